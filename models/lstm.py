@@ -1,0 +1,532 @@
+"""A hand-written LSTM cell and a fast LSTM sequence layer, in `keras.ops` only.
+
+The cell follows the gate equations of Hochreiter & Schmidhuber (1997) with the
+forget gate of Gers et al. (2000), in the notation of Christopher Olah's
+"Understanding LSTM Networks" that the README uses. The weights have exactly the
+layout of `keras.layers.LSTMCell`, so `set_weights(get_weights())` moves a
+trained model between this layer and `keras.layers.LSTM` in both directions.
+"""
+
+import keras
+from keras import activations, constraints, initializers, ops, regularizers
+
+try:
+    # `keras.layers.RNN` draws one dropout mask per sequence (and resets it
+    # after the sequence) only for cells that carry this mixin. It is Keras'
+    # own protocol for RNN cells but not exported under `keras.layers`.
+    from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
+except ImportError:  # pragma: no cover - a Keras that moved the mixin
+    DropoutRNNCell = None
+
+SERIALIZATION_PACKAGE = "lstm_tf"
+GATES = ("i", "f", "c", "o")  # column blocks of kernel, recurrent_kernel, bias
+
+
+class _DropoutMasks:
+    """Per-sequence dropout masks, as Keras' `DropoutRNNCell` keeps them."""
+
+    def _new_mask(self, like, rate):
+        return keras.random.dropout(ops.ones_like(like), rate=rate, seed=self.seed_generator)
+
+    def get_dropout_mask(self, step_input):
+        if getattr(self, "_dropout_mask", None) is None and self.dropout > 0:
+            self._dropout_mask = self._new_mask(step_input, self.dropout)
+        return getattr(self, "_dropout_mask", None)
+
+    def get_recurrent_dropout_mask(self, step_input):
+        if getattr(self, "_recurrent_dropout_mask", None) is None and self.recurrent_dropout > 0:
+            self._recurrent_dropout_mask = self._new_mask(step_input, self.recurrent_dropout)
+        return getattr(self, "_recurrent_dropout_mask", None)
+
+    def reset_dropout_mask(self):
+        self._dropout_mask = None
+
+    def reset_recurrent_dropout_mask(self):
+        self._recurrent_dropout_mask = None
+
+
+_CellBases = (keras.layers.Layer, DropoutRNNCell) if DropoutRNNCell else (keras.layers.Layer, _DropoutMasks)
+
+
+def _check_rate(name, value):
+    if not 0.0 <= float(value) < 1.0:
+        raise ValueError(
+            f"`{name}` is the fraction of units to drop and must lie in [0, 1); got {value!r}. "
+            f"Pass for example {name}=0.5, or 0 to switch it off."
+        )
+    return float(value)
+
+
+@keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
+class LSTMCell(*_CellBases):
+    """One time step of a long short-term memory network.
+
+    With x_t the input at step t, h_{t-1} and C_{t-1} the previous output and
+    cell state, [h_{t-1}, x_t] their concatenation and σ the logistic sigmoid:
+
+        f_t  = σ(W_f·[h_{t-1}, x_t] + b_f)        forget gate
+        i_t  = σ(W_i·[h_{t-1}, x_t] + b_i)        input gate
+        C̃_t  = tanh(W_C·[h_{t-1}, x_t] + b_C)     candidate cell state
+        C_t  = f_t * C_{t-1} + i_t * C̃_t          new cell state
+        o_t  = σ(W_o·[h_{t-1}, x_t] + b_o)        output gate
+        h_t  = o_t * tanh(C_t)                    output (and next hidden state)
+
+    `*` is the element-wise product. Each W·[h, x] is computed as
+    x·W_x + h·W_h: the four W_x side by side form `kernel`
+    (input_dim, 4·units), the four W_h form `recurrent_kernel`
+    (units, 4·units) and the biases form `bias` (4·units), the column blocks
+    ordered i, f, C̃, o exactly as in `keras.layers.LSTMCell`. The cell has
+    4·(units·(input_dim + units) + units) parameters: for input 28 and
+    units 128, 156×512 weights + 512 biases = 80,384.
+
+    Args:
+        units: Positive integer, the size of h_t and C_t.
+        activation: The squashing of C̃_t and of C_t in h_t. Default `tanh`.
+        recurrent_activation: The gate activation σ. Default `sigmoid`.
+        use_bias: Whether the gates have biases b. Default `True`.
+        kernel_initializer: Initializer of `kernel`. Default `glorot_uniform`.
+        recurrent_initializer: Initializer of `recurrent_kernel`.
+            Default `orthogonal`.
+        bias_initializer: Initializer of `bias`. Default `zeros`.
+        unit_forget_bias: If `True`, the forget-gate block of the bias starts
+            at 1 (Jozefowicz et al., 2015) and the other blocks use
+            `bias_initializer`, as Keras does. Default `True`.
+        kernel_regularizer, recurrent_regularizer, bias_regularizer:
+            Optional regularizers of the three weights.
+        kernel_constraint, recurrent_constraint, bias_constraint:
+            Optional constraints of the three weights.
+        dropout: Fraction of the input units x_t to drop while training,
+            one mask per sequence. Default 0.
+        recurrent_dropout: Fraction of the units of h_{t-1} to drop in the
+            recurrent product while training, one mask per sequence. Default 0.
+        seed: Seed of the dropout masks.
+
+    Call arguments:
+        inputs: x_t, shape `(batch, input_dim)`.
+        states: `[h_{t-1}, C_{t-1}]`, each of shape `(batch, units)`.
+        training: Whether dropout is applied.
+
+    Returns:
+        `h_t, [h_t, C_t]`.
+    """
+
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        unit_forget_bias=True,
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
+        **kwargs,
+    ):
+        if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
+            raise ValueError(
+                f"`units` is the size of the LSTM's hidden and cell state and must be a positive "
+                f"integer; got {units!r}. Pass for example units=128."
+            )
+        super().__init__(**kwargs)
+        self.units = units
+        self.activation = activations.get(activation)
+        self.recurrent_activation = activations.get(recurrent_activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.recurrent_initializer = initializers.get(recurrent_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.unit_forget_bias = unit_forget_bias
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.recurrent_constraint = constraints.get(recurrent_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
+        self.dropout = _check_rate("dropout", dropout)
+        self.recurrent_dropout = _check_rate("recurrent_dropout", recurrent_dropout)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed=seed)
+        self.state_size = [units, units]
+        self.output_size = units
+
+    def build(self, input_shape):
+        input_dim = input_shape[-1]
+        if input_dim is None:
+            raise ValueError(
+                f"LSTMCell needs to know the size of its input's last axis to create `kernel`; "
+                f"got input shape {tuple(input_shape)}. Give the model an input shape, for example "
+                f"keras.Input(shape=(timesteps, features))."
+            )
+        self.kernel = self.add_weight(
+            shape=(input_dim, 4 * self.units),
+            name="kernel",
+            initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+        )
+        self.recurrent_kernel = self.add_weight(
+            shape=(self.units, 4 * self.units),
+            name="recurrent_kernel",
+            initializer=self.recurrent_initializer,
+            regularizer=self.recurrent_regularizer,
+            constraint=self.recurrent_constraint,
+        )
+        if self.use_bias:
+            self.bias = self.add_weight(
+                shape=(4 * self.units,),
+                name="bias",
+                initializer=self._bias_initializer(),
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+            )
+        else:
+            self.bias = None
+
+    def _bias_initializer(self):
+        if not self.unit_forget_bias:
+            return self.bias_initializer
+
+        def forget_bias_one(_, *args, **kwargs):
+            units = self.units
+            return ops.concatenate(
+                [
+                    self.bias_initializer((units,), *args, **kwargs),
+                    initializers.get("ones")((units,), *args, **kwargs),
+                    self.bias_initializer((2 * units,), *args, **kwargs),
+                ]
+            )
+
+        return forget_bias_one
+
+    def project_inputs(self, inputs):
+        """x·W_x + b for all four gates: `(..., input_dim)` to `(..., 4·units)`.
+
+        The sequence layer calls this once for every time step together, which
+        takes the input half of the work out of the recurrent loop.
+        """
+        z = ops.matmul(inputs, self.kernel)
+        if self.use_bias:
+            z = z + self.bias
+        return z
+
+    def step(self, z_x, h_tm1, c_tm1, recurrent_mask=None, return_gates=False):
+        """One recurrence step from the projected input z_x = x_t·W_x + b.
+
+        Returns `(h_t, C_t)`, or `(h_t, C_t, {"i", "f", "c", "o"})` with the
+        gate activations (C̃_t under "c") when `return_gates` is set.
+        """
+        if recurrent_mask is not None:
+            h_tm1 = h_tm1 * recurrent_mask
+        z = z_x + ops.matmul(h_tm1, self.recurrent_kernel)
+        z_i, z_f, z_c, z_o = ops.split(z, 4, axis=-1)
+        i = self.recurrent_activation(z_i)
+        f = self.recurrent_activation(z_f)
+        c_tilde = self.activation(z_c)
+        o = self.recurrent_activation(z_o)
+        c = f * c_tm1 + i * c_tilde
+        h = o * self.activation(c)
+        if return_gates:
+            return h, c, {"i": i, "f": f, "c": c_tilde, "o": o}
+        return h, c
+
+    def call(self, inputs, states, training=False):
+        h_tm1, c_tm1 = states[0], states[1]
+        if training and self.dropout > 0:
+            inputs = inputs * self.get_dropout_mask(inputs)
+        recurrent_mask = None
+        if training and self.recurrent_dropout > 0:
+            recurrent_mask = self.get_recurrent_dropout_mask(h_tm1)
+        h, c = self.step(self.project_inputs(inputs), h_tm1, c_tm1, recurrent_mask)
+        return h, [h, c]
+
+    def get_initial_state(self, batch_size=None):
+        return [ops.zeros((batch_size, d), dtype=self.compute_dtype) for d in self.state_size]
+
+    def get_config(self):
+        config = {
+            "units": self.units,
+            "activation": activations.serialize(self.activation),
+            "recurrent_activation": activations.serialize(self.recurrent_activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "unit_forget_bias": self.unit_forget_bias,
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "recurrent_regularizer": regularizers.serialize(self.recurrent_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            "kernel_constraint": constraints.serialize(self.kernel_constraint),
+            "recurrent_constraint": constraints.serialize(self.recurrent_constraint),
+            "bias_constraint": constraints.serialize(self.bias_constraint),
+            "dropout": self.dropout,
+            "recurrent_dropout": self.recurrent_dropout,
+            "seed": self.seed,
+        }
+        return {**super().get_config(), **config}
+
+
+# Arguments of LSTM that belong to its cell; LSTM.get_config takes them from the cell.
+_CELL_ARGUMENTS = (
+    "units", "activation", "recurrent_activation", "use_bias", "kernel_initializer",
+    "recurrent_initializer", "bias_initializer", "unit_forget_bias", "kernel_regularizer",
+    "recurrent_regularizer", "bias_regularizer", "kernel_constraint", "recurrent_constraint",
+    "bias_constraint", "dropout", "recurrent_dropout", "seed",
+)
+
+
+@keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
+class LSTM(keras.layers.RNN):
+    """An LSTM over whole sequences, a drop-in for `keras.layers.LSTM`.
+
+    It runs `LSTMCell`'s equations with two changes to where the work is
+    done, not to what is computed:
+
+    1. The input projection x_t·W_x + b of every time step is one matrix
+       product `(T·batch, input_dim) × (input_dim, 4·units)` before the loop,
+       so each step only adds the fused recurrent product h_{t-1}·W_h.
+    2. When the number of time steps is known when the model is built, the
+       loop is unrolled into straight-line code that the compiler (XLA, or
+       TensorFlow's graph optimiser) schedules as a whole; otherwise it is a
+       `keras.ops.scan`.
+
+    It accepts the constructor and call arguments of `keras.layers.LSTM`
+    (including `initial_state`, `mask`, `return_sequences`, `return_state`,
+    `go_backwards`, `stateful` and `reset_state()`), holds the same three
+    weights, and works inside `keras.layers.Bidirectional`. Unlike the builtin
+    layer, `stateful=True` carries the state from batch to batch on every
+    backend: the state variables are part of the layer's non-trainable
+    variables, so JAX's stateless training loop hands them on too.
+
+    Args:
+        units, activation, recurrent_activation, use_bias,
+        kernel_initializer, recurrent_initializer, bias_initializer,
+        unit_forget_bias, kernel_regularizer, recurrent_regularizer,
+        bias_regularizer, kernel_constraint, recurrent_constraint,
+        bias_constraint, dropout, recurrent_dropout, seed:
+            As in `LSTMCell`.
+        activity_regularizer: Optional regularizer of the layer's output.
+        return_sequences: Return h_t of every step `(batch, T, units)`
+            instead of the last `(batch, units)`. Default `False`.
+        return_state: Also return the last h_T and C_T. Default `False`.
+        go_backwards: Read the sequence from its end; with
+            `return_sequences`, the outputs come in reading order, as in Keras.
+        stateful: Start each batch from the last state of the previous one
+            (sample i continues sample i). Needs a fixed batch size.
+        unroll: `None` (default) unrolls when the number of steps is static;
+            `True` insists on unrolling; `False` always uses the scan loop.
+        zero_output_for_mask: With a mask, output zeros (instead of the
+            previous output) at masked steps.
+
+    Call arguments:
+        sequences: `(batch, timesteps, features)`.
+        initial_state: Optional `[h_0, C_0]`.
+        mask: Optional boolean `(batch, timesteps)`; masked steps keep the state.
+        training: Whether dropout is applied.
+    """
+
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        unit_forget_bias=True,
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
+        return_sequences=False,
+        return_state=False,
+        go_backwards=False,
+        stateful=False,
+        unroll=None,
+        zero_output_for_mask=False,
+        **kwargs,
+    ):
+        kwargs.pop("use_cudnn", None)  # a config of keras.layers.LSTM may carry it
+        kwargs.pop("implementation", None)
+        cell = LSTMCell(
+            units,
+            activation=activation,
+            recurrent_activation=recurrent_activation,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer,
+            unit_forget_bias=unit_forget_bias,
+            kernel_regularizer=kernel_regularizer,
+            recurrent_regularizer=recurrent_regularizer,
+            bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint,
+            recurrent_constraint=recurrent_constraint,
+            bias_constraint=bias_constraint,
+            dropout=dropout,
+            recurrent_dropout=recurrent_dropout,
+            seed=seed,
+            dtype=kwargs.get("dtype"),
+            trainable=kwargs.get("trainable", True),
+            name="lstm_cell",
+        )
+        super().__init__(
+            cell,
+            return_sequences=return_sequences,
+            return_state=return_state,
+            go_backwards=go_backwards,
+            stateful=stateful,
+            unroll=unroll,
+            zero_output_for_mask=zero_output_for_mask,
+            activity_regularizer=activity_regularizer,
+            **kwargs,
+        )
+        self.input_spec = keras.layers.InputSpec(ndim=3)
+
+    def build(self, sequences_shape, initial_state_shape=None):
+        if len(sequences_shape) != 3:
+            raise ValueError(
+                f"LSTM reads sequences of shape (batch, timesteps, features); got an input of "
+                f"shape {tuple(sequences_shape)}. Reshape it, for example x.reshape(batch, timesteps, -1), "
+                f"or feed one step at a time to LSTMCell."
+            )
+        super().build(sequences_shape, initial_state_shape)
+
+    @property
+    def variables(self):
+        # keras.layers.RNN creates the stateful state untracked, so JAX's
+        # stateless training loop never hands it on. Listing it here (but not
+        # in `weights`, which stays identical to keras.layers.LSTM) makes it a
+        # non-trainable variable that every backend carries from batch to batch.
+        variables = super().variables
+        if self.stateful and self.states is not None:
+            known = {id(v) for v in variables}
+            variables += [v for v in self.states if id(v) not in known]
+        return variables
+
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        cell = self.cell
+        h, c = initial_state[0], initial_state[1]
+        if keras.backend.backend() == "torch" and self.stateful:
+            h, c = ops.copy(h), ops.copy(c)  # the state variables are assigned in place later
+        if training and cell.dropout > 0:
+            sequences = sequences * ops.expand_dims(cell.get_dropout_mask(sequences[:, 0, :]), 1)
+        recurrent_mask = None
+        if training and cell.recurrent_dropout > 0:
+            recurrent_mask = cell.get_recurrent_dropout_mask(h)
+
+        time_major = ops.transpose(sequences, (1, 0, 2))
+        if mask is not None:
+            mask = ops.expand_dims(ops.transpose(ops.cast(mask, "bool"), (1, 0)), -1)
+        if self.go_backwards:
+            time_major = ops.flip(time_major, axis=0)
+            mask = None if mask is None else ops.flip(mask, axis=0)
+        z_x = cell.project_inputs(time_major)  # (T, batch, 4·units), all steps at once
+
+        steps = sequences.shape[1]
+        if self.unroll is False or steps is None:
+            outputs, h, c = self._scan(z_x, h, c, mask, recurrent_mask)
+        else:
+            outputs, h, c = self._unrolled(z_x, h, c, mask, recurrent_mask, steps)
+        last_output = outputs[-1]
+        outputs = ops.stack(outputs, axis=1) if isinstance(outputs, list) else ops.transpose(outputs, (1, 0, 2))
+        if not self.return_sequences:
+            outputs = ops.expand_dims(last_output, 1)
+        return last_output, outputs, [h, c]
+
+    def _masked(self, m, h_new, c_new, h, c, previous_output):
+        h_out = ops.where(m, h_new, ops.zeros_like(h_new) if self.zero_output_for_mask else previous_output)
+        return h_out, ops.where(m, h_new, h), ops.where(m, c_new, c)
+
+    def _unrolled(self, z_x, h, c, mask, recurrent_mask, steps):
+        outputs = []
+        z_steps = ops.unstack(z_x, num=steps, axis=0)
+        mask_steps = None if mask is None else ops.unstack(mask, num=steps, axis=0)
+        output = ops.zeros_like(h)
+        for t in range(steps):
+            h_new, c_new = self.cell.step(z_steps[t], h, c, recurrent_mask)
+            if mask is None:
+                output, h, c = h_new, h_new, c_new
+            else:
+                output, h, c = self._masked(mask_steps[t], h_new, c_new, h, c, output)
+            outputs.append(output)
+        return outputs, h, c
+
+    def _scan(self, z_x, h, c, mask, recurrent_mask):
+        # keras.ops.scan on TensorFlow wants each step's output shaped like the
+        # carry, so the carry (h, c, output) is what every step emits.
+        def body(carry, step_inputs):
+            h, c, output = carry
+            z, m = step_inputs
+            h_new, c_new = self.cell.step(z, h, c, recurrent_mask)
+            if mask is None:
+                carry = (h_new, c_new, h_new)
+            else:
+                output, h_new, c_new = self._masked(m, h_new, c_new, h, c, output)
+                carry = (h_new, c_new, output)
+            return carry, carry
+
+        m = mask if mask is not None else ops.ones(ops.shape(z_x)[:2] + (1,), dtype="bool")
+        (h, c, _), emitted = ops.scan(body, (h, c, ops.zeros_like(h)), (z_x, m))
+        return emitted[2], h, c
+
+    def gate_activations(self, sequences, initial_state=None):
+        """Runs the layer on `sequences` and returns every gate at every step.
+
+        For looking inside a trained model (it is not the training path).
+        Returns a dict of `(batch, T, units)` arrays: "i", "f", "c" (the
+        candidate C̃_t), "o", "cell" (C_t) and "h" (h_t), in reading order.
+        """
+        sequences = ops.convert_to_tensor(sequences, dtype=self.compute_dtype)
+        if not self.built:
+            self.build(sequences.shape)
+        batch = ops.shape(sequences)[0]
+        if initial_state is None:
+            initial_state = self.get_initial_state(batch)
+        h, c = [ops.convert_to_tensor(s, dtype=self.compute_dtype) for s in initial_state]
+        time_major = ops.transpose(sequences, (1, 0, 2))
+        if self.go_backwards:
+            time_major = ops.flip(time_major, axis=0)
+        z_x = self.cell.project_inputs(time_major)
+        trace = {key: [] for key in ("i", "f", "c", "o", "cell", "h")}
+        for z in ops.unstack(z_x, num=sequences.shape[1], axis=0):
+            h, c, gates = self.cell.step(z, h, c, return_gates=True)
+            for key, value in {**gates, "cell": c, "h": h}.items():
+                trace[key].append(value)
+        return {key: ops.convert_to_numpy(ops.stack(values, axis=1)) for key, values in trace.items()}
+
+    def get_config(self):
+        config = super().get_config()
+        cell_config = config.pop("cell")["config"]
+        config.update({name: cell_config[name] for name in _CELL_ARGUMENTS})
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+def _cell_property(name):
+    return property(lambda self: getattr(self.cell, name), doc=f"The cell's `{name}`.")
+
+
+# layer.units, layer.dropout, layer.kernel_initializer, ... read through to the cell, as in Keras.
+for _name in _CELL_ARGUMENTS:
+    setattr(LSTM, _name, _cell_property(_name))
