@@ -213,7 +213,12 @@ class LSTMCell(*_CellBases):
         The sequence layer calls this once for every time step together, which
         takes the input half of the work out of the recurrent loop.
         """
-        z = ops.matmul(inputs, self.kernel)
+        if len(inputs.shape) > 2:  # one 2-D product, not a batch of small ones
+            leading = ops.shape(inputs)[:-1]
+            z = ops.matmul(ops.reshape(inputs, (-1, inputs.shape[-1])), self.kernel)
+            z = ops.reshape(z, (*leading, 4 * self.units))
+        else:
+            z = ops.matmul(inputs, self.kernel)
         if self.use_bias:
             z = z + self.bias
         return z
@@ -281,6 +286,15 @@ _CELL_ARGUMENTS = (
     "recurrent_regularizer", "bias_regularizer", "kernel_constraint", "recurrent_constraint",
     "bias_constraint", "dropout", "recurrent_dropout", "seed",
 )
+
+
+def _check_sequence_shape(shape):
+    if len(shape) != 3:
+        raise ValueError(
+            f"LSTM reads sequences of shape (batch, timesteps, features); got an input of shape "
+            f"{tuple(shape)}. Reshape it, for example x.reshape(batch, timesteps, -1), or feed one "
+            f"step at a time to LSTMCell."
+        )
 
 
 @keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
@@ -396,16 +410,18 @@ class LSTM(keras.layers.RNN):
             activity_regularizer=activity_regularizer,
             **kwargs,
         )
-        self.input_spec = keras.layers.InputSpec(ndim=3)
+        if unroll is False and keras.backend.backend() == "tensorflow":
+            # XLA cannot compile the gradient of TensorFlow's scan loop, so
+            # jit_compile="auto" must resolve to False for this layer.
+            self.supports_jit = False
 
     def build(self, sequences_shape, initial_state_shape=None):
-        if len(sequences_shape) != 3:
-            raise ValueError(
-                f"LSTM reads sequences of shape (batch, timesteps, features); got an input of "
-                f"shape {tuple(sequences_shape)}. Reshape it, for example x.reshape(batch, timesteps, -1), "
-                f"or feed one step at a time to LSTMCell."
-            )
+        _check_sequence_shape(sequences_shape)
         super().build(sequences_shape, initial_state_shape)
+
+    def call(self, sequences, initial_state=None, mask=None, training=False):
+        _check_sequence_shape(sequences.shape)
+        return super().call(sequences, initial_state=initial_state, mask=mask, training=training)
 
     @property
     def variables(self):
@@ -446,9 +462,12 @@ class LSTM(keras.layers.RNN):
         else:
             outputs, h, c = self._unrolled(z_x, h, c, mask, recurrent_mask, steps)
         last_output = outputs[-1]
-        outputs = ops.stack(outputs, axis=1) if isinstance(outputs, list) else ops.transpose(outputs, (1, 0, 2))
         if not self.return_sequences:
             outputs = ops.expand_dims(last_output, 1)
+        elif isinstance(outputs, list):
+            outputs = ops.stack(outputs, axis=1)
+        else:
+            outputs = ops.transpose(outputs, (1, 0, 2))
         return last_output, outputs, [h, c]
 
     def _masked(self, m, h_new, c_new, h, c, previous_output):

@@ -1,0 +1,114 @@
+"""Times one training step of the custom LSTM against keras.layers.LSTM.
+
+A step is forward + backward + SGD update of a model that is just the LSTM
+layer (or a Bidirectional pair) under a mean-squared-error loss, with the
+same weights and the same compile settings on both sides. Both layers are
+timed in alternating rounds in one process, so the ratio custom/builtin is
+fair even on a shared, noisy machine; the absolute times are not.
+
+    python benchmarks/lstm_speed.py                      # TensorFlow backend
+    KERAS_BACKEND=jax python benchmarks/lstm_speed.py    # JAX (GPU when there is one)
+"""
+
+import argparse
+import os
+import platform
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+
+import keras  # noqa: E402
+
+from models import LSTM  # noqa: E402
+
+# (name, batch, timesteps, input_dim, units, bidirectional)
+CASES = [
+    ("ptb-small", 20, 20, 200, 200, False),
+    ("ptb-medium", 20, 35, 650, 650, False),
+    ("ptb-large", 20, 35, 1500, 1500, False),
+    ("mnist-bilstm", 128, 28, 28, 128, True),
+]
+
+
+def build(layer_class, batch, steps, input_dim, units, bidirectional, jit_compile):
+    inputs = keras.Input(batch_size=batch, shape=(steps, input_dim))
+    if bidirectional:
+        outputs = keras.layers.Bidirectional(layer_class(units))(inputs)
+    else:
+        outputs = layer_class(units, return_sequences=True)(inputs)
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse", jit_compile=jit_compile)
+    return model
+
+
+def time_case(case, jit_compile, rounds, steps_per_round):
+    name, batch, steps, input_dim, units, bidirectional = case
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (batch, steps, input_dim)).astype("float32")
+    custom = build(LSTM, batch, steps, input_dim, units, bidirectional, jit_compile)
+    builtin = build(keras.layers.LSTM, batch, steps, input_dim, units, bidirectional, jit_compile)
+    builtin.set_weights(custom.get_weights())
+    y = rng.uniform(-1, 1, keras.ops.shape(custom(x))).astype("float32")
+    times = {"custom": [], "builtin": []}
+    for model in (custom, builtin):  # compile and warm up
+        for _ in range(3):
+            model.train_on_batch(x, y)
+    for _ in range(rounds):
+        for label, model in (("custom", custom), ("builtin", builtin)):
+            start = time.perf_counter()
+            for _ in range(steps_per_round):
+                loss = model.train_on_batch(x, y)
+            float(loss)  # waits for the device
+            times[label].append((time.perf_counter() - start) / steps_per_round)
+    return {label: 1000 * float(np.median(t)) for label, t in times.items()}
+
+
+def device_name():
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return str(jax.devices()[0].device_kind)
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        if gpus:
+            return "GPU " + gpus[0].name
+    return f"CPU ({os.cpu_count()} cores, {platform.processor() or platform.machine()})"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", default=",".join(c[0] for c in CASES), help="comma-separated case names")
+    parser.add_argument("--jit-compile", default="true,false" if keras.backend.backend() == "tensorflow" else "true",
+                        help="comma-separated: true, false (both sides always get the same)")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating timing rounds per case")
+    parser.add_argument("--steps", type=int, default=10, help="training steps per round")
+    args = parser.parse_args(argv)
+    names = args.cases.split(",")
+    unknown = sorted(set(names) - {c[0] for c in CASES})
+    if unknown:
+        parser.error(f"unknown case(s) {unknown}; choose from {[c[0] for c in CASES]}")
+    settings = [s.strip().lower() == "true" for s in args.jit_compile.split(",")]
+
+    print(f"backend {keras.backend.backend()}, keras {keras.version()}, device {device_name()}")
+    header = "| case | batch | steps | input | units | jit_compile | custom ms | builtin ms | custom/builtin |"
+    print(header)
+    print("|" + "---|" * 9)
+    for case in CASES:
+        if case[0] not in names:
+            continue
+        for jit in settings:
+            t = time_case(case, jit, args.rounds, args.steps)
+            name, batch, steps, input_dim, units, bidirectional = case
+            label = name + (" (bidirectional)" if bidirectional else "")
+            print(f"| {label} | {batch} | {steps} | {input_dim} | {units} | {jit} | "
+                  f"{t['custom']:.1f} | {t['builtin']:.1f} | {t['custom'] / t['builtin']:.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

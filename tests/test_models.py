@@ -1,0 +1,313 @@
+"""The hand-written LSTM against keras.layers.LSTM, the NumPy reference and Keras' golden case."""
+
+import numpy as np
+import pytest
+
+import keras
+from keras import ops
+
+from models import LSTM, LSTMCell
+from models.reference import lstm_backward, lstm_forward
+from tests.conftest import gradients, run_python
+
+ATOL = 1e-5
+
+
+def np_(x):
+    return np.asarray(ops.convert_to_numpy(x))
+
+
+def twin_models(make_layer_kwargs, input_shape, batch_size=None, bidirectional=False, with_state_inputs=False):
+    """The same functional model built on our LSTM and on keras.layers.LSTM, with copied weights."""
+    models_ = []
+    for layer_class in (LSTM, keras.layers.LSTM):
+        inputs = keras.Input(shape=input_shape, batch_size=batch_size)
+        layer = layer_class(**make_layer_kwargs)
+        if bidirectional:
+            layer = keras.layers.Bidirectional(layer)
+        if with_state_inputs:
+            h0 = keras.Input(shape=(make_layer_kwargs["units"],), batch_size=batch_size)
+            c0 = keras.Input(shape=(make_layer_kwargs["units"],), batch_size=batch_size)
+            outputs = layer(inputs, initial_state=[h0, c0])
+            models_.append(keras.Model([inputs, h0, c0], outputs))
+        else:
+            models_.append(keras.Model(inputs, layer(inputs)))
+    ours, builtin = models_
+    builtin.set_weights(ours.get_weights())
+    return ours, builtin
+
+
+def weighted_sum(weights):
+    """A loss Σ w_k·y_k over the model's outputs, so every output gets a distinct upstream gradient."""
+
+    def loss(outputs):
+        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+        return sum(ops.sum(ops.convert_to_tensor(w) * y) for w, y in zip(weights, outputs))
+
+    return loss
+
+
+def as_list(outputs):
+    return [np_(o) for o in (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(units=6),
+        dict(units=6, return_sequences=True),
+        dict(units=6, return_state=True),
+        dict(units=6, return_sequences=True, return_state=True, go_backwards=True),
+        dict(units=6, go_backwards=True),
+        dict(units=6, return_sequences=True, use_bias=False),
+    ],
+    ids=["last", "sequences", "state", "sequences-state-backwards", "backwards", "no-bias"],
+)
+def test_outputs_states_and_gradients_equal_builtin(kwargs, rng):
+    x = rng.normal(size=(4, 7, 5)).astype("float32")
+    ours, builtin = twin_models(kwargs, (7, 5))
+    y_ours, y_builtin = as_list(ours(x)), as_list(builtin(x))
+    assert len(y_ours) == len(y_builtin)
+    for a, b in zip(y_ours, y_builtin):
+        np.testing.assert_allclose(a, b, atol=ATOL)
+    loss = weighted_sum([rng.normal(size=y.shape).astype("float32") for y in y_ours])
+    for g_ours, g_builtin in zip(gradients(ours, x, loss, wrt_inputs=True), gradients(builtin, x, loss, wrt_inputs=True)):
+        np.testing.assert_allclose(g_ours, g_builtin, atol=ATOL)
+
+
+def test_initial_state_equals_builtin(rng):
+    x = rng.normal(size=(3, 5, 4)).astype("float32")
+    h0, c0 = rng.normal(size=(2, 3, 6)).astype("float32")
+    ours, builtin = twin_models(dict(units=6, return_sequences=True, return_state=True), (5, 4),
+                                with_state_inputs=True)
+    for a, b in zip(as_list(ours([x, h0, c0])), as_list(builtin([x, h0, c0]))):
+        np.testing.assert_allclose(a, b, atol=ATOL)
+    zero_start = as_list(ours([x, 0 * h0, 0 * c0]))[0]
+    assert not np.allclose(zero_start, as_list(ours([x, h0, c0]))[0], atol=1e-3)
+
+
+def test_bidirectional_equals_builtin_outputs_and_gradients(rng):
+    x = rng.normal(size=(4, 6, 3)).astype("float32")
+    for return_sequences in (False, True):
+        ours, builtin = twin_models(dict(units=5, return_sequences=return_sequences), (6, 3), bidirectional=True)
+        assert len(ours.get_weights()) == 6  # forward kernel, recurrent, bias; then backward
+        np.testing.assert_allclose(np_(ours(x)), np_(builtin(x)), atol=ATOL)
+        loss = weighted_sum([rng.normal(size=ours(x).shape).astype("float32")])
+        for a, b in zip(gradients(ours, x, loss, wrt_inputs=True), gradients(builtin, x, loss, wrt_inputs=True)):
+            np.testing.assert_allclose(a, b, atol=ATOL)
+
+
+def test_weights_move_both_ways_inside_bidirectional(rng):
+    x = rng.normal(size=(2, 4, 3)).astype("float32")
+    builtin = keras.layers.Bidirectional(keras.layers.LSTM(5))
+    ours = keras.layers.Bidirectional(LSTM(5))
+    builtin(x), ours(x)
+    ours.set_weights(builtin.get_weights())  # builtin -> ours
+    np.testing.assert_allclose(np_(ours(x)), np_(builtin(x)), atol=ATOL)
+    builtin2 = keras.layers.Bidirectional(keras.layers.LSTM(5))
+    builtin2(x)
+    builtin2.set_weights(ours.get_weights())  # ours -> builtin
+    np.testing.assert_allclose(np_(builtin2(x)), np_(ours(x)), atol=ATOL)
+
+
+def test_stateful_carries_state_over_two_batches(rng):
+    """Two half-sequences through a stateful layer equal the whole sequence; reset_state starts over."""
+    x = rng.normal(size=(3, 8, 4)).astype("float32")
+    ours, builtin = twin_models(dict(units=5, return_sequences=True, stateful=True), (4, 4), batch_size=3)
+    whole = keras.Model(*_whole_sequence_model(ours))
+    halves = [np_(ours(x[:, :4])), np_(ours(x[:, 4:]))]
+    np.testing.assert_allclose(np.concatenate(halves, axis=1), np_(whole(x)), atol=ATOL)
+    if keras.backend.backend() == "tensorflow":  # the builtin carries state on TensorFlow only
+        builtin_halves = [np_(builtin(x[:, :4])), np_(builtin(x[:, 4:]))]
+        np.testing.assert_allclose(np.concatenate(builtin_halves, axis=1), np.concatenate(halves, axis=1), atol=ATOL)
+    ours.layers[1].reset_state()
+    np.testing.assert_allclose(np_(ours(x[:, :4])), halves[0], atol=ATOL)
+
+
+def _whole_sequence_model(stateful_model):
+    inputs = keras.Input(shape=(8, 4), batch_size=3)
+    layer = LSTM(5, return_sequences=True)
+    outputs = layer(inputs)
+    layer.set_weights(stateful_model.layers[1].get_weights())
+    return inputs, outputs
+
+
+def test_stateful_state_is_carried_by_the_trainer_on_every_backend(rng):
+    """predict_on_batch / train_on_batch go through the backend's trainer (stateless on JAX)."""
+    x = rng.normal(size=(2, 6, 3)).astype("float32")
+    inputs = keras.Input(shape=(3, 3), batch_size=2)
+    layer = LSTM(4, return_sequences=True, stateful=True)
+    model = keras.Model(inputs, layer(inputs))
+    model.compile(optimizer="sgd", loss="mse")
+    first, second = model.predict_on_batch(x[:, :3]), model.predict_on_batch(x[:, 3:])
+    plain = LSTM(4, return_sequences=True)
+    plain.build((2, 6, 3))
+    plain.set_weights(layer.get_weights())
+    np.testing.assert_allclose(np.concatenate([first, second], axis=1), np_(plain(x)), atol=ATOL)
+    state_before = np_(layer.states[0]).copy()
+    model.train_on_batch(x[:, :3], np.zeros((2, 3, 4), "float32"))
+    assert not np.allclose(np_(layer.states[0]), state_before)
+    layer.reset_state()
+    assert np.all(np_(layer.states[0]) == 0)
+
+
+def test_mask_equals_builtin(rng):
+    x = rng.normal(size=(3, 6, 4)).astype("float32")
+    mask = np.array([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0], [1, 0, 1, 1, 0, 1]], bool)
+    for kwargs in (dict(units=5, return_sequences=True, return_state=True), dict(units=5, go_backwards=True)):
+        ours, builtin = LSTM(**kwargs), keras.layers.LSTM(**kwargs)
+        ours.build(x.shape), builtin.build(x.shape)
+        builtin.set_weights(ours.get_weights())
+        for a, b in zip(as_list(ours(x, mask=mask)), as_list(builtin(x, mask=mask))):
+            np.testing.assert_allclose(a, b, atol=ATOL)
+
+
+def test_scan_loop_equals_unrolled_loop(rng):
+    x = rng.normal(size=(3, 5, 4)).astype("float32")
+    unrolled = LSTM(6, return_sequences=True, return_state=True)
+    scanned = LSTM(6, return_sequences=True, return_state=True, unroll=False)
+    unrolled.build(x.shape), scanned.build(x.shape)
+    scanned.set_weights(unrolled.get_weights())
+    for a, b in zip(as_list(unrolled(x)), as_list(scanned(x))):
+        np.testing.assert_allclose(a, b, atol=ATOL)
+
+
+def test_keras_golden_case():
+    """keras' own lstm_test: constant weights, input arange(72) -> known last outputs."""
+    layer = LSTM(
+        3,
+        kernel_initializer=keras.initializers.Constant(0.01),
+        recurrent_initializer=keras.initializers.Constant(0.02),
+        bias_initializer=keras.initializers.Constant(0.03),
+    )
+    output = np_(layer(np.arange(72).reshape(3, 6, 4).astype("float32")))
+    expected = np.repeat(np.array([[0.6288687], [0.86899143], [0.9460773]], "float32"), 3, axis=1)
+    np.testing.assert_allclose(output, expected, atol=1e-6)
+
+
+def test_cell_in_keras_rnn_equals_our_layer(rng):
+    x = rng.normal(size=(2, 5, 3)).astype("float32")
+    ours = LSTM(4, return_sequences=True, return_state=True)
+    rnn = keras.layers.RNN(LSTMCell(4), return_sequences=True, return_state=True)
+    ours.build(x.shape), rnn.build(x.shape)
+    rnn.set_weights(ours.get_weights())
+    for a, b in zip(as_list(ours(x)), as_list(rnn(x))):
+        np.testing.assert_allclose(a, b, atol=ATOL)
+    h, states = LSTMCell(4)(x[:, 0], [np.zeros((2, 4), "float32")] * 2)
+    assert h.shape == (2, 4) and len(states) == 2
+
+
+def test_numpy_reference_forward_and_backward_agree_with_layer(rng):
+    x = rng.normal(size=(3, 6, 4)).astype("float32")
+    layer = LSTM(5, return_sequences=True, return_state=True, bias_initializer="random_normal")
+    model = keras.Model(inputs := keras.Input((6, 4)), layer(inputs))
+    kernel, recurrent, bias = model.get_weights()
+    outputs, h_last, c_last, cache = lstm_forward(x.astype("float64"), *(w.astype("float64") for w in (kernel, recurrent, bias)))
+    for ours, ref in zip(as_list(model(x)), (outputs, h_last, c_last)):
+        np.testing.assert_allclose(ours, ref, atol=ATOL)
+    w_out, w_h, w_c = (rng.normal(size=s).astype("float32") for s in (outputs.shape, h_last.shape, c_last.shape))
+    g_kernel, g_recurrent, g_bias, g_x = gradients(model, x, weighted_sum([w_out, w_h, w_c]), wrt_inputs=True)
+    ref = lstm_backward(w_out.astype("float64"), cache, d_h_last=w_h.astype("float64"), d_c_last=w_c.astype("float64"))
+    for ours, name in ((g_kernel, "kernel"), (g_recurrent, "recurrent_kernel"), (g_bias, "bias"), (g_x, "x")):
+        np.testing.assert_allclose(ours, ref[name], atol=1e-4, err_msg=name)
+
+
+def test_numpy_reference_passes_finite_difference_check(rng):
+    x = rng.normal(size=(2, 4, 3))
+    kernel, recurrent = rng.normal(size=(3, 16)) * 0.5, rng.normal(size=(4, 16)) * 0.5
+    bias, h0, c0 = rng.normal(size=16) * 0.5, rng.normal(size=(2, 4)), rng.normal(size=(2, 4))
+    w_out, w_c = rng.normal(size=(2, 4, 4)), rng.normal(size=(2, 4))
+
+    def loss(x, kernel, recurrent, bias, h0, c0):
+        outputs, _, c_last, _ = lstm_forward(x, kernel, recurrent, bias, h0, c0)
+        return np.sum(w_out * outputs) + np.sum(w_c * c_last)
+
+    args = dict(x=x, kernel=kernel, recurrent_kernel=recurrent, bias=bias, h0=h0, c0=c0)
+    _, _, _, cache = lstm_forward(x, kernel, recurrent, bias, h0, c0)
+    analytic = lstm_backward(w_out, cache, d_c_last=w_c)
+    eps = 1e-6
+    for name, value in args.items():
+        numeric = np.zeros_like(value)
+        for index in np.ndindex(value.shape):
+            for sign in (1, -1):
+                value[index] += sign * eps
+                numeric[index] += sign * loss(*args.values()) / (2 * eps)
+                value[index] -= sign * eps
+        np.testing.assert_allclose(analytic[name], numeric, rtol=1e-5, atol=1e-7, err_msg=name)
+
+
+def test_parameter_count():
+    model = keras.Sequential([keras.Input((28, 28)), LSTM(128)])
+    assert model.count_params() == 4 * (128 * (28 + 128) + 128) == 80_384
+    kernel, recurrent, bias = model.layers[0].get_weights()
+    assert kernel.shape == (28, 512) and recurrent.shape == (128, 512) and bias.shape == (512,)
+
+
+def test_unit_forget_bias_initialises_forget_block_to_one():
+    layer = LSTM(3, bias_initializer=keras.initializers.Constant(0.5))
+    layer.build((1, 2, 4))
+    np.testing.assert_allclose(np_(layer.cell.bias), [0.5] * 3 + [1.0] * 3 + [0.5] * 6)
+    layer = LSTM(3, unit_forget_bias=False, bias_initializer=keras.initializers.Constant(0.5))
+    layer.build((1, 2, 4))
+    np.testing.assert_allclose(np_(layer.cell.bias), [0.5] * 12)
+
+
+def test_dropout_honours_training(rng):
+    x = rng.normal(size=(4, 5, 6)).astype("float32")
+    layer = LSTM(8, dropout=0.5, recurrent_dropout=0.3, seed=1)
+    plain = LSTM(8)
+    layer.build(x.shape), plain.build(x.shape)
+    plain.set_weights(layer.get_weights())
+    np.testing.assert_allclose(np_(layer(x, training=False)), np_(plain(x)), atol=ATOL)
+    assert not np.allclose(np_(layer(x, training=True)), np_(plain(x)), atol=1e-3)
+
+
+def test_config_round_trip_and_keras_file_in_fresh_process(tmp_path, rng):
+    layer = LSTM(7, return_sequences=True, go_backwards=True, dropout=0.1, unit_forget_bias=False, seed=3)
+    config = layer.get_config()
+    clone = LSTM.from_config(config)
+    assert clone.get_config() == config
+    cell_config = LSTMCell(4, recurrent_dropout=0.2).get_config()
+    assert LSTMCell.from_config(cell_config).get_config() == cell_config
+
+    x = rng.normal(size=(2, 5, 3)).astype("float32")
+    inputs = keras.Input((5, 3))
+    outputs = keras.layers.Dense(2)(keras.layers.Bidirectional(LSTM(4, return_sequences=True))(inputs))
+    outputs = LSTM(3)(outputs)
+    model = keras.Model(inputs, outputs)
+    path, data = tmp_path / "model.keras", tmp_path / "x.npy"
+    model.save(path)
+    np.save(data, x)
+    np.save(tmp_path / "expected.npy", np_(model(x)))
+    result = run_python(
+        "import numpy as np, keras, models\n"
+        f"m = keras.models.load_model(r'{path}')\n"
+        f"np.testing.assert_allclose(m.predict(np.load(r'{data}'), verbose=0), np.load(r'{tmp_path / 'expected.npy'}'), atol=1e-6)\n"
+        "assert any(type(l).__name__ == 'Bidirectional' for l in m.layers)\n"
+        "print('reloaded ok')"
+    )
+    assert "reloaded ok" in result.stdout, result.stderr[-3000:]
+
+
+def test_importing_models_does_not_import_tensorflow():
+    result = run_python("import sys, models; print('tensorflow' in sys.modules)", env={"KERAS_BACKEND": "jax"})
+    if "No module named 'jax'" in result.stderr:
+        pytest.skip("jax is not installed")
+    assert result.stdout.strip() == "False", result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("units", [0, -3, 2.5, "8", True])
+def test_bad_units_give_a_clear_error(units):
+    for cls in (LSTMCell, LSTM):
+        with pytest.raises(ValueError, match="positive integer"):
+            cls(units)
+
+
+def test_bad_dropout_gives_a_clear_error():
+    with pytest.raises(ValueError, match=r"must lie in \[0, 1\)"):
+        LSTM(4, dropout=1.5)
+
+
+def test_wrong_input_rank_gives_a_clear_error():
+    with pytest.raises(ValueError, match="timesteps"):
+        LSTM(4)(np.zeros((2, 3), "float32"))
