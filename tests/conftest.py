@@ -49,6 +49,28 @@ def run_python(code, cwd=ROOT, env=None, timeout=600):
                           timeout=timeout)
 
 
+def shared_data_dir():
+    """The verified data folder: $LSTM_DATA_DIR, or ../shared/data beside the checkout."""
+    folder = os.environ.get("LSTM_DATA_DIR") or os.path.join(ROOT, "..", "shared", "data")
+    return os.path.abspath(folder) if os.path.isdir(folder) else None
+
+
+@pytest.fixture
+def data_dir():
+    folder = shared_data_dir()
+    if folder is None:
+        pytest.skip("no data folder: set LSTM_DATA_DIR or put the verified copies in ../shared/data")
+    return folder
+
+
+@pytest.fixture
+def isolated_data_env(tmp_path, monkeypatch):
+    """No LSTM_DATA_DIR and an empty cache, so only the folder a test names is searched."""
+    monkeypatch.delenv("LSTM_DATA_DIR", raising=False)
+    monkeypatch.setenv("LSTM_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)

@@ -1,0 +1,173 @@
+"""Finding, verifying and downloading the data files.
+
+Every file the project reads is listed in FILES with its published md5 and
+canonical source. `dataset_folder` looks, in order, in the `data_dir`
+argument (scripts: `--data-dir`), in `$LSTM_DATA_DIR`, and in the cache
+folder (`~/.keras/datasets/lstm-keras`, or `$LSTM_CACHE_DIR`), and downloads
+what is missing into the cache. Downloads go to a temporary name and are
+renamed only once complete and verified, so an interrupted or corrupted
+download never leaves a file that looks finished.
+"""
+
+import gzip
+import hashlib
+import io
+import os
+import tarfile
+import tempfile
+import urllib.request
+
+PTB_ARCHIVE = "http://www.fit.vutbr.cz/~imikolov/rnnlm/simple-examples.tgz"
+MNIST_MIRRORS = (
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",  # the mirror tensorflow-datasets uses
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "http://yann.lecun.com/exdb/mnist/",
+)
+SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
+
+# folder -> file -> (md5, [(url, member of the archive at that url or None), ...])
+FILES = {
+    "ptb": {
+        "ptb.train.txt": ("f26c4b92c5fdc7b3f8c7cdcb991d8420", [(PTB_ARCHIVE, "./simple-examples/data/ptb.train.txt")]),
+        "ptb.valid.txt": ("aa0affc06ff7c36e977d7cd49e3839bf", [(PTB_ARCHIVE, "./simple-examples/data/ptb.valid.txt")]),
+        "ptb.test.txt": ("8b80168b89c18661a38ef683c0dc3721", [(PTB_ARCHIVE, "./simple-examples/data/ptb.test.txt")]),
+    },
+    "mnist": {
+        name: (md5, [(mirror + name, None) for mirror in MNIST_MIRRORS])
+        for name, md5 in (
+            ("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
+            ("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432"),
+            ("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
+            ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c"),
+        )
+    },
+    "tinyshakespeare": {
+        "input.txt": ("6fb458f1232090904fb40fe944165e91", [(SHAKESPEARE_URL, None)]),
+    },
+}
+
+
+class DataError(RuntimeError):
+    """A data file is missing or wrong; the message says which and what to do."""
+
+
+def cache_root():
+    return os.environ.get("LSTM_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".keras", "datasets", "lstm-keras")
+
+
+def md5sum(path):
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def candidate_folders(dataset, data_dir=None):
+    """Where `dataset`'s files may lie, in the order they are searched."""
+    folders = []
+    for root in (data_dir, os.environ.get("LSTM_DATA_DIR")):
+        if root:
+            root = os.path.abspath(os.path.expanduser(str(root)))
+            folders += [os.path.join(root, dataset), root]  # data/ptb/ or the ptb folder itself
+    folders.append(os.path.join(cache_root(), dataset))
+    return list(dict.fromkeys(folders))
+
+
+def dataset_folder(dataset, data_dir=None, download=True):
+    """Returns the folder holding every file of `dataset`, each verified by md5.
+
+    Raises:
+        DataError: a file is corrupt, or missing and could not be downloaded.
+    """
+    files = FILES[dataset]
+    searched = candidate_folders(dataset, data_dir)
+    for folder in searched:
+        present = [name for name in files if os.path.isfile(os.path.join(folder, name))]
+        if present:
+            for name in files:
+                path = os.path.join(folder, name)
+                if not os.path.isfile(path):
+                    if folder == searched[-1] and download:
+                        _download(dataset, name, folder)
+                        continue
+                    raise _missing_error(dataset, name, searched, "it is missing beside the other files")
+                _verify(path, files[name][0], dataset)
+            return folder
+    if not download:
+        raise _missing_error(dataset, next(iter(files)), searched, "downloading is switched off")
+    cache = searched[-1]
+    for name in files:
+        _download(dataset, name, cache)
+    return cache
+
+
+def _verify(path, expected, dataset):
+    actual = md5sum(path)
+    if actual != expected:
+        url = FILES[dataset][os.path.basename(path)][1][0][0]
+        raise DataError(
+            f"The data file {path} is corrupt or not the canonical release: its md5 is {actual}, expected "
+            f"{expected}. Delete it and run again to download a fresh copy from {url}, or replace it with a "
+            f"verified copy."
+        )
+
+
+def _missing_error(dataset, name, searched, reason):
+    md5, sources = FILES[dataset][name]
+    return DataError(
+        f"Cannot find the {dataset} data file {name} (md5 {md5}): it is in none of {', '.join(searched)}, "
+        f"and {reason}. Download it from {sources[0][0]} (see datasets/files.py) into one of those folders, "
+        f"or point --data-dir or LSTM_DATA_DIR at a folder that holds {dataset}/{name}."
+    )
+
+
+def _download(dataset, name, folder):
+    md5, sources = FILES[dataset][name]
+    os.makedirs(folder, exist_ok=True)
+    errors = []
+    for url, member in sources:
+        try:
+            payload = _fetch(url)
+            if member is not None:
+                with tarfile.open(fileobj=io.BytesIO(payload), mode="r:gz") as archive:
+                    payload = archive.extractfile(member).read()
+        except Exception as error:  # any failure: try the next source
+            errors.append(f"{url}: {error}")
+            continue
+        if hashlib.md5(payload).hexdigest() != md5:
+            errors.append(f"{url}: md5 {hashlib.md5(payload).hexdigest()} instead of {md5}")
+            continue
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".part")
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+        os.replace(tmp, os.path.join(folder, name))
+        return
+    raise _missing_error(dataset, name, candidate_folders(dataset), "downloading it failed (" + "; ".join(errors) + ")")
+
+
+_fetched = {}  # url -> bytes, so the PTB archive is fetched once for its three files
+
+
+def _fetch(url):
+    if url not in _fetched:
+        from keras.utils import Progbar
+
+        with urllib.request.urlopen(url, timeout=60) as response:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            print(f"Downloading {url}")
+            bar, buffer = Progbar(total, unit_name="byte"), io.BytesIO()
+            for chunk in iter(lambda: response.read(1 << 16), b""):
+                buffer.write(chunk)
+                bar.update(buffer.tell())
+        _fetched.clear()
+        _fetched[url] = buffer.getvalue()
+    return _fetched[url]
+
+
+def read_gzip(path):
+    with gzip.open(path, "rb") as f:
+        return f.read()
+
+
+__all__ = ["DataError", "FILES", "dataset_folder", "candidate_folders", "md5sum", "read_gzip"]

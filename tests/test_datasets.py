@@ -1,0 +1,174 @@
+"""The data loaders: hand-computed cases on tiny files, the real files, and the errors."""
+
+import gzip
+import os
+import shutil
+import struct
+
+import numpy as np
+import pytest
+
+from datasets import (CharVocabulary, DataError, load_mnist, load_ptb, load_shakespeare, ptb_batches,
+                      random_windows, split_text, stream_batches)
+from datasets.files import FILES, md5sum
+from datasets.mnist import parse_idx
+from datasets.ptb import build_vocabulary, read_words, words_to_ids
+
+
+# ---- hand-computed cases ---------------------------------------------------------------------------------
+
+def test_ptb_words_vocabulary_and_ids(tmp_path):
+    path = tmp_path / "tiny.txt"
+    path.write_text(" b a c \n a b a \n")
+    words = read_words(path)
+    assert words == ["b", "a", "c", "<eos>", "a", "b", "a", "<eos>"]
+    vocabulary = build_vocabulary(words)
+    assert vocabulary == ["a", "<eos>", "b", "c"]  # a:3, then <eos>:2 and b:2 by spelling, then c:1
+    ids = words_to_ids(["c", "z", "a", "<eos>"], {w: i for i, w in enumerate(vocabulary)})
+    np.testing.assert_array_equal(ids, [3, 0, 1])  # the unknown "z" is dropped, as TensorFlow's reader does
+    assert ids.dtype == np.int32
+
+
+def test_ptb_batches_match_tensorflow_reader_test():
+    """The arrays of TensorFlow's ptb reader_test.testPtbProducer."""
+    raw = [4, 3, 2, 1, 0, 5, 6, 1, 1, 1, 1, 0, 3, 4, 1]
+    x, y = ptb_batches(raw, batch_size=3, num_steps=2)
+    assert x.shape == y.shape == (2, 3, 2)
+    np.testing.assert_array_equal(x[0], [[4, 3], [5, 6], [1, 0]])
+    np.testing.assert_array_equal(y[0], [[3, 2], [6, 1], [0, 3]])
+    np.testing.assert_array_equal(x[1], [[2, 1], [1, 1], [3, 4]])
+    np.testing.assert_array_equal(y[1], [[1, 0], [1, 1], [4, 1]])
+
+
+def test_stream_batches_rows_continue_from_step_to_step():
+    x, y = stream_batches(np.arange(100), batch_size=4, num_steps=5)  # batch_len 25, epoch_size 4
+    assert x.shape == (4, 4, 5)
+    np.testing.assert_array_equal(np.concatenate(list(x), axis=1)[1], np.arange(25, 45))
+    np.testing.assert_array_equal(y, x + 1)
+    with pytest.raises(ValueError, match="too short"):
+        stream_batches(np.arange(10), batch_size=4, num_steps=5)
+
+
+def test_random_windows():
+    x, y = random_windows(np.arange(50), count=6, length=8, rng=np.random.default_rng(0))
+    assert x.shape == y.shape == (6, 8)
+    np.testing.assert_array_equal(np.diff(x, axis=1), 1)
+    np.testing.assert_array_equal(y, x + 1)
+    assert x.max() < 49
+
+
+def idx_bytes(array, type_code=0x08):
+    header = bytes([0, 0, type_code, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    return header + array.astype(">u1" if type_code == 0x08 else ">i4").tobytes()
+
+
+def test_parse_idx_by_hand():
+    images = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    np.testing.assert_array_equal(parse_idx(idx_bytes(images)), images)
+    raw = bytes([0, 0, 0x08, 1, 0, 0, 0, 3, 7, 0, 9])  # labels 7, 0, 9 written out byte by byte
+    np.testing.assert_array_equal(parse_idx(raw), [7, 0, 9])
+    np.testing.assert_array_equal(parse_idx(idx_bytes(np.array([[1, -2]]), 0x0C)), [[1, -2]])
+    with pytest.raises(DataError, match="not an IDX file"):
+        parse_idx(b"PK\x03\x04rest")
+    with pytest.raises(DataError, match="truncated"):
+        parse_idx(idx_bytes(images)[:-1])
+
+
+def test_character_split_and_vocabulary():
+    text = "a" * 100 + "b" * 55_770 + "c" * 55_770
+    train, valid, test = split_text(text)
+    assert (train, valid, test) == ("a" * 100, "b" * 55_770, "c" * 55_770)
+    vocabulary = CharVocabulary.from_text("hello world")
+    assert vocabulary.chars == [" ", "d", "e", "h", "l", "o", "r", "w"]
+    np.testing.assert_array_equal(vocabulary.encode("hole"), [3, 5, 4, 2])
+    assert vocabulary.decode(vocabulary.encode("low world")) == "low world"
+    assert vocabulary.unknown("hex!x") == ["x", "!"]
+    with pytest.raises(ValueError, match="'x!'"):
+        vocabulary.encode("hex!")
+
+
+# ---- the real files --------------------------------------------------------------------------------------
+
+def test_real_ptb(data_dir):
+    train, valid, test, vocabulary = load_ptb(data_dir)
+    assert (len(train), len(valid), len(test)) == (929_589, 73_760, 82_430)
+    assert len(vocabulary) == 10_000 and vocabulary[:5] == ["the", "<unk>", "<eos>", "N", "of"]
+    assert train.dtype == np.int32 and train.max() == 9_999
+    np.testing.assert_array_equal(train[:5], [9970, 9971, 9972, 9974, 9975])  # "aer banknote berlitz calloway centrust"
+    assert " ".join(vocabulary[i] for i in valid[:4]) == "consumers may want to"
+    assert " ".join(vocabulary[i] for i in test[:3]) == "no it was"
+    x, y = ptb_batches(train, 20, 20)
+    assert x.shape == (2323, 20, 20)
+
+
+def test_real_mnist(data_dir):
+    (x_train, y_train), (x_test, y_test) = load_mnist(data_dir)
+    assert x_train.shape == (60_000, 28, 28) and x_test.shape == (10_000, 28, 28)
+    assert x_train.dtype == np.uint8 and y_train.dtype == np.uint8
+    np.testing.assert_array_equal(y_train[:10], [5, 0, 4, 1, 9, 2, 1, 3, 1, 4])
+    np.testing.assert_array_equal(y_test[:10], [7, 2, 1, 0, 4, 1, 4, 9, 5, 9])
+    assert set(np.unique(y_train)) == set(range(10)) and x_train.max() == 255
+
+
+def test_real_shakespeare(data_dir):
+    train, valid, test, vocabulary = load_shakespeare(data_dir)
+    assert (len(train), len(valid), len(test)) == (1_003_854, 55_770, 55_770)
+    assert len(vocabulary) == 65
+    assert train.startswith("First Citizen:\nBefore we proceed any further, hear me speak.")
+    assert valid.startswith("?\n\nGREMIO:\nGood morrow, neighb")
+
+
+def test_tfds_route_equals_default_route(data_dir, tmp_path, monkeypatch):
+    pytest.importorskip("tensorflow_datasets")
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
+    assert load_shakespeare(data_dir, source="tfds") [:3] == load_shakespeare(data_dir)[:3]
+    ours, theirs = load_mnist(data_dir), load_mnist(data_dir, source="tfds")
+    for (x, y), (x_tfds, y_tfds) in zip(ours, theirs):
+        # tfds stores the examples in its own shuffled order: compare the (image, label) pairs as sets.
+        assert x.shape == x_tfds.shape and x_tfds.dtype == np.uint8
+        key = lambda images, labels: sorted(img.tobytes() + bytes([lab]) for img, lab in zip(images, labels))
+        assert key(x, y) == key(x_tfds, y_tfds)
+
+
+# ---- errors ----------------------------------------------------------------------------------------------
+
+def test_corrupted_copy_names_file_and_checksum(data_dir, isolated_data_env):
+    bad = isolated_data_env / "bad" / "ptb"
+    shutil.copytree(os.path.join(data_dir, "ptb"), bad)
+    with open(bad / "ptb.valid.txt", "r+b") as f:
+        f.write(b"X")
+    with pytest.raises(DataError) as error:
+        load_ptb(isolated_data_env / "bad", download=False)
+    message = str(error.value)
+    assert str(bad / "ptb.valid.txt") in message and FILES["ptb"]["ptb.valid.txt"][0] in message
+    assert "Delete it" in message and "\n" not in message
+    assert md5sum(bad / "ptb.train.txt") == FILES["ptb"]["ptb.train.txt"][0]  # nothing else touched
+
+
+def test_empty_folder_offline_gives_clear_error(isolated_data_env):
+    empty = isolated_data_env / "empty"
+    empty.mkdir()
+    for loader, name in ((load_ptb, "ptb.train.txt"), (load_mnist, "train-images-idx3-ubyte.gz"),
+                         (load_shakespeare, "input.txt")):
+        with pytest.raises(DataError) as error:
+            loader(empty, download=False)
+        message = str(error.value)
+        assert name in message and str(empty) in message and "--data-dir" in message
+    assert not (isolated_data_env / "cache").exists() or not any((isolated_data_env / "cache").rglob("*"))
+
+
+def test_partial_folder_names_the_missing_file(data_dir, isolated_data_env):
+    partial = isolated_data_env / "partial" / "mnist"
+    partial.mkdir(parents=True)
+    shutil.copy(os.path.join(data_dir, "mnist", "train-images-idx3-ubyte.gz"), partial)
+    with pytest.raises(DataError, match="train-labels-idx1-ubyte.gz"):
+        load_mnist(partial.parent, download=False)
+
+
+def test_gzip_helper_round_trip(tmp_path):
+    path = tmp_path / "x.gz"
+    with gzip.open(path, "wb") as f:
+        f.write(b"abc")
+    from datasets.files import read_gzip
+
+    assert read_gzip(path) == b"abc"
