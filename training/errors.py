@@ -1,0 +1,29 @@
+"""Turning bad input into one clear paragraph instead of a traceback."""
+
+import functools
+import sys
+import textwrap
+
+
+class UserError(Exception):
+    """Something the user asked for cannot be done; the message says what to do instead."""
+
+
+def friendly_main(main):
+    """Wraps a script's main(): user and data errors print one paragraph and exit 2, Ctrl-C exits 130."""
+
+    @functools.wraps(main)
+    def wrapper(argv=None):
+        from datasets import DataError
+
+        try:
+            return main(argv)
+        except (UserError, DataError) as error:
+            print("\n" + textwrap.fill(f"error: {error}", width=100), file=sys.stderr)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            print("\ninterrupted: every finished epoch is saved in the run folder; continue with --resume.",
+                  file=sys.stderr)
+            sys.exit(130)
+
+    return wrapper
