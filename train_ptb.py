@@ -21,12 +21,6 @@ README says with machine and date):
 """
 
 import dataclasses
-import json
-import os
-import time
-
-import numpy as np
-
 from training.cli import base_parser, check_common_args, lstm_layer_class, preset_config
 from training.errors import UserError, friendly_main
 
@@ -124,8 +118,8 @@ def main(argv=None):
     import keras
 
     from datasets import load_ptb
-    from training.language_model import (EpochTimer, PerplexityFromLoss, compile_evaluator, evaluate_perplexity,
-                                         reset_states, stream_rows, whole_stream_rows)
+    from training.language_model import (compile_evaluator, evaluate_perplexity, fit_epochs, stream_rows,
+                                         whole_stream_rows)
     from training.run import atomic_save_model
 
     train, valid, test, vocabulary = load_ptb(args.data_dir)
@@ -143,36 +137,22 @@ def main(argv=None):
     if state is None:
         model = build_model(config, args.cell, config.batch_size, config.num_steps, seed=args.seed)
         compile_for_training(model, config)
-        history, first_epoch = [], 0
     else:
         model = run.load_checkpoint(state)
-        history, first_epoch = state["history"], state["epoch"]
-        print(f"Resuming {run.path} after epoch {first_epoch}.")
+        print(f"Resuming {run.path} after epoch {state['epoch']}.")
     evaluator = compile_evaluator(build_model(config, args.cell, config.batch_size, config.num_steps))
     print(f"PTB {args.preset}: {config.num_layers}×{config.hidden_size} {args.cell} LSTM, "
           f"{model.count_params():,} parameters, {steps} steps of {config.batch_size}×{config.num_steps} words per epoch, "
           f"backend {keras.backend.backend()}")
 
-    for epoch in range(first_epoch, config.max_max_epoch):
-        lr = learning_rate(config, epoch)
-        model.optimizer.learning_rate.assign(lr)
-        print(f"Epoch {epoch + 1}/{config.max_max_epoch}  learning rate {lr:.4g}")
-        reset_states(model)
-        timer = EpochTimer()
-        logs = model.fit(x_train, y_train, batch_size=config.batch_size, shuffle=False, epochs=epoch + 1,
-                         initial_epoch=epoch, verbose=1 if os.isatty(1) else 2, callbacks=[PerplexityFromLoss(config.num_steps), timer]).history
-        evaluator.set_weights(model.get_weights())
-        valid_ppl = evaluate_perplexity(evaluator, x_valid, y_valid, config.batch_size)
-        row = {"epoch": epoch + 1, "learning_rate": lr, "train_perplexity": float(logs["perplexity"][-1]),
-               "valid_perplexity": valid_ppl, "words_per_second": x_train.size / timer.seconds,
-               "epoch_seconds": timer.seconds}
-        history.append(row)
-        print(f"Epoch {epoch + 1}: train perplexity {row['train_perplexity']:.2f}, valid perplexity {valid_ppl:.2f}, "
-              f"{row['words_per_second']:,.0f} words/s, {timer.seconds:.0f} s")
-        run.save_checkpoint(model, {"epoch": epoch + 1, "history": history, "settings": settings})
-        run.log_scalars(epoch + 1, {k: v for k, v in row.items() if k != "epoch"})
-        run.plot(history, ["train_perplexity", "valid_perplexity"], "perplexity", "perplexity.png",
-                 f"PTB {args.preset}, {args.cell} cell", logy=True)
+    def valid_perplexity(trained):  # the tutorial's valid pass: batch 20, state carried
+        evaluator.set_weights(trained.get_weights())
+        return evaluate_perplexity(evaluator, x_valid, y_valid, config.batch_size)
+
+    history = fit_epochs(
+        run, model, x_train, y_train, batch_size=config.batch_size, tokens_per_sequence=config.num_steps,
+        epochs=config.max_max_epoch, state=state, settings=settings, learning_rate=lambda e: learning_rate(config, e),
+        evaluate_valid=valid_perplexity, title=f"PTB {args.preset}, {args.cell} cell", unit="word")
 
     tester = compile_evaluator(build_model(config, args.cell, 1, config.test_num_steps))
     tester.set_weights(model.get_weights())

@@ -74,13 +74,18 @@ def candidate_folders(dataset, data_dir=None):
     return list(dict.fromkeys(folders))
 
 
-def dataset_folder(dataset, data_dir=None, download=True):
+def dataset_folder(dataset, data_dir=None, download=None):
     """Returns the folder holding every file of `dataset`, each verified by md5.
+
+    Missing files are downloaded into the cache unless `download` is False
+    (default: True, or False when the environment sets LSTM_OFFLINE=1).
 
     Raises:
         DataError: a file is corrupt, or missing and could not be downloaded.
     """
     files = FILES[dataset]
+    if download is None:
+        download = os.environ.get("LSTM_OFFLINE", "") not in ("1", "true", "yes")
     searched = candidate_folders(dataset, data_dir)
     for folder in searched:
         present = [name for name in files if os.path.isfile(os.path.join(folder, name))]
@@ -95,7 +100,7 @@ def dataset_folder(dataset, data_dir=None, download=True):
                 _verify(path, files[name][0], dataset)
             return folder
     if not download:
-        raise _missing_error(dataset, next(iter(files)), searched, "downloading is switched off")
+        raise _missing_error(dataset, next(iter(files)), searched, "downloading is switched off (download=False or LSTM_OFFLINE=1)")
     cache = searched[-1]
     for name in files:
         _download(dataset, name, cache)

@@ -23,7 +23,7 @@ def parse_idx(raw, name="IDX data"):
     return data.reshape(shape).astype(dtype.newbyteorder("="))
 
 
-def load_mnist(data_dir=None, source="files", download=True):
+def load_mnist(data_dir=None, source="files", download=None):
     """Returns (x_train, y_train), (x_test, y_test): uint8 (60000, 28, 28), (10000, 28, 28), labels 0–9.
 
     Args:

@@ -28,7 +28,7 @@ def words_to_ids(words, word_to_id):
     return np.array([word_to_id[w] for w in words if w in word_to_id], dtype=np.int32)
 
 
-def load_ptb(data_dir=None, download=True):
+def load_ptb(data_dir=None, download=None):
     """Returns (train, valid, test) as int32 id arrays, and the vocabulary (a list, id → word).
 
     On the canonical files: 929,589 / 73,760 / 82,430 ids and 10,000 words.

@@ -45,7 +45,7 @@ def split_text(text):
     return text[:train_end], text[train_end : train_end + VALID_CHARS], text[train_end + VALID_CHARS :]
 
 
-def load_shakespeare(data_dir=None, source="files", download=True):
+def load_shakespeare(data_dir=None, source="files", download=None):
     """Returns (train, valid, test) text and the CharVocabulary of the whole file (65 characters)."""
     folder = dataset_folder("tinyshakespeare", data_dir, download)
     if source == "tfds":

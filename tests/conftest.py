@@ -4,42 +4,13 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
-
-import keras
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-
-def gradients(model, inputs, loss_fn, wrt_inputs=False):
-    """∂loss/∂(trainable variables) [and ∂loss/∂inputs] on the active backend, as NumPy."""
-    backend = keras.backend.backend()
-    inputs = np.asarray(inputs, dtype="float32")
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        x = tf.convert_to_tensor(inputs)
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            loss = loss_fn(model(x))
-        grads = tape.gradient(loss, list(model.trainable_variables) + ([x] if wrt_inputs else []))
-        return [np.asarray(g) for g in grads]
-    if backend == "jax":
-        import jax
-
-        trainable = [v.value for v in model.trainable_variables]
-        non_trainable = [v.value for v in model.non_trainable_variables]
-
-        def loss_of(trainable, x):
-            outputs, _ = model.stateless_call(trainable, non_trainable, x)
-            return loss_fn(outputs)
-
-        g_vars, g_x = jax.grad(loss_of, argnums=(0, 1))(trainable, inputs)
-        return [np.asarray(g) for g in g_vars] + ([np.asarray(g_x)] if wrt_inputs else [])
-    pytest.skip(f"gradient helper has no {backend} branch")
+from training.gradients import gradients  # noqa: E402,F401  the tests import it from here
 
 
 def run_python(code, cwd=ROOT, env=None, timeout=600):
@@ -69,6 +40,21 @@ def isolated_data_env(tmp_path, monkeypatch):
     monkeypatch.delenv("LSTM_DATA_DIR", raising=False)
     monkeypatch.setenv("LSTM_CACHE_DIR", str(tmp_path / "cache"))
     return tmp_path
+
+
+def script_error(main, argv, capsys):
+    """Runs a script's main() expecting a user error: returns its one-paragraph message."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.strip().startswith("error:")
+    return " ".join(err.split())
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    monkeypatch.setenv("LSTM_OFFLINE", "1")
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """Pieces the word- and character-level language models share: stateful streams and their evaluation."""
 
 import math
+import sys
 import time
 
 import numpy as np
@@ -78,3 +79,42 @@ class EpochTimer(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.seconds = time.perf_counter() - self.start
+
+
+def fit_epochs(run, model, x, y, *, batch_size, tokens_per_sequence, epochs, state, settings, learning_rate,
+               evaluate_valid, title, unit, after_epoch=None):
+    """The epoch loop of a stateful language model, with a checkpoint after every epoch.
+
+    Each epoch: set the learning rate, reset the LSTM states, fit on the
+    stream rows (x, y) in order, measure the valid perplexity with
+    `evaluate_valid(model)`, then write the checkpoint, history.csv, the
+    TensorBoard scalars and the curves. `after_epoch(epoch, row)` may add
+    columns to the row (and save a model). Resumes from `state` if given.
+
+    Returns:
+        The history: one dict per finished epoch.
+    """
+    history, first_epoch = (state["history"], state["epoch"]) if state else ([], 0)
+    for epoch in range(first_epoch, epochs):
+        lr = learning_rate(epoch)
+        model.optimizer.learning_rate.assign(lr)
+        print(f"Epoch {epoch + 1}/{epochs}  learning rate {lr:.4g}")
+        reset_states(model)
+        timer = EpochTimer()
+        logs = model.fit(x, y, batch_size=batch_size, shuffle=False, epochs=1,
+                         verbose=1 if sys.stdout.isatty() else 2,
+                         callbacks=[PerplexityFromLoss(tokens_per_sequence), timer]).history
+        valid_ppl = evaluate_valid(model)
+        train_ppl = float(logs["perplexity"][-1])
+        row = {"epoch": epoch + 1, "learning_rate": lr, "train_perplexity": train_ppl, "valid_perplexity": valid_ppl,
+               "train_nats": math.log(train_ppl), "valid_nats": math.log(valid_ppl),
+               "valid_bits": math.log2(valid_ppl), f"{unit}s_per_second": x.size / timer.seconds,
+               "epoch_seconds": timer.seconds}
+        row.update((after_epoch(epoch, row) if after_epoch else None) or {})
+        history.append(row)
+        print(f"Epoch {epoch + 1}: train perplexity {train_ppl:.3f}, valid perplexity {valid_ppl:.3f} "
+              f"({row['valid_nats']:.4f} nats/{unit}), {row[f'{unit}s_per_second']:,.0f} {unit}s/s, {timer.seconds:.0f} s")
+        run.save_checkpoint(model, {"epoch": epoch + 1, "history": history, "settings": settings})
+        run.log_scalars(epoch + 1, {k: v for k, v in row.items() if k != "epoch" and isinstance(v, (int, float))})
+        run.plot(history, ["train_perplexity", "valid_perplexity"], "perplexity", "perplexity.png", title, logy=True)
+    return history

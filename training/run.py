@@ -18,12 +18,15 @@ import numpy as np
 from training.errors import UserError
 
 STATE = "state.json"
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 def atomic_write(path, data, mode="w"):
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual mode
         with os.fdopen(fd, mode) as f:
             f.write(data)
         os.replace(tmp, path)

@@ -1,0 +1,1 @@
+"""Experiments that show why the LSTM works: long-range memory, gradient flow, gate pictures."""

@@ -1,0 +1,204 @@
+"""Long-range memory and gradient flow: a plain RNN against the LSTM, measured.
+
+The recall task: a sequence starts with one of `symbols` symbols, then `lag`
+distractors drawn from other tokens; after the last one the network must name
+the first symbol. The answer depends only on something `lag` steps back, so
+chance (1/symbols) is all a network that forgets can reach.
+
+For every lag, `keras.layers.SimpleRNN` and this project's `LSTM` of the same
+width train with the same budget (steps, batch, optimizer) and are scored on
+fresh sequences. Then, for the longest lag both saw, the norm of ∂loss/∂x_t
+against the distance T − t from the loss, at initialisation and after
+training: the vanishing gradient, measured.
+
+    python experiments/long_memory.py            # quick: about 10 minutes on a 2-core CPU
+    python experiments/long_memory.py --full     # longer and cleaner
+"""
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+
+LAGS = (5, 10, 20, 50, 100, 200)
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    units: int = 32             # width of both recurrent layers
+    symbols: int = 8            # classes to recall (chance = 1/8)
+    distractors: int = 8        # other tokens that fill the gap
+    batch_size: int = 64        # sequences per step
+    steps: int = 400            # training steps per (model, lag)
+    learning_rate: float = 3e-3 # Adam
+    test_sequences: int = 1000  # fresh sequences to score
+
+
+QUICK = Config()
+FULL = Config(steps=2500, test_sequences=4000)
+
+
+def recall_task(count, lag, symbols, distractors, rng):
+    """x: (count, lag + 1) token ids, the symbol first and then `lag` distractors; y: the symbol.
+
+    Symbols are tokens 0..symbols−1, distractors symbols..symbols+distractors−1.
+    """
+    y = rng.integers(0, symbols, size=count)
+    x = np.empty((count, lag + 1), dtype=np.int32)
+    x[:, 0] = y
+    x[:, 1:] = rng.integers(symbols, symbols + distractors, size=(count, lag))
+    return x, y.astype(np.int32)
+
+
+def one_hot(x, depth):
+    return np.eye(depth, dtype=np.float32)[x]
+
+
+def build(kind, config, lag, seed):
+    import keras
+
+    from models import LSTM
+
+    depth = config.symbols + config.distractors
+    inputs = keras.Input(shape=(lag + 1, depth))
+    if kind == "rnn":
+        recurrent = keras.layers.SimpleRNN(config.units, seed=seed, name="rnn")
+    else:
+        recurrent = LSTM(config.units, seed=seed, name="lstm")
+    outputs = keras.layers.Dense(config.symbols)(recurrent(inputs))
+    model = keras.Model(inputs, outputs, name=kind)
+    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate, global_clipnorm=1.0),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    return model
+
+
+def gradient_norms(model, x, y):
+    """‖∂loss/∂x_t‖ averaged over the batch, for t = 0..T; index by distance with [::-1]."""
+    from keras import ops
+
+    from training.gradients import gradients
+
+    def loss(logits):
+        return ops.mean(ops.sparse_categorical_crossentropy(ops.convert_to_tensor(y), logits, from_logits=True))
+
+    g_x = gradients(model, x, loss, wrt_inputs=True)[-1]
+    return np.linalg.norm(g_x, axis=-1).mean(axis=0)
+
+
+def run(config, lags, out_dir, seed=0):
+    import keras
+
+    os.makedirs(out_dir, exist_ok=True)
+    depth = config.symbols + config.distractors
+    table, flows = [], {}
+    for lag in lags:
+        row = {"lag": lag}
+        for kind in ("rnn", "lstm"):
+            keras.utils.set_random_seed(seed)
+            rng = np.random.default_rng([seed, lag])
+            model = build(kind, config, lag, seed)
+            x_probe, y_probe = recall_task(256, lag, config.symbols, config.distractors, rng)
+            before = gradient_norms(model, one_hot(x_probe, depth), y_probe)
+            start = time.perf_counter()
+            x, y = recall_task(config.steps * config.batch_size, lag, config.symbols, config.distractors, rng)
+            model.fit(one_hot(x, depth), y, batch_size=config.batch_size, epochs=1, verbose=0)
+            x_test, y_test = recall_task(config.test_sequences, lag, config.symbols, config.distractors, rng)
+            accuracy = model.evaluate(one_hot(x_test, depth), y_test, verbose=0, return_dict=True)["accuracy"]
+            row[kind] = float(accuracy)
+            row[f"{kind}_seconds"] = time.perf_counter() - start
+            flows[(kind, lag)] = (before, gradient_norms(model, one_hot(x_probe, depth), y_probe))
+            print(f"lag {lag:>4}  {kind:<5} accuracy {accuracy:.3f}  ({row[f'{kind}_seconds']:.0f} s)", flush=True)
+        table.append(row)
+    plot_accuracy(table, config, os.path.join(out_dir, "memory_accuracy.png"))
+    plot_gradient_flow(flows, max(lags), os.path.join(out_dir, "gradient_flow.png"))
+    with open(os.path.join(out_dir, "memory_table.json"), "w") as f:
+        json.dump({"config": dataclasses.asdict(config), "table": table}, f, indent=2)
+    print_table(table, config)
+    return table, flows
+
+
+def print_table(table, config):
+    print(f"\nrecall accuracy after {config.steps} steps of {config.batch_size} (chance {1 / config.symbols:.3f}), "
+          f"{config.units} units each")
+    print("| lag T | SimpleRNN | LSTM |\n|---|---|---|")
+    for row in table:
+        print(f"| {row['lag']} | {row['rnn']:.3f} | {row['lstm']:.3f} |")
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_accuracy(table, config, path):
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
+    lags = [row["lag"] for row in table]
+    ax.plot(lags, [row["rnn"] for row in table], marker="o", label="SimpleRNN")
+    ax.plot(lags, [row["lstm"] for row in table], marker="s", label="LSTM (ours)")
+    ax.axhline(1 / config.symbols, color="gray", linestyle="--", label="chance")
+    ax.set_xscale("log")
+    ax.set_xticks(lags, [str(lag) for lag in lags])
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("lag T: steps between the symbol and the question")
+    ax.set_ylabel("recall accuracy")
+    ax.set_title(f"Remembering one symbol, {config.units} units, {config.steps} steps")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_gradient_flow(flows, lag, path):
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
+    styles = {"rnn": ("tab:blue", "SimpleRNN"), "lstm": ("tab:orange", "LSTM")}
+    for kind, (color, label) in styles.items():
+        before, after = flows[(kind, lag)]
+        distance = np.arange(len(before))
+        ax.plot(distance, np.maximum(before[::-1], 1e-30), color=color, linestyle=":", label=f"{label}, at initialisation")
+        ax.plot(distance, np.maximum(after[::-1], 1e-30), color=color, label=f"{label}, after training")
+    ax.set_yscale("log")
+    ax.set_xlabel("distance T − t from the loss (steps)")
+    ax.set_ylabel("‖∂loss/∂x_t‖ (batch mean)")
+    ax.set_title(f"Gradient reaching each input, lag {lag}")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--full", action="store_true", help="the longer, cleaner version")
+    parser.add_argument("--lags", default=",".join(map(str, LAGS)), help="comma-separated lags")
+    parser.add_argument("--steps", type=int, help="training steps per model and lag (overrides the preset)")
+    parser.add_argument("--output-dir", default="runs/long_memory", help="where the PNGs and the table go")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    try:
+        lags = [int(v) for v in args.lags.split(",")]
+    except ValueError:
+        parser.error(f"--lags takes comma-separated whole numbers; got {args.lags!r}")
+    if min(lags) < 1 or (args.steps is not None and args.steps < 1):
+        parser.error("lags and --steps must be at least 1")
+    config = FULL if args.full else QUICK
+    if args.steps:
+        config = dataclasses.replace(config, steps=args.steps)
+    return run(config, lags, args.output_dir, args.seed)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,129 @@
+"""train_char_rnn.py and sample.py on real Tiny Shakespeare with the tiny `test` preset."""
+
+import collections
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+
+import keras
+
+import sample
+import train_char_rnn
+from tests.conftest import run_python, script_error, shared_data_dir
+from training.inference import Sampler, load_run
+
+
+@pytest.fixture(scope="module")
+def char_run(tmp_path_factory):
+    data = shared_data_dir()
+    if data is None:
+        pytest.skip("no data folder")
+    out = tmp_path_factory.mktemp("char") / "run"
+    results = train_char_rnn.main(["--preset", "test", "--steps-per-epoch", "300", "--data-dir", data,
+                                   "--output-dir", str(out)])
+    return out, results, data
+
+
+def unigram_entropy_nats(text):
+    counts = np.array(list(collections.Counter(text).values()), dtype=np.float64)
+    p = counts / counts.sum()
+    return float(-(p * np.log(p)).sum())
+
+
+def test_short_run_beats_unigram_entropy_and_writes_artifacts(char_run):
+    out, results, data = char_run
+    from datasets import load_shakespeare
+
+    train, valid, _, _ = load_shakespeare(data)
+    row = list(csv.DictReader(open(out / "history.csv")))[-1]
+    assert float(row["valid_nats"]) < unigram_entropy_nats(train) - 0.3  # about 3.3 nats/char
+    assert float(row["valid_bits"]) == pytest.approx(float(row["valid_nats"]) / math.log(2))
+    assert results["test_nats"] < unigram_entropy_nats(train)
+    for name in ("model.keras", "vocab.json", "config.json", "history.csv", "perplexity.png", "samples.txt",
+                 "results.json"):
+        assert (out / name).is_file(), name
+    assert any((out / "tensorboard").iterdir())
+    assert "=== epoch 1" in (out / "samples.txt").read_text()
+    assert len(json.load(open(out / "vocab.json"))["tokens"]) == 65
+
+
+def test_sample_command_in_fresh_process(char_run):
+    out, _, _ = char_run
+    code = (
+        "import sample\n"
+        f"ids = sample.main([r'{out}', '--prime', 'ROMEO:', '--length', '200', '--seed', '7', '--temperature', '0.9'])\n"
+    )
+    first, second = run_python(code), run_python(code)
+    assert first.returncode == 0, first.stderr[-3000:]
+    text = first.stdout[:-1]  # print() adds the final newline
+    assert text.startswith("ROMEO:") and len(text) == len("ROMEO:") + 200
+    vocabulary = set(json.load(open(out / "vocab.json"))["tokens"])
+    assert set(text) <= vocabulary
+    assert second.stdout == first.stdout  # a fixed seed gives the same text
+    third = run_python(code.replace("'7'", "'8'"))
+    assert third.stdout != first.stdout
+
+
+def test_stateful_sampling_equals_reading_the_whole_prefix(char_run):
+    out, _, _ = char_run
+    model, vocab = load_run(str(out))
+    prefix = vocab.encode("KING RICHARD III:\nNow is the winter")
+    sampler = Sampler(model)
+    sampler.reset()
+    for token in prefix:
+        stepped = sampler.feed(int(token))
+    whole = keras.ops.convert_to_numpy(model(prefix[None, :]))[0, -1]
+    np.testing.assert_allclose(stepped, whole, atol=1e-4)
+
+
+def test_greedy_and_top_k(char_run):
+    out, _, _ = char_run
+    greedy = [sample.main([str(out), "--prime", "A", "--length", "30", "--greedy", "--seed", str(s)]) for s in (1, 2)]
+    assert greedy[0] == greedy[1]
+    assert len(sample.main([str(out), "--prime", "A", "--length", "20", "--top-k", "3"])) == 20
+
+
+def test_evaluate_file(char_run, tmp_path, capsys):
+    out, _, data = char_run
+    from datasets import load_shakespeare
+
+    path = tmp_path / "valid.txt"
+    path.write_text(load_shakespeare(data)[1])
+    nats = sample.main([str(out), "--evaluate", str(path)])
+    valid_nats = float(list(csv.DictReader(open(out / "history.csv")))[-1]["valid_nats"])
+    assert nats == pytest.approx(valid_nats, rel=1e-4)
+    assert "nats/char" in capsys.readouterr().out
+
+
+def test_resume_gives_same_numbers_as_uninterrupted(tmp_path, data_dir):
+    common = ["--preset", "test", "--steps-per-epoch", "60", "--data-dir", data_dir]
+    whole = train_char_rnn.main(common + ["--epochs", "2", "--output-dir", str(tmp_path / "whole")])
+    train_char_rnn.main(common + ["--epochs", "1", "--output-dir", str(tmp_path / "cut")])
+    resumed = train_char_rnn.main(["--resume", "--epochs", "2", "--output-dir", str(tmp_path / "cut")])
+    for key in ("valid_nats", "test_nats", "best_epoch"):
+        assert resumed[key] == pytest.approx(whole[key], rel=1e-5), key
+    assert (tmp_path / "cut" / "samples.txt").read_text() == (tmp_path / "whole" / "samples.txt").read_text()
+
+
+def test_bad_input(char_run, tmp_path, capsys):
+    out, _, _ = char_run
+    message = script_error(sample.main, [str(out), "--prime", "Hello ☃ world€"], capsys)
+    assert "'☃'" in message and "'€'" in message and "not in the model's vocabulary" in message
+    assert "does not exist" in script_error(sample.main, [str(tmp_path / "nowhere")], capsys)
+    assert "greater than 0" in script_error(sample.main, [str(out), "--temperature", "0"], capsys)
+    assert "greater than 0" in script_error(sample.main, [str(out), "--temperature", "-1"], capsys)
+    (tmp_path / "empty").mkdir()
+    assert "no model.keras" in script_error(sample.main, [str(tmp_path / "empty")], capsys)
+    assert "unknown preset" in script_error(train_char_rnn.main, ["--preset", "xl"], capsys)
+
+
+def test_ptb_style_word_sampling_uses_the_same_command(tmp_path, data_dir):
+    import train_ptb
+
+    out = tmp_path / "ptb"
+    train_ptb.main(["--preset", "test", "--steps-per-epoch", "50", "--data-dir", data_dir, "--output-dir", str(out)])
+    ids = sample.main([str(out), "--prime", "the company said", "--length", "12", "--seed", "3"])
+    assert len(ids) == 12 and max(ids) < 10_000

@@ -1,0 +1,75 @@
+"""The long-memory experiment, gradient flow and the gate pictures."""
+
+import numpy as np
+import pytest
+
+from experiments import gate_pictures, long_memory
+from models import LSTM
+from models.reference import lstm_forward
+
+
+def test_recall_task_by_hand():
+    x, y = long_memory.recall_task(5, 3, symbols=2, distractors=1, rng=np.random.default_rng(0))
+    assert x.shape == (5, 4) and y.shape == (5,)
+    np.testing.assert_array_equal(x[:, 0], y)
+    np.testing.assert_array_equal(x[:, 1:], 2)  # the one distractor token, three times
+    x, y = long_memory.recall_task(2000, 7, symbols=8, distractors=8, rng=np.random.default_rng(1))
+    assert set(np.unique(y)) == set(range(8)) and x[:, 1:].min() == 8 and x[:, 1:].max() == 15
+    np.testing.assert_array_equal(long_memory.one_hot(np.array([[0, 2]]), 3), [[[1, 0, 0], [0, 0, 1]]])
+
+
+def test_quick_mode_end_to_end(tmp_path):
+    config = long_memory.Config(units=8, steps=30, batch_size=16, test_sequences=64)
+    table, flows = long_memory.run(config, [3, 6], str(tmp_path))
+    assert [row["lag"] for row in table] == [3, 6]
+    assert all(0.0 <= row[kind] <= 1.0 for row in table for kind in ("rnn", "lstm"))
+    for name in ("memory_accuracy.png", "gradient_flow.png", "memory_table.json"):
+        assert (tmp_path / name).stat().st_size > 1000
+    before, after = flows[("lstm", 6)]
+    assert before.shape == (7,) and np.all(np.isfinite(after)) and np.all(before > 0)
+
+
+def test_gradient_norms_vanish_for_a_small_plain_rnn():
+    """At initialisation the RNN's gradient shrinks with distance much faster than the LSTM's."""
+    config = long_memory.Config(units=16)
+    rng = np.random.default_rng(0)
+    x, y = long_memory.recall_task(64, 40, config.symbols, config.distractors, rng)
+    x = long_memory.one_hot(x, config.symbols + config.distractors)
+    ratios = {}
+    for kind in ("rnn", "lstm"):
+        norms = long_memory.gradient_norms(long_memory.build(kind, config, 40, seed=0), x, y)
+        ratios[kind] = norms[0] / norms[-1]  # farthest input over nearest
+    assert ratios["rnn"] < ratios["lstm"]
+
+
+def test_gate_activations_equal_numpy_reference(rng):
+    x = rng.normal(size=(2, 9, 5)).astype("float32")
+    layer = LSTM(6, bias_initializer="random_normal")
+    layer.build(x.shape)
+    trace = layer.gate_activations(x)
+    outputs, _, _, cache = lstm_forward(x.astype("float64"), *(w.astype("float64") for w in layer.get_weights()))
+    for key, ref_key in (("i", "i"), ("f", "f"), ("c", "c_tilde"), ("o", "o"), ("cell", "c")):
+        reference = np.stack([step[ref_key] for step in cache["steps"]], axis=1)
+        np.testing.assert_allclose(trace[key], reference, atol=1e-5, err_msg=key)
+    np.testing.assert_allclose(trace["h"], outputs, atol=1e-5)
+
+
+def test_text_features_and_best_units():
+    text = "ROMEO:\nHi there.\nJULIET:\nYes.\n"
+    features = gate_pictures.text_features(text)
+    name = features["speaker-name line"]
+    assert name[:7].tolist() == [1.0] * 7 and name[7] == 0.0 and name[text.index("JULIET")] == 1.0
+    assert features["position in line"][:8].tolist() == [0, 1, 2, 3, 4, 5, 6, 0]
+    values = np.random.default_rng(0).normal(size=(len(text), 5))
+    values[:, 3] = name * 2 - 1 + 0.01 * values[:, 0]  # a unit that tracks the name lines
+    assert gate_pictures.best_units(values, features)["speaker-name line"][0][0] == 3
+
+
+def test_gate_pictures_on_a_char_run(tmp_path, data_dir):
+    import train_char_rnn
+
+    run = tmp_path / "char"
+    train_char_rnn.main(["--preset", "test", "--steps-per-epoch", "30", "--data-dir", data_dir, "--output-dir", str(run)])
+    found = gate_pictures.main([str(run), "--chars", "60", "--data-dir", data_dir])
+    assert set(found) == {"speaker-name line", "position in line", "inside a word"}
+    assert (run / "gates.png").stat().st_size > 1000

@@ -1,0 +1,102 @@
+"""train_mnist_bilstm.py and predict_mnist.py on real MNIST."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+import predict_mnist
+import train_mnist_bilstm
+from tests.conftest import run_python, script_error, shared_data_dir
+
+
+@pytest.fixture(scope="module")
+def mnist_run(tmp_path_factory):
+    data = shared_data_dir()
+    if data is None:
+        pytest.skip("no data folder")
+    out = tmp_path_factory.mktemp("mnist") / "run"
+    results = train_mnist_bilstm.main(["--preset", "test", "--data-dir", data, "--output-dir", str(out)])
+    return out, results, data
+
+
+def test_short_run_passes_90_percent_and_writes_artifacts(mnist_run):
+    out, results, _ = mnist_run
+    assert results["test_accuracy"] > 0.90
+    for name in ("model.keras", "config.json", "history.csv", "accuracy.png", "loss.png", "confusion_matrix.png",
+                 "misclassified.png", "results.json", "state.json"):
+        assert (out / name).is_file(), name
+    assert any((out / "tensorboard").iterdir())
+    matrix = np.array(json.load(open(out / "results.json"))["confusion_matrix"])
+    assert matrix.sum() == 10_000 and np.trace(matrix) / 10_000 == pytest.approx(results["test_accuracy"])
+
+
+def test_model_reloads_in_fresh_process(mnist_run):
+    out, results, data = mnist_run
+    code = f"""
+import keras, models, numpy as np
+from datasets import load_mnist
+(_, _), (x, y) = load_mnist(r"{data}")
+m = keras.models.load_model(r"{out / 'model.keras'}")
+print("ACC", float(np.mean(m.predict(x / 255.0, verbose=0).argmax(1) == y)))
+"""
+    result = run_python(code)
+    line = [l for l in result.stdout.splitlines() if l.startswith("ACC")]
+    assert line, result.stderr[-3000:]
+    assert float(line[0].split()[1]) == pytest.approx(results["test_accuracy"], abs=1e-4)
+
+
+def test_prediction_command_classifies_png_digits(mnist_run, tmp_path, capsys):
+    from PIL import Image
+
+    import keras
+
+    import models  # noqa: F401
+    from datasets import load_mnist
+
+    out, _, data = mnist_run
+    (_, _), (x, y) = load_mnist(data)
+    paths = []
+    for i in range(12):
+        path = tmp_path / f"digit{i}.png"
+        Image.fromarray(x[i]).save(path)
+        paths.append(str(path))
+    big = tmp_path / "big_dark_on_light.jpg"  # 84×84, black ink on white paper
+    Image.fromarray(255 - np.kron(x[0], np.ones((3, 3), np.uint8))).save(big, quality=95)
+    predicted = predict_mnist.main([str(out)] + paths + [str(big)])
+    expected = keras.models.load_model(out / "model.keras").predict(x[:12] / 255.0, verbose=0).argmax(1)
+    assert [d for d, _ in predicted[:12]] == list(expected)
+    assert sum(d == label for (d, _), label in zip(predicted, y[:12])) >= 11
+    assert predicted[12][0] == y[0]
+    assert f"{paths[0]}: {predicted[0][0]} (probability" in capsys.readouterr().out
+
+
+def test_resume_gives_same_numbers_as_uninterrupted(tmp_path, data_dir):
+    common = ["--preset", "test", "--steps-per-epoch", "40", "--data-dir", data_dir]
+    whole = train_mnist_bilstm.main(common + ["--epochs", "2", "--output-dir", str(tmp_path / "whole")])
+    train_mnist_bilstm.main(common + ["--epochs", "1", "--output-dir", str(tmp_path / "cut")])
+    resumed = train_mnist_bilstm.main(["--resume", "--epochs", "2", "--output-dir", str(tmp_path / "cut")])
+    assert resumed["test_accuracy"] == whole["test_accuracy"]
+    rows = [list(csv.DictReader(open(tmp_path / n / "history.csv"))) for n in ("whole", "cut")]
+    for a, b in zip(*rows):
+        assert float(a["valid_loss"]) == pytest.approx(float(b["valid_loss"]), rel=1e-5)
+
+
+def test_shift_augmentation_moves_pixels():
+    images = np.zeros((3, 28, 28), np.uint8)
+    images[:, 10, 10] = 255
+    out = train_mnist_bilstm.shifted(images, 2, np.random.default_rng(0))
+    assert out.shape == images.shape and (out == 255).sum() == 3
+    rows, cols = np.nonzero(out == 255)[1:]
+    assert np.all(np.abs(rows - 10) <= 2) and np.all(np.abs(cols - 10) <= 2)
+
+
+def test_bad_input(mnist_run, tmp_path, capsys):
+    out, _, _ = mnist_run
+    bad = tmp_path / "not_an_image.png"
+    bad.write_text("hello")
+    assert "cannot read" in script_error(predict_mnist.main, [str(out), str(bad)], capsys)
+    assert "does not exist" in script_error(predict_mnist.main, [str(out), str(tmp_path / "none.png")], capsys)
+    assert "no model.keras" in script_error(predict_mnist.main, [str(tmp_path), str(bad)], capsys)
+    assert "--steps-per-epoch must be at least 1" in script_error(train_mnist_bilstm.main, ["--steps-per-epoch", "0"], capsys)

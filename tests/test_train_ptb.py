@@ -1,0 +1,167 @@
+"""train_ptb.py on real PTB with the tiny `test` preset: artifacts, reload, state, resume, errors."""
+
+import csv
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import keras
+
+import train_ptb
+from tests.conftest import ROOT, run_python, script_error
+from training.language_model import compile_evaluator, evaluate_perplexity, stream_rows, whole_stream_rows
+
+STEPS = "300"
+
+
+@pytest.fixture(scope="module")
+def ptb_run(tmp_path_factory):
+    from tests.conftest import shared_data_dir
+
+    data = shared_data_dir()
+    if data is None:
+        pytest.skip("no data folder")
+    out = tmp_path_factory.mktemp("ptb") / "run"
+    results = train_ptb.main(["--preset", "test", "--steps-per-epoch", STEPS, "--data-dir", data,
+                              "--output-dir", str(out), "--seed", "1"])
+    return out, results, data
+
+
+def test_end_to_end_artifacts_and_perplexity(ptb_run):
+    out, results, _ = ptb_run
+    for name in ("model.keras", "config.json", "vocab.json", "history.csv", "perplexity.png", "state.json",
+                 "results.json"):
+        assert (out / name).is_file(), name
+    assert any((out / "tensorboard").iterdir())
+    rows = list(csv.DictReader(open(out / "history.csv")))
+    assert len(rows) == 1 and float(rows[0]["learning_rate"]) == 1.0
+    valid = float(rows[0]["valid_perplexity"])
+    assert math.isfinite(results["test_perplexity"]) and results["test_perplexity"] < 2_000 < 10_000
+    assert valid < 2_000 and float(rows[0]["words_per_second"]) > 0
+    vocab = json.load(open(out / "vocab.json"))
+    assert vocab["type"] == "words" and len(vocab["tokens"]) == 10_000 and vocab["tokens"][:3] == ["the", "<unk>", "<eos>"]
+    assert json.load(open(out / "config.json"))["config"]["num_steps"] == 2
+
+
+def test_saved_model_reloads_in_fresh_process_with_same_valid_perplexity(ptb_run):
+    out, _, data = ptb_run
+    expected = float(list(csv.DictReader(open(out / "history.csv")))[-1]["valid_perplexity"])
+    code = f"""
+import keras, models, training.metrics
+from datasets import load_ptb
+from training.inference import restack
+from training.language_model import compile_evaluator, evaluate_perplexity, stream_rows
+model = keras.models.load_model(r"{out / 'model.keras'}", compile=False)
+_, valid, _, _ = load_ptb(r"{data}")
+x, y = stream_rows(valid, 20, 2)
+print("PPL", evaluate_perplexity(compile_evaluator(restack(model, 20, 2)), x, y, 20))
+"""
+    result = run_python(code)
+    line = [l for l in result.stdout.splitlines() if l.startswith("PPL")]
+    assert line, result.stderr[-3000:]
+    assert float(line[0].split()[1]) == pytest.approx(expected, rel=1e-5)
+
+
+def test_carried_state_differs_from_reset_and_matches_one_long_call():
+    config = train_ptb.Config(num_layers=2, hidden_size=8, num_steps=5, vocab_size=50, init_scale=0.5)
+    ids = np.random.default_rng(0).integers(0, 50, size=61).astype(np.int32)
+    whole = train_ptb.build_model(config, "custom", 1, 60, stateful=False, seed=3)
+    stepper = compile_evaluator(train_ptb.build_model(config, "custom", 1, 5, seed=3))
+    stepper.set_weights(whole.get_weights())
+    x, y = stream_rows(ids, 1, 5)
+    carried = evaluate_perplexity(stepper, x, y, 1)
+    one_call = keras.ops.convert_to_numpy(whole(ids[None, :60]))[0]
+    nll = -np.log(np.exp(one_call - one_call.max(-1, keepdims=True)) / np.exp(one_call - one_call.max(-1, keepdims=True)).sum(-1, keepdims=True))[np.arange(60), ids[1:]]
+    assert carried == pytest.approx(float(np.exp(nll.mean())), rel=1e-4)
+    reset_each_batch = np.exp(np.mean([math.log(evaluate_perplexity(stepper, x[i:i + 1], y[i:i + 1], 1)) for i in range(len(x))]))
+    assert abs(reset_each_batch - carried) / carried > 1e-3
+
+
+def test_whole_stream_rows_cover_every_prediction():
+    x, y, w = whole_stream_rows(np.arange(10), 4)
+    assert x.shape == (3, 4) and w.sum() == 9
+    np.testing.assert_array_equal(x.ravel()[:9], np.arange(9))
+    np.testing.assert_array_equal(y.ravel()[:9], np.arange(1, 10))
+
+
+def test_learning_rate_schedules():
+    small = train_ptb.PRESETS["small"]
+    assert [train_ptb.learning_rate(small, e) for e in range(6)] == [1, 1, 1, 1, 0.5, 0.25]
+    book = train_ptb.Config(lr_schedule="book")
+    assert [train_ptb.learning_rate(book, e) for e in range(13)] == [1] * 13
+
+
+def test_resume_gives_same_numbers_as_uninterrupted(tmp_path, data_dir):
+    common = ["--preset", "test", "--steps-per-epoch", "150", "--data-dir", data_dir, "--seed", "2"]
+    whole = train_ptb.main(common + ["--epochs", "2", "--output-dir", str(tmp_path / "whole")])
+    train_ptb.main(common + ["--epochs", "1", "--output-dir", str(tmp_path / "cut")])
+    resumed = train_ptb.main(["--resume", "--epochs", "2", "--output-dir", str(tmp_path / "cut"), "--data-dir", data_dir])
+    assert resumed["test_perplexity"] == pytest.approx(whole["test_perplexity"], rel=1e-5)
+    rows = [list(csv.DictReader(open(tmp_path / name / "history.csv"))) for name in ("whole", "cut")]
+    assert [r["learning_rate"] for r in rows[1]] == ["1.0", "0.5"]
+    for a, b in zip(*rows):
+        assert float(a["valid_perplexity"]) == pytest.approx(float(b["valid_perplexity"]), rel=1e-5)
+
+
+def test_ctrl_c_keeps_finished_epochs_and_resume_finishes(tmp_path, data_dir):
+    out = tmp_path / "run"
+    command = [sys.executable, "train_ptb.py", "--preset", "test", "--steps-per-epoch", "3000", "--epochs", "3",
+               "--data-dir", data_dir, "--output-dir", str(out)]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONPATH": ROOT})
+    deadline = time.time() + 300
+    while not (out / "state.json").exists() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    time.sleep(1.0)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    if process.returncode == 0:
+        pytest.skip("the run finished before it could be interrupted")
+    assert process.returncode == 130 and "--resume" in err and "Traceback" not in err
+    state = json.load(open(out / "state.json"))
+    assert state["epoch"] in (1, 2) and (out / state["checkpoint"]).is_file()
+    assert not [p for p in os.listdir(out) if p.startswith(".tmp-")]
+    resumed = train_ptb.main(["--resume", "--output-dir", str(out), "--data-dir", data_dir])
+    assert math.isfinite(resumed["test_perplexity"])
+    assert len(list(csv.DictReader(open(out / "history.csv")))) == 3
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--preset", "huge"], "unknown preset 'huge'"),
+        (["--epochs", "0"], "--epochs must be at least 1"),
+        (["--cell", "gru"], "unknown cell 'gru'"),
+        (["--resume"], "--resume needs --output-dir"),
+    ],
+)
+def test_bad_arguments(argv, message, capsys):
+    assert message in script_error(train_ptb.main, argv, capsys)
+
+
+def test_missing_data_is_a_clear_error(tmp_path, capsys, offline, isolated_data_env):
+    (tmp_path / "empty").mkdir()
+    message = script_error(train_ptb.main, ["--preset", "test", "--data-dir", str(tmp_path / "empty"),
+                                            "--output-dir", str(tmp_path / "run")], capsys)
+    assert "ptb.train.txt" in message and "--data-dir" in message
+
+
+def test_resume_of_a_folder_that_is_not_a_run(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("hello")
+    message = script_error(train_ptb.main, ["--resume", "--output-dir", str(tmp_path)], capsys)
+    assert "not a run folder" in message
+    assert (tmp_path / "notes.txt").read_text() == "hello"
+
+
+def test_existing_run_is_not_overwritten(ptb_run, capsys):
+    out, _, data = ptb_run
+    before = (out / "history.csv").read_bytes()
+    message = script_error(train_ptb.main, ["--preset", "test", "--output-dir", str(out), "--data-dir", data], capsys)
+    assert "already holds a run" in message and (out / "history.csv").read_bytes() == before
