@@ -21,6 +21,7 @@ whole split once, in order, with the state carried (batch 1).
 
 import dataclasses
 import math
+import os
 
 from training.cli import base_parser, check_common_args, lstm_layer_class, preset_config
 from training.errors import friendly_main
@@ -154,7 +155,8 @@ def main(argv=None):
         prime = "\n"
         text = vocabulary.decode(Sampler(portable).generate(vocabulary.encode(prime), config.sample_length,
                                                             temperature=0.8, seed=args.seed + epoch))
-        samples = open(run.file("samples.txt"), encoding="utf-8").read() if epoch and _exists(run.file("samples.txt")) else ""
+        samples_path = run.file("samples.txt")
+        samples = open(samples_path, encoding="utf-8").read() if epoch and os.path.exists(samples_path) else ""
         atomic_write(run.file("samples.txt"), samples + f"=== epoch {epoch + 1} (temperature 0.8) ===\n{text}\n\n")
         return {"kept": row["valid_nats"] <= best["valid_nats"]}
 
@@ -176,12 +178,6 @@ def main(argv=None):
           f"nats/char ({results['test_bits']:.4f} bits/char, perplexity {results['test_perplexity']:.3f}). "
           f"Run folder: {run.path}")
     return results
-
-
-def _exists(path):
-    import os
-
-    return os.path.exists(path)
 
 
 if __name__ == "__main__":

@@ -49,8 +49,7 @@ PRESETS = {  # TensorFlow's ptb_word_lm.py configs
                      keep_prob=0.5, lr_decay=0.8),
     "large": Config(init_scale=0.04, max_grad_norm=10.0, num_steps=35, hidden_size=1500, max_epoch=14,
                     max_max_epoch=55, keep_prob=0.35, lr_decay=1 / 1.15),
-    "test": Config(max_grad_norm=1.0, num_layers=1, num_steps=2, hidden_size=2, max_epoch=1, max_max_epoch=1,
-                   test_num_steps=2),
+    "test": Config(max_grad_norm=1.0, num_layers=1, num_steps=2, hidden_size=2, max_epoch=1, max_max_epoch=1),
 }
 
 

@@ -94,7 +94,7 @@ def dataset_folder(dataset, data_dir=None, download=None):
                 path = os.path.join(folder, name)
                 if not os.path.isfile(path):
                     if folder == searched[-1] and download:
-                        _download(dataset, name, folder)
+                        _download(dataset, name, folder, searched)
                         continue
                     raise _missing_error(dataset, name, searched, "it is missing beside the other files")
                 _verify(path, files[name][0], dataset)
@@ -103,7 +103,7 @@ def dataset_folder(dataset, data_dir=None, download=None):
         raise _missing_error(dataset, next(iter(files)), searched, "downloading is switched off (download=False or LSTM_OFFLINE=1)")
     cache = searched[-1]
     for name in files:
-        _download(dataset, name, cache)
+        _download(dataset, name, cache, searched)
     return cache
 
 
@@ -127,7 +127,7 @@ def _missing_error(dataset, name, searched, reason):
     )
 
 
-def _download(dataset, name, folder):
+def _download(dataset, name, folder, searched):
     md5, sources = FILES[dataset][name]
     os.makedirs(folder, exist_ok=True)
     errors = []
@@ -148,7 +148,7 @@ def _download(dataset, name, folder):
             f.write(payload)
         os.replace(tmp, os.path.join(folder, name))
         return
-    raise _missing_error(dataset, name, candidate_folders(dataset), "downloading it failed (" + "; ".join(errors) + ")")
+    raise _missing_error(dataset, name, searched, "downloading it failed (" + "; ".join(errors) + ")")
 
 
 _fetched = {}  # url -> bytes, so the PTB archive is fetched once for its three files

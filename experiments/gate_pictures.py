@@ -67,7 +67,7 @@ def layer_trace(model, layer_index, ids):
     layer = lstms[layer_index]
     if not hasattr(layer, "gate_activations"):
         raise UserError("this run was trained with --cell builtin; gate pictures need this project's LSTM (--cell custom).")
-    upstream = keras.Model(model.inputs, layer.input)
+    upstream = keras.Model(model.inputs[0], layer.input)
     return layer.gate_activations(upstream(ids[None, :]))
 
 

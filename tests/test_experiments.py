@@ -23,23 +23,21 @@ def test_quick_mode_end_to_end(tmp_path):
     table, flows = long_memory.run(config, [3, 6], str(tmp_path))
     assert [row["lag"] for row in table] == [3, 6]
     assert all(0.0 <= row[kind] <= 1.0 for row in table for kind in ("rnn", "lstm"))
-    for name in ("memory_accuracy.png", "gradient_flow.png", "memory_table.json"):
+    for name in ("memory_accuracy.png", "gradient_flow.png"):
         assert (tmp_path / name).stat().st_size > 1000
+    assert '"lag": 6' in (tmp_path / "memory_table.json").read_text()
     before, after = flows[("lstm", 6)]
     assert before.shape == (7,) and np.all(np.isfinite(after)) and np.all(before > 0)
 
 
-def test_gradient_norms_vanish_for_a_small_plain_rnn():
-    """At initialisation the RNN's gradient shrinks with distance much faster than the LSTM's."""
+def test_gradient_reaching_far_inputs_of_a_plain_rnn_vanishes():
+    """‖∂loss/∂x_t‖ of a SimpleRNN at initialisation, 40 steps back: measured about 0.003 of the nearest."""
     config = long_memory.Config(units=16)
-    rng = np.random.default_rng(0)
-    x, y = long_memory.recall_task(64, 40, config.symbols, config.distractors, rng)
-    x = long_memory.one_hot(x, config.symbols + config.distractors)
-    ratios = {}
-    for kind in ("rnn", "lstm"):
-        norms = long_memory.gradient_norms(long_memory.build(kind, config, 40, seed=0), x, y)
-        ratios[kind] = norms[0] / norms[-1]  # farthest input over nearest
-    assert ratios["rnn"] < ratios["lstm"]
+    x, y = long_memory.recall_task(64, 40, config.symbols, config.distractors, np.random.default_rng(0))
+    norms = long_memory.gradient_norms(long_memory.build("rnn", config, 40, seed=0),
+                                       long_memory.one_hot(x, config.symbols + config.distractors), y)
+    assert norms.shape == (41,) and np.all(norms > 0)
+    assert norms[0] / norms[-1] < 0.01
 
 
 def test_gate_activations_equal_numpy_reference(rng):
