@@ -23,7 +23,7 @@ import dataclasses
 import math
 import os
 
-from training.cli import base_parser, check_common_args, lstm_layer_class, preset_config
+from training.cli import lstm_layer_class, open_run, parse_script_args, preset_config
 from training.errors import friendly_main
 
 
@@ -85,29 +85,11 @@ def build_model(config, cell, vocab_size, batch_size=None, num_steps=None, state
     return keras.Model(tokens, logits, name="char_rnn")
 
 
-def parse_args(argv):
-    parser = base_parser(__doc__.split("\n\n")[0], PRESETS, "small")
-    args = parser.parse_args(argv)
-    check_common_args(args, PRESETS, "char")
-    return args
-
-
 @friendly_main
 def main(argv=None):
-    args = parse_args(argv)
+    args = parse_script_args(__doc__.split("\n\n")[0], PRESETS, "small", "char", argv)
     config = preset_config(PRESETS, args, epochs=args.epochs)
-    settings = {"script": "train_char_rnn.py", "preset": args.preset, "cell": args.cell, "seed": args.seed,
-                "steps_per_epoch": args.steps_per_epoch, "config": dataclasses.asdict(config)}
-
-    from training.run import RunFolder
-
-    run, state = RunFolder.open(args.output_dir, settings, args.resume)
-    if state is not None:
-        settings = state["settings"]
-        if args.epochs is not None:
-            settings["config"]["epochs"] = args.epochs
-        config = Config(**settings["config"])
-        args.cell, args.seed, args.steps_per_epoch = settings["cell"], settings["seed"], settings["steps_per_epoch"]
+    run, state, config, settings = open_run(args, "train_char_rnn.py", config, "epochs")
 
     import keras
 

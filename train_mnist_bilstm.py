@@ -18,7 +18,7 @@ import os
 
 import numpy as np
 
-from training.cli import base_parser, check_common_args, lstm_layer_class, preset_config
+from training.cli import lstm_layer_class, open_run, parse_script_args, preset_config
 from training.errors import friendly_main
 
 VALIDATION_IMAGES = 5_000
@@ -86,29 +86,11 @@ def scale(images):
     return images.astype("float32") / 255.0
 
 
-def parse_args(argv):
-    parser = base_parser(__doc__.split("\n\n")[0], PRESETS, "default")
-    args = parser.parse_args(argv)
-    check_common_args(args, PRESETS, "mnist")
-    return args
-
-
 @friendly_main
 def main(argv=None):
-    args = parse_args(argv)
+    args = parse_script_args(__doc__.split("\n\n")[0], PRESETS, "default", "mnist", argv)
     config = preset_config(PRESETS, args, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch)
-    settings = {"script": "train_mnist_bilstm.py", "preset": args.preset, "cell": args.cell, "seed": args.seed,
-                "config": dataclasses.asdict(config)}
-
-    from training.run import RunFolder
-
-    run, state = RunFolder.open(args.output_dir, settings, args.resume)
-    if state is not None:
-        settings = state["settings"]
-        if args.epochs is not None:
-            settings["config"]["epochs"] = args.epochs
-        config = Config(**settings["config"])
-        args.cell, args.seed = settings["cell"], settings["seed"]
+    run, state, config, settings = open_run(args, "train_mnist_bilstm.py", config, "epochs")
 
     import keras
 

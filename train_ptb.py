@@ -21,7 +21,8 @@ README says with machine and date):
 """
 
 import dataclasses
-from training.cli import base_parser, check_common_args, lstm_layer_class, preset_config
+
+from training.cli import lstm_layer_class, open_run, parse_script_args, preset_config
 from training.errors import UserError, friendly_main
 
 
@@ -89,30 +90,15 @@ def compile_for_training(model, config):
     return model
 
 
-def parse_args(argv):
-    parser = base_parser(__doc__.split("\n\n")[0], PRESETS, "small")
+def add_arguments(parser):
     parser.add_argument("--lr-schedule", choices=["tutorial", "book"], help="learning-rate decay (default tutorial)")
-    args = parser.parse_args(argv)
-    check_common_args(args, PRESETS, "ptb")
-    return args
 
 
 @friendly_main
 def main(argv=None):
-    args = parse_args(argv)
+    args = parse_script_args(__doc__.split("\n\n")[0], PRESETS, "small", "ptb", argv, add_arguments)
     config = preset_config(PRESETS, args, max_max_epoch=args.epochs, lr_schedule=args.lr_schedule)
-    settings = {"script": "train_ptb.py", "preset": args.preset, "cell": args.cell, "seed": args.seed,
-                "steps_per_epoch": args.steps_per_epoch, "config": dataclasses.asdict(config)}
-
-    from training.run import RunFolder
-
-    run, state = RunFolder.open(args.output_dir, settings, args.resume)
-    if state is not None:
-        saved = state["settings"]
-        if args.epochs is not None:  # --resume --epochs N extends (or shortens) the run
-            saved["config"]["max_max_epoch"] = args.epochs
-        config, settings = Config(**saved["config"]), saved
-        args.cell, args.seed, args.steps_per_epoch = saved["cell"], saved["seed"], saved["steps_per_epoch"]
+    run, state, config, settings = open_run(args, "train_ptb.py", config, "max_max_epoch")
 
     import keras
 

@@ -1,7 +1,6 @@
 """The long-memory experiment, gradient flow and the gate pictures."""
 
 import numpy as np
-import pytest
 
 from experiments import gate_pictures, long_memory
 from models import LSTM

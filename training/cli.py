@@ -8,6 +8,16 @@ import time
 from training.errors import UserError
 
 
+def parse_script_args(description, presets, default_preset, script, argv, add_arguments=None):
+    """The common command line (plus the script's own options), checked."""
+    parser = base_parser(description, presets, default_preset)
+    if add_arguments:
+        add_arguments(parser)
+    args = parser.parse_args(argv)
+    check_common_args(args, presets, script)
+    return args
+
+
 def base_parser(description, presets, default_preset):
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default=default_preset, help=f"one of {', '.join(presets)} (default {default_preset})")
@@ -49,3 +59,27 @@ def lstm_layer_class(cell):
     from models import LSTM
 
     return LSTM if cell == "custom" else keras.layers.LSTM
+
+
+def open_run(args, script, config, epochs_field):
+    """Creates the run folder, or reopens it for --resume.
+
+    On resume the saved settings (preset config, cell, seed, steps per epoch)
+    win over the command line, except `--epochs N`, which changes the number
+    of epochs (field `epochs_field` of the config).
+
+    Returns:
+        (run, state, config, settings): state is None for a new run.
+    """
+    from training.run import RunFolder
+
+    settings = {"script": script, "preset": args.preset, "cell": args.cell, "seed": args.seed,
+                "steps_per_epoch": args.steps_per_epoch, "config": dataclasses.asdict(config)}
+    run, state = RunFolder.open(args.output_dir, settings, args.resume)
+    if state is not None:
+        settings = state["settings"]
+        if args.epochs is not None:
+            settings["config"][epochs_field] = args.epochs
+        config = type(config)(**settings["config"])
+        args.cell, args.seed, args.steps_per_epoch = settings["cell"], settings["seed"], settings["steps_per_epoch"]
+    return run, state, config, settings

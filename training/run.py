@@ -7,46 +7,41 @@ half-written one. A checkpoint is the model with its optimizer state
 is replaced only after the checkpoint is complete.
 """
 
+import contextlib
 import csv
 import io
 import json
 import os
-import tempfile
 
 import numpy as np
 
 from training.errors import UserError
 
 STATE = "state.json"
-_UMASK = os.umask(0)
-os.umask(_UMASK)
+
+
+@contextlib.contextmanager
+def replacing(path):
+    """Yields a temporary name beside `path`; renames it to `path` only if the block finishes."""
+    folder, name = os.path.split(os.path.abspath(path))
+    tmp = os.path.join(folder, f".tmp-{os.getpid()}-{name}")  # keeps the extension (.keras)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 def atomic_write(path, data, mode="w"):
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
-    try:
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual mode
-        with os.fdopen(fd, mode) as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with replacing(path) as tmp, open(tmp, mode) as f:
+        f.write(data)
 
 
 def atomic_save_model(model, path):
     """model.save() to a temporary `.keras` name, then rename."""
-    folder = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(folder, f".tmp-{os.getpid()}-{os.path.basename(path)}")
-    try:
+    with replacing(path) as tmp:
         model.save(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def random_state_variables(model):
