@@ -96,6 +96,7 @@ def fit_epochs(run, model, x, y, *, batch_size, tokens_per_sequence, epochs, sta
     """
     history, first_epoch = (state["history"], state["epoch"]) if state else ([], 0)
     for epoch in range(first_epoch, epochs):
+        epoch_start = time.perf_counter()
         lr = learning_rate(epoch)
         model.optimizer.learning_rate.assign(lr)
         print(f"Epoch {epoch + 1}/{epochs}  learning rate {lr:.4g}")
@@ -114,6 +115,7 @@ def fit_epochs(run, model, x, y, *, batch_size, tokens_per_sequence, epochs, sta
         history.append(row)
         print(f"Epoch {epoch + 1}: train perplexity {train_ppl:.3f}, valid perplexity {valid_ppl:.3f} "
               f"({row['valid_nats']:.4f} nats/{unit}), {row[f'{unit}s_per_second']:,.0f} {unit}s/s, {timer.seconds:.0f} s")
+        row["wall_seconds"] = time.perf_counter() - epoch_start  # fit + validation + samples, before saving
         run.save_checkpoint(model, {"epoch": epoch + 1, "history": history, "settings": settings})
         run.log_scalars(epoch + 1, {k: v for k, v in row.items() if k != "epoch" and isinstance(v, (int, float))})
         run.plot(history, ["train_perplexity", "valid_perplexity"], "perplexity", "perplexity.png", title, logy=True)
