@@ -72,11 +72,9 @@ def layer_trace(model, layer_index, ids):
 
 
 def plot_gates(trace, text, units, path, title):
-    import matplotlib
+    from training.figures import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     panels = [("f", "forget f_t", "Greens"), ("i", "input i_t", "Blues"), ("o", "output o_t", "Purples"),
               ("cell", "tanh(C_t)", "RdBu_r")]
     fig, axes = plt.subplots(len(units) * len(panels), 1, figsize=(max(8, len(text) * 0.13), 0.55 * len(units) * len(panels) + 1.2),

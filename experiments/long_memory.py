@@ -26,6 +26,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
+from training.figures import pyplot  # noqa: E402
+
 LAGS = (5, 10, 20, 50, 100, 200)
 
 
@@ -142,17 +144,8 @@ def print_table(table, config):
         print(f"| {row['lag']} | {row['rnn']:.3f} | {row['lstm']:.3f} |")
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_accuracy(table, config, path):
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
     lags = [row["lag"] for row in table]
     ax.plot(lags, [row["rnn"] for row in table], marker="o", label="SimpleRNN")
@@ -172,7 +165,7 @@ def plot_accuracy(table, config, path):
 
 
 def plot_gradient_flow(flows, lag, path):
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
     styles = {"rnn": ("tab:blue", "SimpleRNN"), "lstm": ("tab:orange", "LSTM")}
     for kind, (color, label) in styles.items():

@@ -5,7 +5,8 @@ import numpy as np
 from training.run import save_figure
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (files only, no screen needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -21,7 +22,7 @@ def confusion_matrix(labels, predictions, classes=10):
 
 
 def plot_confusion_matrix(matrix, path, title):
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 5.6), dpi=110)
     image = ax.imshow(np.log1p(matrix), cmap="Blues")
     for (true, pred), count in np.ndenumerate(matrix):
@@ -41,7 +42,7 @@ def plot_confusion_matrix(matrix, path, title):
 
 def plot_misclassified(images, labels, predictions, probabilities, path, title, limit=60):
     """A grid of up to `limit` misclassified images, each titled 'true→predicted (p)'."""
-    plt = _pyplot()
+    plt = pyplot()
     wrong = np.flatnonzero(labels != predictions)[:limit]
     columns = 10
     rows = max(1, -(-len(wrong) // columns))

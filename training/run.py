@@ -163,11 +163,9 @@ class RunFolder:
 
     def plot(self, rows, series, ylabel, name, title, logy=False):
         """A PNG of history columns `series` against the epoch."""
-        import matplotlib
+        from training.figures import pyplot
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
+        plt = pyplot()
         fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
         epochs = [row["epoch"] for row in rows]
         for key in series:
