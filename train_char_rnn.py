@@ -15,8 +15,10 @@ tensorflow-char-rnn).
 
 Batches are contiguous streams through the text (TensorFlow's PTB layout):
 the LSTM state is carried from one batch to the next, so the model sees
-context far beyond its unrolled `num_steps`. Validation and test read the
-whole split once, in order, with the state carried (batch 1).
+context far beyond its unrolled `num_steps`. `--batch-layout windows` trains
+on windows cut at random places instead (each starts from a zero state, as in
+many Keras char-rnn scripts), as many characters per epoch. Validation and
+test read the whole split once, in order, with the state carried (batch 1).
 """
 
 import dataclasses
@@ -42,6 +44,7 @@ class Config:
     epochs: int = 50             # epochs in all (an epoch reads the training text once)
     eval_num_steps: int = 100    # window of the valid/test passes (state carried: only speed depends on it)
     sample_length: int = 300     # characters of the sample written after every epoch
+    batch_layout: str = "streams"  # "streams": contiguous, state carried; "windows": random places, zero state
 
 
 PRESETS = {
@@ -61,6 +64,25 @@ PRESETS = {
 
 def learning_rate(config, epoch):
     return config.learning_rate * config.lr_decay ** max(epoch + 1 - config.decay_after, 0)
+
+
+def training_rows(config, ids, seed, steps_per_epoch=None):
+    """The training rows: fixed stream rows, or a function epoch → random windows (the same for the same epoch)."""
+    import numpy as np
+
+    from datasets import random_windows
+    from training.language_model import stream_rows
+
+    x, y = stream_rows(ids, config.batch_size, config.num_steps)
+    rows = len(x) if steps_per_epoch is None else min(len(x), steps_per_epoch * config.batch_size)
+    if config.batch_layout == "streams":
+        return x[:rows], y[:rows]
+    return lambda epoch: random_windows(ids, rows, config.num_steps, np.random.default_rng([seed, epoch]))
+
+
+def add_arguments(parser):
+    parser.add_argument("--batch-layout", choices=["streams", "windows"],
+                        help="streams: contiguous, state carried (default); windows: random places, zero state")
 
 
 def build_model(config, cell, vocab_size, batch_size=None, num_steps=None, stateful=True, seed=0):
@@ -87,30 +109,29 @@ def build_model(config, cell, vocab_size, batch_size=None, num_steps=None, state
 
 @friendly_main
 def main(argv=None):
-    args = parse_script_args(__doc__.split("\n\n")[0], PRESETS, "small", "char", argv)
-    config = preset_config(PRESETS, args, epochs=args.epochs)
+    args = parse_script_args(__doc__.split("\n\n")[0], PRESETS, "small", "char", argv, add_arguments)
+    config = preset_config(PRESETS, args, epochs=args.epochs, batch_layout=args.batch_layout)
     run, state, config, settings = open_run(args, "train_char_rnn.py", config, "epochs")
 
     import keras
 
     from datasets import load_shakespeare
     from training.inference import Sampler
-    from training.language_model import (compile_evaluator, evaluate_perplexity, fit_epochs, stream_rows,
-                                         whole_stream_rows)
+    from training.language_model import compile_evaluator, evaluate_perplexity, fit_epochs, whole_stream_rows
     from training.metrics import sequence_loss
     from training.run import atomic_save_model, atomic_write
 
     train, valid, test, vocabulary = load_shakespeare(args.data_dir)
     run.write_json("vocab.json", {"type": "chars", "tokens": vocabulary.chars})
-    x_train, y_train = stream_rows(vocabulary.encode(train), config.batch_size, config.num_steps)
-    if args.steps_per_epoch:
-        x_train, y_train = x_train[: args.steps_per_epoch * config.batch_size], y_train[: args.steps_per_epoch * config.batch_size]
+    rows = training_rows(config, vocabulary.encode(train), args.seed, args.steps_per_epoch)
+    rows_per_epoch = len(rows(0)[0] if callable(rows) else rows[0])
     valid_rows = whole_stream_rows(vocabulary.encode(valid), config.eval_num_steps)
     test_rows = whole_stream_rows(vocabulary.encode(test), config.eval_num_steps)
 
     keras.utils.set_random_seed(args.seed)
     if state is None:
-        model = build_model(config, args.cell, len(vocabulary), config.batch_size, config.num_steps, seed=args.seed)
+        model = build_model(config, args.cell, len(vocabulary), config.batch_size, config.num_steps,
+                            stateful=config.batch_layout == "streams", seed=args.seed)
         model.compile(optimizer=keras.optimizers.Adam(config.learning_rate, global_clipnorm=config.max_grad_norm),
                       loss=sequence_loss)
     else:
@@ -119,8 +140,8 @@ def main(argv=None):
     evaluator = compile_evaluator(build_model(config, args.cell, len(vocabulary), 1, config.eval_num_steps))
     portable = build_model(config, args.cell, len(vocabulary), stateful=False)
     print(f"char-rnn {args.preset}: {config.num_layers}×{config.hidden_size} {args.cell} LSTM, {model.count_params():,} "
-          f"parameters, {len(x_train) // config.batch_size} steps of {config.batch_size}×{config.num_steps} characters "
-          f"per epoch, backend {keras.backend.backend()}")
+          f"parameters, {rows_per_epoch // config.batch_size} steps of {config.batch_size}×{config.num_steps} characters "
+          f"per epoch ({config.batch_layout}), backend {keras.backend.backend()}")
 
     def stream_perplexity(weights, rows):
         evaluator.set_weights(weights)
@@ -143,7 +164,7 @@ def main(argv=None):
         return {"kept": row["valid_nats"] <= best["valid_nats"]}
 
     history = fit_epochs(
-        run, model, x_train, y_train, batch_size=config.batch_size, tokens_per_sequence=config.num_steps,
+        run, model, rows, batch_size=config.batch_size, tokens_per_sequence=config.num_steps,
         epochs=config.epochs, state=state, settings=settings, learning_rate=lambda e: learning_rate(config, e),
         evaluate_valid=lambda trained: stream_perplexity(trained.get_weights(), valid_rows),
         title=f"char-rnn {args.preset}, {args.cell} cell", unit="char", after_epoch=keep_best_and_sample)

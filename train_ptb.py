@@ -137,7 +137,7 @@ def main(argv=None):
         return evaluate_perplexity(evaluator, x_valid, y_valid, config.batch_size)
 
     history = fit_epochs(
-        run, model, x_train, y_train, batch_size=config.batch_size, tokens_per_sequence=config.num_steps,
+        run, model, (x_train, y_train), batch_size=config.batch_size, tokens_per_sequence=config.num_steps,
         epochs=config.max_max_epoch, state=state, settings=settings, learning_rate=lambda e: learning_rate(config, e),
         evaluate_valid=valid_perplexity, title=f"PTB {args.preset}, {args.cell} cell", unit="word")
 

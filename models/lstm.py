@@ -451,16 +451,17 @@ class LSTM(keras.layers.RNN):
         time_major = ops.transpose(sequences, (1, 0, 2))
         if mask is not None:
             mask = ops.expand_dims(ops.transpose(ops.cast(mask, "bool"), (1, 0)), -1)
-        if self.go_backwards:
+        steps = sequences.shape[1]
+        unrolled = self.unroll is not False and steps is not None
+        if self.go_backwards and not unrolled:  # (the unrolled loop just reads its steps from the end)
             time_major = ops.flip(time_major, axis=0)
             mask = None if mask is None else ops.flip(mask, axis=0)
         z_x = cell.project_inputs(time_major)  # (T, batch, 4·units), all steps at once
 
-        steps = sequences.shape[1]
-        if self.unroll is False or steps is None:
-            outputs, h, c = self._scan(z_x, h, c, mask, recurrent_mask)
-        else:
+        if unrolled:
             outputs, h, c = self._unrolled(z_x, h, c, mask, recurrent_mask, steps)
+        else:
+            outputs, h, c = self._scan(z_x, h, c, mask, recurrent_mask)
         last_output = outputs[-1]
         if not self.return_sequences:
             outputs = ops.expand_dims(last_output, 1)
@@ -478,6 +479,9 @@ class LSTM(keras.layers.RNN):
         outputs = []
         z_steps = ops.unstack(z_x, num=steps, axis=0)
         mask_steps = None if mask is None else ops.unstack(mask, num=steps, axis=0)
+        if self.go_backwards:  # read the steps from the end: no reversed copy of the sequence
+            z_steps = z_steps[::-1]
+            mask_steps = None if mask is None else mask_steps[::-1]
         output = ops.zeros_like(h)
         for t in range(steps):
             h_new, c_new = self.cell.step(z_steps[t], h, c, recurrent_mask)

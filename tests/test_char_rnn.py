@@ -98,8 +98,24 @@ def test_evaluate_file(char_run, tmp_path, capsys):
     assert "nats/char" in capsys.readouterr().out
 
 
-def test_resume_gives_same_numbers_as_uninterrupted(tmp_path, data_dir):
-    common = ["--preset", "test", "--steps-per-epoch", "60", "--data-dir", data_dir]
+def test_random_windows_layout():
+    config = train_char_rnn.PRESETS["test"]
+    ids = np.arange(5000, dtype=np.int32)
+    streams = train_char_rnn.training_rows(config, ids, seed=0, steps_per_epoch=3)
+    assert streams[0].shape == (3 * config.batch_size, config.num_steps)
+    windows = train_char_rnn.training_rows(
+        train_char_rnn.dataclasses.replace(config, batch_layout="windows"), ids, seed=0, steps_per_epoch=3)
+    x, y = windows(0)
+    assert x.shape == streams[0].shape
+    np.testing.assert_array_equal(y, x + 1)  # each window is a stretch of the text, y the next characters
+    np.testing.assert_array_equal(np.diff(x, axis=1), 1)
+    np.testing.assert_array_equal(windows(0)[0], x)  # the same epoch draws the same windows (resume)
+    assert not np.array_equal(windows(1)[0], x)
+
+
+@pytest.mark.parametrize("layout", ["streams", "windows"])
+def test_resume_gives_same_numbers_as_uninterrupted(tmp_path, data_dir, layout):
+    common = ["--preset", "test", "--steps-per-epoch", "60", "--data-dir", data_dir, "--batch-layout", layout]
     whole = train_char_rnn.main(common + ["--epochs", "2", "--output-dir", str(tmp_path / "whole")])
     train_char_rnn.main(common + ["--epochs", "1", "--output-dir", str(tmp_path / "cut")])
     resumed = train_char_rnn.main(["--resume", "--epochs", "2", "--output-dir", str(tmp_path / "cut")])

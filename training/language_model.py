@@ -87,12 +87,17 @@ class EpochTimer(keras.callbacks.Callback):
         self.seconds = time.perf_counter() - self.start
 
 
-def fit_epochs(run, model, x, y, *, batch_size, tokens_per_sequence, epochs, state, settings, learning_rate,
+def fit_epochs(run, model, rows, *, batch_size, tokens_per_sequence, epochs, state, settings, learning_rate,
                evaluate_valid, title, unit, after_epoch=None):
-    """The epoch loop of a stateful language model, with a checkpoint after every epoch.
+    """The epoch loop of a language model, with a checkpoint after every epoch.
+
+    `rows` is (x, y), the same training rows every epoch (stream rows for a
+    stateful model), or a function epoch → (x, y) for rows drawn anew each
+    epoch (it must give the same rows for the same epoch, so that a resumed
+    run sees the data an uninterrupted one would).
 
     Each epoch: set the learning rate, reset the LSTM states, fit on the
-    stream rows (x, y) in order, measure the valid perplexity with
+    rows in order, measure the valid perplexity with
     `evaluate_valid(model)`, then write the checkpoint, history.csv, the
     TensorBoard scalars and the curves. `after_epoch(epoch, row)` may add
     columns to the row (and save a model). Resumes from `state` if given.
@@ -106,6 +111,7 @@ def fit_epochs(run, model, x, y, *, batch_size, tokens_per_sequence, epochs, sta
         lr = learning_rate(epoch)
         model.optimizer.learning_rate.assign(lr)
         print(f"Epoch {epoch + 1}/{epochs}  learning rate {lr:.4g}")
+        x, y = rows(epoch) if callable(rows) else rows
         reset_states(model)
         timer = EpochTimer()
         logs = model.fit(x, y, batch_size=batch_size, shuffle=False, epochs=1,
