@@ -50,6 +50,17 @@ def test_end_to_end_artifacts_and_perplexity(ptb_run):
     assert json.load(open(out / "config.json"))["config"]["num_steps"] == 2
 
 
+def test_tensorboard_logs_hold_the_epoch_figures(ptb_run):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out, _, _ = ptb_run
+    logs = EventAccumulator(str(out / "tensorboard"))
+    logs.Reload()
+    valid = float(list(csv.DictReader(open(out / "history.csv")))[0]["valid_perplexity"])
+    [event] = logs.Scalars("valid_perplexity")
+    assert event.step == 1 and event.value == pytest.approx(valid, rel=1e-6)
+
+
 def test_saved_model_reloads_in_fresh_process_with_same_valid_perplexity(ptb_run):
     out, _, data = ptb_run
     expected = float(list(csv.DictReader(open(out / "history.csv")))[-1]["valid_perplexity"])

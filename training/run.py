@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import os
+import time
 
 import numpy as np
 
@@ -143,22 +144,26 @@ class RunFolder:
         atomic_write(self.file("history.csv"), buffer.getvalue())
 
     def log_scalars(self, epoch, scalars):
-        """Epoch scalars for TensorBoard (`tensorboard --logdir RUN/tensorboard`), when TensorFlow is installed."""
+        """Epoch scalars for TensorBoard (`tensorboard --logdir RUN/tensorboard`).
+
+        Written with the `tensorboard` package's own event writer, so the logs
+        exist on every backend, TensorFlow installed or not.
+        """
         if self._tensorboard is None:
             try:
-                import tensorboard  # noqa: F401  tf.summary needs it
-                import tensorflow as tf
+                from tensorboard.summary.writer.event_file_writer import EventFileWriter
             except ImportError:
                 self._tensorboard = False
-                print("note: TensorFlow or TensorBoard is not installed, so no TensorBoard logs are written (history.csv has every figure).")
+                print("note: the tensorboard package is not installed, so no TensorBoard logs are written "
+                      "(history.csv has every figure).")
             else:
-                self._tensorboard = tf.summary.create_file_writer(self.file("tensorboard"))
+                self._tensorboard = EventFileWriter(self.file("tensorboard"))
         if self._tensorboard:
-            import tensorflow as tf
+            from tensorboard.compat.proto import event_pb2, summary_pb2
 
-            with self._tensorboard.as_default():
-                for key, value in scalars.items():
-                    tf.summary.scalar(key, value, step=epoch)
+            values = [summary_pb2.Summary.Value(tag=key, simple_value=float(value)) for key, value in scalars.items()]
+            self._tensorboard.add_event(event_pb2.Event(wall_time=time.time(), step=epoch,
+                                                        summary=summary_pb2.Summary(value=values)))
             self._tensorboard.flush()
 
     def plot(self, rows, series, ylabel, name, title, logy=False):

@@ -1,0 +1,61 @@
+"""Every script on the JAX backend, in a fresh process where TensorFlow cannot be imported.
+
+That is how a GPU is used here (a machine with JAX and no TensorFlow). CI runs
+this file in its JAX stage; without jax installed it is skipped.
+"""
+
+import importlib.util
+import json
+
+import numpy as np
+import pytest
+
+from tests.conftest import run_python
+
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
+
+# Importing tensorflow or tensorflow_datasets fails in the child process, as on a machine without them.
+WITHOUT_TENSORFLOW = "import sys\nsys.modules['tensorflow'] = None\nsys.modules['tensorflow_datasets'] = None\n"
+
+
+def test_every_script_runs_on_jax_without_tensorflow(tmp_path, data_dir):
+    from PIL import Image
+
+    from datasets import load_mnist
+
+    (_, _), (x, y) = load_mnist(data_dir)
+    digits = []
+    for k in range(4):
+        digits.append(str(tmp_path / f"digit{k}.png"))
+        Image.fromarray(x[k]).save(digits[-1])
+    common = f"'--data-dir', r'{data_dir}', '--epochs', '1'"
+    code = WITHOUT_TENSORFLOW + f"""
+import json, keras
+assert keras.backend.backend() == "jax"
+import train_ptb, train_char_rnn, train_mnist_bilstm, sample, predict_mnist
+ptb = train_ptb.main(['--preset', 'test', '--steps-per-epoch', '40', {common}, '--output-dir', r'{tmp_path / "ptb"}'])
+char = train_char_rnn.main(['--preset', 'test', '--steps-per-epoch', '40', {common},
+                            '--output-dir', r'{tmp_path / "char"}'])
+mnist = train_mnist_bilstm.main(['--preset', 'test', '--steps-per-epoch', '60', {common},
+                                 '--output-dir', r'{tmp_path / "mnist"}'])
+words = sample.main([r'{tmp_path / "ptb"}', '--prime', 'the company', '--length', '5', '--seed', '1'])
+chars = sample.main([r'{tmp_path / "char"}', '--prime', 'ROMEO:', '--length', '20', '--seed', '1'])
+predicted = predict_mnist.main([r'{tmp_path / "mnist"}'] + {digits!r})
+print("RESULT", json.dumps({{"ptb": ptb["test_perplexity"], "char": char["test_nats"],
+                            "mnist": mnist["test_accuracy"], "words": len(words), "chars": len(chars),
+                            "predicted": [digit for digit, _ in predicted],
+                            "tensorflow": sys.modules.get("tensorflow") is not None}}))
+"""
+    result = run_python(code, env={"KERAS_BACKEND": "jax"})
+    lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
+    assert result.returncode == 0 and lines, result.stdout[-2000:] + result.stderr[-4000:]
+    found = json.loads(lines[0][len("RESULT "):])
+    assert not found["tensorflow"]
+    assert 1 < found["ptb"] < 10_000  # finite and well under the vocabulary size
+    assert 0 < found["char"] < np.log(65)  # better than uniform over the 65 characters
+    assert found["mnist"] > 0.5
+    assert found["words"] == 5 and found["chars"] == 20
+    assert len(found["predicted"]) == 4 and set(found["predicted"]) <= set(range(10))
+    for run in ("ptb", "char", "mnist"):  # every artifact, TensorBoard logs included
+        assert (tmp_path / run / "model.keras").is_file()
+        assert any((tmp_path / run / "tensorboard").iterdir()), run
