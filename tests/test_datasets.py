@@ -126,8 +126,10 @@ def test_tfds_route_equals_default_route(data_dir, tmp_path, monkeypatch):
     for (x, y), (x_tfds, y_tfds) in zip(ours, theirs):
         # tfds stores the examples in its own shuffled order: compare the (image, label) pairs as sets.
         assert x.shape == x_tfds.shape and x_tfds.dtype == np.uint8
-        key = lambda images, labels: sorted(img.tobytes() + bytes([lab]) for img, lab in zip(images, labels))
-        assert key(x, y) == key(x_tfds, y_tfds)
+        def pairs(images, labels):
+            return sorted(img.tobytes() + bytes([lab]) for img, lab in zip(images, labels))
+
+        assert pairs(x, y) == pairs(x_tfds, y_tfds)
 
 
 # ---- errors ----------------------------------------------------------------------------------------------

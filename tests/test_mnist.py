@@ -42,7 +42,7 @@ m = keras.models.load_model(r"{out / 'model.keras'}")
 print("ACC", float(np.mean(m.predict(x / 255.0, verbose=0).argmax(1) == y)))
 """
     result = run_python(code)
-    line = [l for l in result.stdout.splitlines() if l.startswith("ACC")]
+    line = [text for text in result.stdout.splitlines() if text.startswith("ACC")]
     assert line, result.stderr[-3000:]
     assert float(line[0].split()[1]) == pytest.approx(results["test_accuracy"], abs=1e-4)
 

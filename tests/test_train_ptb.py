@@ -75,7 +75,7 @@ x, y = stream_rows(valid, 20, 2)
 print("PPL", evaluate_perplexity(compile_evaluator(restack(model, 20, 2)), x, y, 20))
 """
     result = run_python(code)
-    line = [l for l in result.stdout.splitlines() if l.startswith("PPL")]
+    line = [text for text in result.stdout.splitlines() if text.startswith("PPL")]
     assert line, result.stderr[-3000:]
     assert float(line[0].split()[1]) == pytest.approx(expected, rel=1e-5)
 
