@@ -67,7 +67,12 @@ def learning_rate(config, epoch):
 
 
 def training_rows(config, ids, seed, steps_per_epoch=None):
-    """The training rows: fixed stream rows, or a function epoch → random windows (the same for the same epoch)."""
+    """The training rows of an epoch, and how many there are.
+
+    Returns:
+        (count, rows): rows is the fixed stream rows (x, y), or for random
+        windows a function epoch → (x, y), the same for the same epoch.
+    """
     import numpy as np
 
     from datasets import random_windows
@@ -76,8 +81,8 @@ def training_rows(config, ids, seed, steps_per_epoch=None):
     x, y = stream_rows(ids, config.batch_size, config.num_steps)
     rows = len(x) if steps_per_epoch is None else min(len(x), steps_per_epoch * config.batch_size)
     if config.batch_layout == "streams":
-        return x[:rows], y[:rows]
-    return lambda epoch: random_windows(ids, rows, config.num_steps, np.random.default_rng([seed, epoch]))
+        return rows, (x[:rows], y[:rows])
+    return rows, lambda epoch: random_windows(ids, rows, config.num_steps, np.random.default_rng([seed, epoch]))
 
 
 def add_arguments(parser):
@@ -123,8 +128,7 @@ def main(argv=None):
 
     train, valid, test, vocabulary = load_shakespeare(args.data_dir)
     run.write_json("vocab.json", {"type": "chars", "tokens": vocabulary.chars})
-    rows = training_rows(config, vocabulary.encode(train), args.seed, args.steps_per_epoch)
-    rows_per_epoch = len(rows(0)[0] if callable(rows) else rows[0])
+    rows_per_epoch, rows = training_rows(config, vocabulary.encode(train), args.seed, args.steps_per_epoch)
     valid_rows = whole_stream_rows(vocabulary.encode(valid), config.eval_num_steps)
     test_rows = whole_stream_rows(vocabulary.encode(test), config.eval_num_steps)
 

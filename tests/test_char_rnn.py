@@ -101,12 +101,12 @@ def test_evaluate_file(char_run, tmp_path, capsys):
 def test_random_windows_layout():
     config = train_char_rnn.PRESETS["test"]
     ids = np.arange(5000, dtype=np.int32)
-    streams = train_char_rnn.training_rows(config, ids, seed=0, steps_per_epoch=3)
-    assert streams[0].shape == (3 * config.batch_size, config.num_steps)
-    windows = train_char_rnn.training_rows(
+    count, streams = train_char_rnn.training_rows(config, ids, seed=0, steps_per_epoch=3)
+    assert streams[0].shape == (3 * config.batch_size, config.num_steps) and count == 3 * config.batch_size
+    count, windows = train_char_rnn.training_rows(
         train_char_rnn.dataclasses.replace(config, batch_layout="windows"), ids, seed=0, steps_per_epoch=3)
     x, y = windows(0)
-    assert x.shape == streams[0].shape
+    assert x.shape == streams[0].shape and count == len(x)
     np.testing.assert_array_equal(y, x + 1)  # each window is a stretch of the text, y the next characters
     np.testing.assert_array_equal(np.diff(x, axis=1), 1)
     np.testing.assert_array_equal(windows(0)[0], x)  # the same epoch draws the same windows (resume)
