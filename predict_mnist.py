@@ -2,31 +2,53 @@
 
     python predict_mnist.py runs/<run> seven.png two.jpg
 
-Each image is turned to grayscale, resized to 28×28 (keeping its aspect, on a
-square canvas) and, if its background is light, inverted so that the digit is
-light on dark as in MNIST. Prints the class and its probability.
+Each image is turned upright (a phone photo's EXIF orientation), laid on
+paper if it has transparency, turned to grayscale, resized to 28×28 (keeping
+its aspect, on a square canvas) and, if its background is light, inverted so
+that the digit is light on dark as in MNIST. Prints the class and its
+probability; an image without ink is an error, not a guess.
 """
 
 import argparse
-import os
 
 import numpy as np
 
 from training.errors import UserError, friendly_main
 
+MIN_CONTRAST = 32  # gray levels between the darkest and the lightest pixel below which an image has no ink
+
+
+def grayscale(image):
+    """A grayscale copy of a PIL image; transparent parts become paper of the colour opposite to the ink."""
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = np.asarray(image.convert("RGBA"), np.float32)
+        gray = rgba[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)
+        alpha = rgba[..., 3] / 255.0
+        ink = gray[alpha > 0.5]
+        paper = 255.0 if ink.size == 0 or ink.mean() < 128 else 0.0
+        return gray * alpha + paper * (1 - alpha)
+    return np.asarray(image.convert("L"), np.float32)
+
 
 def load_image(path):
     """A (28, 28) float32 array in [0, 1], light digit on a dark background."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
         with Image.open(path) as image:
-            gray = image.convert("L")
+            pixels = grayscale(ImageOps.exif_transpose(image))
     except FileNotFoundError:
         raise UserError(f"the image {path} does not exist.") from None
-    except (UnidentifiedImageError, OSError) as error:
+    except IsADirectoryError:
+        raise UserError(f"{path} is a folder; give the image files themselves.") from None
+    except Image.DecompressionBombError:
+        raise UserError(f"{path} is too large to be a digit (more than {2 * Image.MAX_IMAGE_PIXELS:,} pixels once "
+                        f"decompressed); crop or shrink it.") from None
+    except (UnidentifiedImageError, OSError, ValueError) as error:
         raise UserError(f"cannot read {path} as an image ({error}); give a PNG or JPEG of a digit.") from None
-    pixels = np.asarray(gray, dtype=np.float32)
+    if pixels.max() - pixels.min() < MIN_CONTRAST:
+        raise UserError(f"{path} is blank: it has no ink (all its pixels lie within {MIN_CONTRAST} gray levels of "
+                        f"each other). Give an image with a digit on it.")
     if pixels.shape != (28, 28):
         side = max(pixels.shape)
         background = 255.0 if pixels.mean() > 127 else 0.0
@@ -45,16 +67,12 @@ def main(argv=None):
     parser.add_argument("run_dir", help="run folder of train_mnist_bilstm.py")
     parser.add_argument("images", nargs="+", help="PNG or JPEG files")
     args = parser.parse_args(argv)
-    model_path = os.path.join(args.run_dir, "model.keras")
-    if not os.path.isfile(model_path):
-        raise UserError(f"{args.run_dir} holds no model.keras; give the --output-dir of a train_mnist_bilstm.py run.")
+
+    from training.inference import load_run_model
+
+    model, _ = load_run_model(args.run_dir, "digit_classifier")
     batch = np.stack([load_image(path) for path in args.images])
-
-    import keras
-
-    import models  # noqa: F401  registers the custom LSTM
-
-    probabilities = keras.models.load_model(model_path, compile=False).predict(batch, verbose=0)
+    probabilities = model.predict(batch, verbose=0)
     results = []
     for path, p in zip(args.images, probabilities):
         digit = int(np.argmax(p))

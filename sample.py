@@ -14,64 +14,81 @@ import math
 import sys
 import time
 
+from training.cli import MAX_SEED, check_seed
 from training.errors import UserError, friendly_main
+
+MIN_TEMPERATURE, MAX_TEMPERATURE = 1e-3, 1e3  # beyond them the logits over- or underflow
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_dir", help="run folder of train_char_rnn.py or train_ptb.py")
-    parser.add_argument("--prime", default=None, help="text to start from (default: a newline, or 'the' for words)")
+    parser.add_argument("--prime", default=None, help="text to start from (default: the start of a line)")
     parser.add_argument("--length", type=int, default=500, help="tokens to generate (default 500)")
-    parser.add_argument("--temperature", type=float, default=1.0, help="divides the logits; < 1 is more conservative")
+    parser.add_argument("--temperature", type=float, default=1.0,
+                        help=f"divides the logits, {MIN_TEMPERATURE:g} to {MAX_TEMPERATURE:g}; < 1 is more conservative")
     parser.add_argument("--top-k", type=int, default=0, help="sample only among the k likeliest tokens (0: all)")
     parser.add_argument("--greedy", action="store_true", help="always take the likeliest token")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--seed", type=int, default=0, help=f"random seed, 0 to {MAX_SEED} (default 0)")
     parser.add_argument("--evaluate", metavar="FILE", help="score FILE instead: nats per token and perplexity")
     args = parser.parse_args(argv)
-    if args.temperature <= 0:
-        raise UserError(f"--temperature must be greater than 0; got {args.temperature}. Use --greedy for the likeliest token.")
+    if not MIN_TEMPERATURE <= args.temperature <= MAX_TEMPERATURE:  # also refuses nan
+        raise UserError(f"--temperature must lie between {MIN_TEMPERATURE:g} and {MAX_TEMPERATURE:g}; got "
+                        f"{args.temperature}. Lower values pick likelier tokens; use --greedy for the likeliest one.")
     if args.length < 1:
         raise UserError(f"--length must be at least 1; got {args.length}.")
     if args.top_k < 0:
         raise UserError(f"--top-k must be 0 (off) or positive; got {args.top_k}.")
+    check_seed(args.seed)
     return args
 
 
-def evaluate_file(model, vocab, path, window=100):
-    from training.inference import restack
+def evaluate_file(run_dir, path, window=100):
+    """Nats per token of the text in `path`, read once with the state carried; words outside the vocabulary count as <unk>."""
+    from training.inference import load_language_model
     from training.language_model import compile_evaluator, evaluate_perplexity, whole_stream_rows
+    from datasets import read_text
 
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as error:
-        raise UserError(f"cannot read --evaluate file {path}: {error.strerror}.") from None
-    ids = vocab.encode(text, what=f"file {path}")
+    model, vocab = load_language_model(run_dir, batch_size=1, num_steps=window, stateful=True)
+    tokens = vocab.split(read_text(path, what="--evaluate file"))
+    unknown = vocab.unknown(tokens)
+    if unknown and vocab.kind == "chars":
+        raise UserError(f"{path} has {len(unknown)} characters the model has never seen: "
+                        f"{', '.join(repr(c) for c in unknown[:20])}. Remove or replace them.")
+    ids = vocab.encode(tokens)
     if len(ids) < 2:
         raise UserError(f"{path} has fewer than two tokens; there is nothing to predict.")
-    evaluator = compile_evaluator(restack(model, batch_size=1, num_steps=window))
     x, y, w = whole_stream_rows(ids, window)
-    ppl = evaluate_perplexity(evaluator, x, y, 1, sample_weight=w)
+    ppl = evaluate_perplexity(compile_evaluator(model), x, y, 1, sample_weight=w)
     nats = math.log(ppl)
     unit = "char" if vocab.kind == "chars" else "word"
+    outside = sum(1 for t in tokens if t not in vocab.index)
     print(f"{path}: {len(ids) - 1:,} predictions, {nats:.4f} nats/{unit}, {nats / math.log(2):.4f} bits/{unit}, "
-          f"perplexity {ppl:.3f}")
+          f"perplexity {ppl:.3f}" + (f" ({outside:,} words outside the vocabulary read as <unk>)" if outside else ""))
     return nats
+
+
+def encode_prime(vocab, prime):
+    tokens = vocab.split(prime, close_last_line=False)
+    unknown = vocab.unknown(tokens)
+    if unknown:
+        raise UserError(f"the prime has {len(unknown)} {'characters' if vocab.kind == 'chars' else 'words'} that "
+                        f"are not in the model's vocabulary: {', '.join(repr(u) for u in unknown[:20])}. "
+                        f"Remove or replace them.")
+    if not tokens:
+        raise UserError("the prime is empty; give at least one token with --prime.")
+    return vocab.encode(tokens)
 
 
 @friendly_main
 def main(argv=None):
     args = parse_args(argv)
-    from training.inference import Sampler, load_run
+    from training.inference import Sampler, line_start
 
-    model, vocab = load_run(args.run_dir)
     if args.evaluate:
-        return evaluate_file(model, vocab, args.evaluate)
-    prime = args.prime if args.prime is not None else ("\n" if vocab.kind == "chars" else "the")
-    prime_ids = vocab.encode(prime, what="prime")
-    if len(prime_ids) == 0:
-        raise UserError("the prime is empty; give at least one token with --prime.")
-    sampler = Sampler(model)
+        return evaluate_file(args.run_dir, args.evaluate)
+    sampler, vocab = Sampler.from_run(args.run_dir)
+    prime_ids = line_start(vocab) if args.prime is None else encode_prime(vocab, args.prime)
     start = time.perf_counter()
     ids = sampler.generate(prime_ids, args.length, args.temperature, args.top_k, args.greedy, args.seed)
     seconds = time.perf_counter() - start

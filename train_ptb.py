@@ -4,11 +4,12 @@ That example is TensorFlow's `ptb_word_lm.py` tutorial (after Zaremba, Sutskever
 & Vinyals 2014, "Recurrent Neural Network Regularization"): an embedding, a
 stack of LSTMs that carries its state from batch to batch through the text,
 and a softmax over the 10,000 words; plain SGD with gradient clipping and a
-learning rate that decays after `max_epoch` epochs. Here it runs on this
+learning rate that decays after `decay_after` epochs. Here it runs on this
 project's LSTM (or `--cell builtin`) in Keras 3, on any backend.
 
     python train_ptb.py --preset small                     # 2-core CPU, TensorFlow
     KERAS_BACKEND=jax python train_ptb.py --preset medium  # GPU
+    python train_ptb.py --corpus my_corpus/ --vocab-size 20000  # your own train.txt, valid.txt, test.txt
 
 Results (perplexity on PTB; TensorFlow's table and ours; ours measured with
 `python train_ptb.py --preset small [--lr-schedule book]` on a 2-core CPU,
@@ -23,135 +24,149 @@ TensorFlow backend, 2026-11-23; the README has the details):
 """
 
 import dataclasses
+import os
 
-from training.cli import lstm_layer_class, open_run, parse_script_args, preset_config
+from training.cli import add_language_model_arguments, check_positive, open_run, parse_script_args
 from training.errors import UserError, friendly_main
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    init_scale: float = 0.1    # every weight starts uniform in ±init_scale (LSTM biases at 0)
-    learning_rate: float = 1.0 # plain SGD
-    max_grad_norm: float = 5.0 # clip the gradients' global norm
-    num_layers: int = 2        # stacked LSTMs
-    num_steps: int = 20        # unrolled steps: the truncated-BPTT length
-    hidden_size: int = 200     # LSTM units, and the word-embedding width
-    max_epoch: int = 4         # epochs at the full learning rate
-    max_max_epoch: int = 13    # epochs in all
-    keep_prob: float = 1.0     # dropout keeps this fraction (embedding output and every LSTM output)
-    lr_decay: float = 0.5      # learning-rate factor per epoch after max_epoch
-    batch_size: int = 20       # parallel streams through the text
-    vocab_size: int = 10_000   # PTB's vocabulary
-    lr_schedule: str = "tutorial"  # "tutorial", or "book": the book's code decays after max_max_epoch, i.e. never
-    test_num_steps: int = 35   # window of the final test pass (batch 1, state carried: any value gives the same result)
+    init_scale: float = 0.1      # every weight starts uniform in ±init_scale (LSTM biases at 0)
+    learning_rate: float = 1.0   # plain SGD
+    max_grad_norm: float = 5.0   # clip the gradients' global norm
+    layers: int = 2              # stacked LSTMs
+    num_steps: int = 20          # unrolled steps: the truncated-BPTT length
+    units: int = 200             # LSTM units
+    embedding_size: int = 200    # word-embedding width (the tutorial: as wide as the LSTM)
+    decay_after: int = 4         # epochs at the full learning rate (the tutorial's max_epoch)
+    epochs: int = 13             # epochs in all (the tutorial's max_max_epoch)
+    dropout: float = 0.0         # on the embedding output and every LSTM output (the tutorial's 1 − keep_prob)
+    lr_decay: float = 0.5        # learning-rate factor per epoch after decay_after
+    lr_schedule: str = "step"    # "step" (the tutorial's), or "book": the book's code decays after `epochs`, i.e. never
+    batch_size: int = 20         # parallel streams through the text
+    vocab_size: int = 0          # at most this many words (the rest become <unk>); 0: every training word
+    steps_per_epoch: int = 0     # 0: the whole training stream each epoch; n: its first n steps
+    eval_num_steps: int = 35     # window of the test pass (batch 1, state carried: any value gives the same result)
 
 
 PRESETS = {  # TensorFlow's ptb_word_lm.py configs
     "small": Config(),
-    "medium": Config(init_scale=0.05, num_steps=35, hidden_size=650, max_epoch=6, max_max_epoch=39,
-                     keep_prob=0.5, lr_decay=0.8),
-    "large": Config(init_scale=0.04, max_grad_norm=10.0, num_steps=35, hidden_size=1500, max_epoch=14,
-                    max_max_epoch=55, keep_prob=0.35, lr_decay=1 / 1.15),
-    "test": Config(max_grad_norm=1.0, num_layers=1, num_steps=2, hidden_size=2, max_epoch=1, max_max_epoch=1),
+    "medium": Config(init_scale=0.05, num_steps=35, units=650, embedding_size=650, decay_after=6, epochs=39,
+                     dropout=0.5, lr_decay=0.8),
+    "large": Config(init_scale=0.04, max_grad_norm=10.0, num_steps=35, units=1500, embedding_size=1500,
+                    decay_after=14, epochs=55, dropout=0.65, lr_decay=1 / 1.15),
+    "test": Config(max_grad_norm=1.0, layers=1, num_steps=2, units=2, embedding_size=2, decay_after=1, epochs=1),
 }
 
 
-def learning_rate(config, epoch):
-    """lr · lr_decay^max(epoch + 1 − max_epoch, 0), epoch counted from 0 (the book: max_max_epoch)."""
-    start_decay = config.max_max_epoch if config.lr_schedule == "book" else config.max_epoch
-    return config.learning_rate * config.lr_decay ** max(epoch + 1 - start_decay, 0)
+def model_spec(config, vocab_size, cell, seed):
+    from models import LanguageModelSpec
 
-
-def build_model(config, cell, batch_size=None, num_steps=None, stateful=True, seed=0):
-    """Embedding → dropout → [LSTM → dropout] × num_layers → dense logits over the vocabulary."""
-    import keras
-
-    uniform = lambda offset: keras.initializers.RandomUniform(-config.init_scale, config.init_scale, seed=seed + offset)  # noqa: E731
-    rate = 1.0 - config.keep_prob
-    lstm = lstm_layer_class(cell)
-    tokens = keras.Input(batch_size=batch_size, shape=(num_steps,), dtype="int32", name="tokens")
-    x = keras.layers.Embedding(config.vocab_size, config.hidden_size, embeddings_initializer=uniform(0), name="embedding")(tokens)
-    x = keras.layers.Dropout(rate, seed=seed, name="embedding_dropout")(x)
-    for layer in range(config.num_layers):
-        x = lstm(config.hidden_size, return_sequences=True, stateful=stateful, unit_forget_bias=False,
-                 kernel_initializer=uniform(10 * layer + 1), recurrent_initializer=uniform(10 * layer + 2),
-                 bias_initializer="zeros", name=f"lstm_{layer}")(x)
-        x = keras.layers.Dropout(rate, seed=seed + layer + 1, name=f"lstm_{layer}_dropout")(x)
-    logits = keras.layers.Dense(config.vocab_size, kernel_initializer=uniform(100), bias_initializer=uniform(101),
-                                name="softmax")(x)
-    return keras.Model(tokens, logits, name="ptb_lm")
+    return LanguageModelSpec(vocab_size=vocab_size, units=config.units, layers=config.layers,
+                             embedding_size=config.embedding_size, dropout=config.dropout,
+                             init_scale=config.init_scale, cell=cell, seed=seed)
 
 
 def compile_for_training(model, config):
+    """SGD with global-norm clipping on the tutorial's cost (summed over the steps, averaged over the batch)."""
     import keras
 
     from training.metrics import sequence_loss
 
-    optimizer = keras.optimizers.SGD(config.learning_rate, global_clipnorm=config.max_grad_norm)
-    model.compile(optimizer=optimizer, loss=sequence_loss)
+    model.compile(optimizer=keras.optimizers.SGD(config.learning_rate, global_clipnorm=config.max_grad_norm),
+                  loss=sequence_loss)
     return model
 
 
 def add_arguments(parser):
-    parser.add_argument("--lr-schedule", choices=["tutorial", "book"], help="learning-rate decay (default tutorial)")
+    parser.add_argument("--lr-schedule", choices=["step", "book"], help="learning-rate decay (default step)")
+    parser.add_argument("--corpus", metavar="DIR", help="train on your own corpus: a folder with train.txt, valid.txt "
+                                                        "and test.txt (default: Penn Treebank)")
+    parser.add_argument("--vocab-size", type=int, help="keep the N most frequent training words; the rest become "
+                                                       "<unk> (default: every word)")
+    add_language_model_arguments(parser)
+
+
+def load_data(run, data_dir):
+    """(train, valid, test, vocabulary, unknown) of PTB or of the run's --corpus folder, checked to be long enough."""
+    from datasets import SPLITS, check_fingerprints, fingerprint, load_corpus, ptb_folder, split_file
+    from training.language_model import check_length
+
+    config, corpus = run.config, run.settings["data"].get("corpus")
+    if corpus and run.resumed:
+        check_fingerprints(run.settings["data"]["files"])
+    train, valid, test, vocabulary, unknown = load_corpus(corpus or ptb_folder(data_dir), config.vocab_size or None)
+    if corpus:
+        run.settings["data"]["files"] = [fingerprint(split_file(corpus, split)) for split in SPLITS]
+    advice = "Lower --batch-size or --num-steps, or give the split more text."
+    for split, ids in (("train", train), ("valid", valid)):  # both are read in the training layout
+        check_length(ids, f"the {split} split of {corpus or 'PTB'}", config.batch_size, config.num_steps, advice)
+    check_length(test, f"the test split of {corpus or 'PTB'}", advice="Give the split more text.")
+    return train, valid, test, vocabulary, unknown
 
 
 @friendly_main
 def main(argv=None):
-    args = parse_script_args(__doc__.split("\n\n")[0], PRESETS, "small", "ptb", argv, add_arguments)
-    config = preset_config(PRESETS, args, max_max_epoch=args.epochs, lr_schedule=args.lr_schedule)
-    run, state, config, settings = open_run(args, "train_ptb.py", config, "max_max_epoch")
+    args = parse_script_args(__doc__.split("\n\n")[0], PRESETS, "small", argv, add_arguments)
+    check_positive(args, "batch_size", "num_steps")
+    if args.vocab_size is not None and args.vocab_size < 2:
+        raise UserError(f"--vocab-size must be at least 2 (a word and <unk>); got {args.vocab_size}.")
+    run = open_run(args, "train_ptb.py", PRESETS, data={"corpus": args.corpus and os.path.abspath(args.corpus)},
+                   lr_schedule=args.lr_schedule, vocab_size=args.vocab_size, batch_size=args.batch_size,
+                   num_steps=args.num_steps)
+    config = run.config
 
     import keras
 
-    from datasets import load_ptb
-    from training.language_model import (compile_evaluator, evaluate_perplexity, fit_epochs, stream_rows,
-                                         whole_stream_rows)
-    from training.run import atomic_save_model
+    from training.language_model import (compile_evaluator, epoch_row, evaluate_perplexity, fit_epoch, print_epoch,
+                                         stream_rows, whole_stream_rows)
+    from training.schedule import start_epoch
 
-    train, valid, test, vocabulary = load_ptb(args.data_dir)
-    if len(vocabulary) != config.vocab_size:
-        raise UserError(f"the PTB vocabulary has {len(vocabulary)} words, the preset expects {config.vocab_size}.")
-    run.write_json("vocab.json", {"type": "words", "tokens": vocabulary})
+    train, valid, test, vocabulary, unknown = load_data(run, args.data_dir)
+    if any(unknown.values()):
+        print("Words outside the vocabulary, read as <unk>: "
+              + ", ".join(f"{count:,} in {split}" for split, count in unknown.items()))
     x_train, y_train = stream_rows(train, config.batch_size, config.num_steps)
+    if config.steps_per_epoch:
+        rows = config.steps_per_epoch * config.batch_size
+        x_train, y_train = x_train[:rows], y_train[:rows]
     x_valid, y_valid = stream_rows(valid, config.batch_size, config.num_steps)
-    steps = x_train.shape[0] // config.batch_size
-    if args.steps_per_epoch:
-        steps = min(steps, args.steps_per_epoch)
-        x_train, y_train = x_train[: steps * config.batch_size], y_train[: steps * config.batch_size]
 
-    keras.utils.set_random_seed(args.seed)
-    if state is None:
-        model = build_model(config, args.cell, config.batch_size, config.num_steps, seed=args.seed)
-        compile_for_training(model, config)
-    else:
-        model = run.load_checkpoint(state)
-        print(f"Resuming {run.path} after epoch {state['epoch']}.")
-    evaluator = compile_evaluator(build_model(config, args.cell, config.batch_size, config.num_steps))
-    print(f"PTB {args.preset}: {config.num_layers}×{config.hidden_size} {args.cell} LSTM, "
-          f"{model.count_params():,} parameters, {steps} steps of {config.batch_size}×{config.num_steps} words per epoch, "
-          f"backend {keras.backend.backend()}")
+    keras.utils.set_random_seed(run.seed)
+    run.begin(model_spec(config, len(vocabulary), run.cell, run.seed), vocabulary,
+              title=f"PTB {run.preset}, {run.cell} cell", keep=("valid_perplexity", "min"),
+              plots={"perplexity.png": (["train_perplexity", "valid_perplexity"], "perplexity", True)})
+    layout = {"batch_size": config.batch_size, "num_steps": config.num_steps, "stateful": True}
+    model = compile_for_training(run.build_model(**layout), config)
+    if run.resumed:
+        run.restore(model)
+        print(f"Resuming {run.path} after epoch {len(run.history)}.")
+    evaluator = compile_evaluator(run.build_model(**layout))
+    source = run.settings["data"].get("corpus") or "PTB"
+    print(f"{source} {run.preset}: {len(vocabulary):,} words, {config.layers}×{config.units} {run.cell} LSTM, "
+          f"{model.count_params():,} parameters, {len(x_train) // config.batch_size} steps of "
+          f"{config.batch_size}×{config.num_steps} words per epoch, backend {keras.backend.backend()}")
 
-    def valid_perplexity(trained):  # the tutorial's valid pass: batch 20, state carried
-        evaluator.set_weights(trained.get_weights())
-        return evaluate_perplexity(evaluator, x_valid, y_valid, config.batch_size)
+    for epoch in run.epochs(config.epochs):
+        lr = start_epoch(model, config, epoch)
+        train_ppl, seconds = fit_epoch(model, x_train, y_train, config.batch_size, config.num_steps)
+        evaluator.set_weights(model.get_weights())  # the tutorial's valid pass: batch 20, state carried
+        valid_ppl = evaluate_perplexity(evaluator, x_valid, y_valid, config.batch_size)
+        print_epoch(run.end_epoch(model, epoch_row(lr, train_ppl, valid_ppl, x_train.size, seconds, "word")), "word")
 
-    history = fit_epochs(
-        run, model, (x_train, y_train), batch_size=config.batch_size, tokens_per_sequence=config.num_steps,
-        epochs=config.max_max_epoch, state=state, settings=settings, learning_rate=lambda e: learning_rate(config, e),
-        evaluate_valid=valid_perplexity, title=f"PTB {args.preset}, {args.cell} cell", unit="word")
-
-    tester = compile_evaluator(build_model(config, args.cell, 1, config.test_num_steps))
-    tester.set_weights(model.get_weights())
-    x_test, y_test, w_test = whole_stream_rows(test, config.test_num_steps)
+    # The test pass: the kept model reads the whole test stream once, batch 1, state carried.
+    tester = compile_evaluator(run.build_model(batch_size=1, num_steps=config.eval_num_steps, stateful=True))
+    tester.set_weights(run.kept_weights())
+    x_test, y_test, w_test = whole_stream_rows(test, config.eval_num_steps)
     test_ppl = evaluate_perplexity(tester, x_test, y_test, 1, sample_weight=w_test)
-    portable = build_model(config, args.cell, stateful=False)  # any batch size and length
-    portable.set_weights(model.get_weights())
-    atomic_save_model(portable, run.file("model.keras"))
-    results = {"test_perplexity": test_ppl, "valid_perplexity": history[-1]["valid_perplexity"] if history else None,
-               "train_seconds": sum(row["epoch_seconds"] for row in history)}
+    kept = run.kept_row()
+    results = {"test_perplexity": test_ppl, "valid_perplexity": kept["valid_perplexity"], "kept_epoch": kept["epoch"],
+               "train_seconds": sum(row["epoch_seconds"] for row in run.history), "vocabulary_size": len(vocabulary),
+               "unknown_words": unknown}
     run.write_json("results.json", results)
-    print(f"Test perplexity {test_ppl:.2f} (whole test stream, batch 1, state carried). Run folder: {run.path}")
+    print(f"Test perplexity {test_ppl:.2f} (whole test stream, batch 1, state carried) with the model of epoch "
+          f"{kept['epoch']}. Run folder: {run.path}")
     return results
 
 

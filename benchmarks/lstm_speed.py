@@ -86,14 +86,20 @@ def main(argv=None):
     parser.add_argument("--cases", default=",".join(c[0] for c in CASES), help="comma-separated case names")
     parser.add_argument("--jit-compile", default="true,false" if keras.backend.backend() == "tensorflow" else "true",
                         help="comma-separated: true, false (both sides always get the same)")
-    parser.add_argument("--rounds", type=int, default=5, help="alternating timing rounds per case")
-    parser.add_argument("--steps", type=int, default=10, help="training steps per round")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating timing rounds per case (at least 1)")
+    parser.add_argument("--steps", type=int, default=10, help="training steps per round (at least 1)")
     args = parser.parse_args(argv)
     names = args.cases.split(",")
     unknown = sorted(set(names) - {c[0] for c in CASES})
     if unknown:
         parser.error(f"unknown case(s) {unknown}; choose from {[c[0] for c in CASES]}")
-    settings = [s.strip().lower() == "true" for s in args.jit_compile.split(",")]
+    words = [s.strip().lower() for s in args.jit_compile.split(",")]
+    if not set(words) <= {"true", "false"}:
+        parser.error(f"--jit-compile takes true, false or true,false; got {args.jit_compile!r}")
+    settings = [word == "true" for word in words]
+    for name in ("rounds", "steps"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1; got {getattr(args, name)}")
 
     print(f"backend {keras.backend.backend()}, keras {keras.version()}, device {device_name()}")
     header = "| case | batch | steps | input | units | jit_compile | custom ms | builtin ms | custom/builtin |"

@@ -1,15 +1,20 @@
 """Loaders for the three data sets, verified by md5, as NumPy arrays for any Keras backend.
 
-    from datasets import load_ptb, ptb_batches, load_mnist, load_shakespeare
+    from datasets import load_ptb, load_mnist, load_shakespeare, Vocabulary, stream_batches
+    from datasets import load_text, load_corpus          # the user's own text
 """
 
 from datasets.batching import random_windows, stream_batches
+from datasets.corpus import SPLITS, check_fingerprints, fingerprint, load_corpus, load_text, parse_split, split_file
 from datasets.files import DataError
 from datasets.mnist import load_mnist
-from datasets.ptb import load_ptb, ptb_batches
-from datasets.shakespeare import CharVocabulary, load_shakespeare, split_text
+from datasets.ptb import load_ptb, ptb_folder
+from datasets.shakespeare import load_shakespeare, split_text
+from datasets.text import read_text
+from datasets.vocabulary import EOS, UNK, Vocabulary, split_words
 
 __all__ = [
-    "CharVocabulary", "DataError", "load_mnist", "load_ptb", "load_shakespeare", "ptb_batches",
-    "random_windows", "split_text", "stream_batches",
+    "DataError", "EOS", "SPLITS", "UNK", "Vocabulary", "check_fingerprints", "fingerprint", "load_corpus", "load_mnist",
+    "load_ptb", "load_shakespeare", "load_text", "parse_split", "ptb_folder", "random_windows", "read_text",
+    "split_file", "split_text", "split_words", "stream_batches",
 ]

@@ -1,4 +1,4 @@
-"""MNIST from the four original IDX gzip files (or through tensorflow-datasets)."""
+"""MNIST from the four original IDX gzip files."""
 
 import os
 import struct
@@ -23,24 +23,13 @@ def parse_idx(raw, name="IDX data"):
     return data.reshape(shape).astype(dtype.newbyteorder("="))
 
 
-def load_mnist(data_dir=None, source="files", download=None):
+def load_mnist(data_dir=None, download=None):
     """Returns (x_train, y_train), (x_test, y_test): uint8 (60000, 28, 28), (10000, 28, 28), labels 0–9.
 
     Args:
         data_dir: A folder holding `mnist/` (or the four files themselves).
-        source: "files" reads the IDX files; "tfds" builds tensorflow-datasets'
-            `mnist` from the same files (offline, as its manual_dir). tfds
-            stores examples in its own shuffled order; the set of
-            (image, label) pairs is the same.
     """
     folder = dataset_folder("mnist", data_dir, download)
-    if source == "tfds":
-        from datasets.tfds_source import load_tfds
-
-        train, test = load_tfds("mnist", folder, ("train", "test"))
-        return tuple((np.squeeze(split["image"], -1).astype(np.uint8), split["label"].astype(np.uint8)) for split in (train, test))
-    if source != "files":
-        raise ValueError(f"source must be 'files' or 'tfds'; got {source!r}.")
 
     def read(name):
         return parse_idx(read_gzip(os.path.join(folder, name)), name)

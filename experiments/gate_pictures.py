@@ -59,9 +59,9 @@ def layer_trace(model, layer_index, ids):
     """Gate activations of the layer_index-th LSTM of `model` for one sequence of token ids."""
     import keras
 
-    from training.inference import is_lstm
+    from models import LSTM
 
-    lstms = [layer for layer in model.layers if is_lstm(layer)]
+    lstms = [layer for layer in model.layers if isinstance(layer, (LSTM, keras.layers.LSTM))]
     if not 0 <= layer_index < len(lstms):
         raise UserError(f"--layer must be between 0 and {len(lstms) - 1}: the model has {len(lstms)} LSTM layers.")
     layer = lstms[layer_index]
@@ -108,19 +108,23 @@ def main(argv=None):
     parser.add_argument("--output", help="PNG path (default RUN/gates.png)")
     args = parser.parse_args(argv)
 
-    from training.inference import load_run
+    from training.inference import load_language_model
 
-    model, vocab = load_run(args.run_dir)
+    model, vocab = load_language_model(args.run_dir)
     if vocab.kind != "chars":
         raise UserError("gate pictures are for character models (train_char_rnn.py runs).")
     if args.text:
-        with open(args.text, encoding="utf-8") as f:
-            text = f.read()
+        from datasets import read_text
+
+        text = read_text(args.text)
     else:
         from datasets import load_shakespeare
 
         text = load_shakespeare(args.data_dir)[2][:3000]
-    ids = vocab.encode(text, what="text")
+    unknown = vocab.unknown(text)
+    if unknown:
+        raise UserError(f"the text has characters the model has never seen: {''.join(unknown[:20])!r}; remove them.")
+    ids = vocab.encode(text)
     trace = layer_trace(model, args.layer, ids)
     found = best_units(trace["cell"][0], text_features(text))
     print(f"units of LSTM layer {args.layer} whose cell state C_t follows (Pearson r over {len(text):,} characters):")

@@ -1,11 +1,50 @@
-"""The project's LSTM: a hand-written Keras cell and a fast sequence layer on it.
+"""The project's LSTM and the models built on it.
 
-    from models import LSTMCell, LSTM
+    from models import LSTM, LSTMCell                 # the layer and the cell
+    from models import build_model, load_model        # every model of the scripts, from its spec
 
-Both are registered Keras serializables, so a model that uses them saves to
-`.keras` and loads again with nothing more than `import models`.
+`LSTM` and `LSTMCell` are registered Keras serializables: this package is the
+one place that registers them, so `models.load_model(path)` (or
+`keras.models.load_model` after `import models`) reads any saved `.keras` file
+of the project. `build_model(spec)` rebuilds a model from the spec a run
+folder's config.json holds (its "model" entry), at any batch size, sequence
+length and statefulness.
 """
 
+import dataclasses
+
+from models.digit_classifier import DigitClassifierSpec, build_digit_classifier
+from models.language_model import LanguageModelSpec, build_language_model, lstm_class
 from models.lstm import LSTM, LSTMCell
 
-__all__ = ["LSTM", "LSTMCell"]
+SPECS = {spec.kind: spec for spec in (LanguageModelSpec, DigitClassifierSpec)}
+
+__all__ = [
+    "LSTM", "LSTMCell", "LanguageModelSpec", "DigitClassifierSpec", "build_model", "build_language_model",
+    "build_digit_classifier", "load_model", "lstm_class", "spec_from_dict",
+]
+
+
+def spec_from_dict(spec):
+    """The spec dataclass of a dict saved in config.json (a spec passes through)."""
+    if dataclasses.is_dataclass(spec):
+        return spec
+    kind = spec.get("kind")
+    if kind not in SPECS:
+        raise ValueError(f"unknown model kind {kind!r}; expected one of {', '.join(SPECS)}.")
+    return SPECS[kind](**spec)
+
+
+def build_model(spec, **shape):
+    """The model of `spec` (a spec or its dict). Language models take batch_size, num_steps and stateful."""
+    spec = spec_from_dict(spec)
+    if isinstance(spec, LanguageModelSpec):
+        return build_language_model(spec, **shape)
+    return build_digit_classifier(spec, **shape)
+
+
+def load_model(path):
+    """A saved `.keras` model of this project, without its training configuration."""
+    import keras
+
+    return keras.models.load_model(path, compile=False)

@@ -10,42 +10,13 @@ trained model between this layer and `keras.layers.LSTM` in both directions.
 import keras
 from keras import activations, constraints, initializers, ops, regularizers
 
-try:
-    # `keras.layers.RNN` draws one dropout mask per sequence (and resets it
-    # after the sequence) only for cells that carry this mixin. It is Keras'
-    # own protocol for RNN cells but not exported under `keras.layers`.
-    from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
-except ImportError:  # pragma: no cover - a Keras that moved the mixin
-    DropoutRNNCell = None
+# `keras.layers.RNN` draws one dropout mask per sequence (and resets it after
+# the sequence) only for cells that carry this mixin: Keras' own protocol for
+# RNN cells, not exported under `keras.layers` (Keras is pinned in requirements.txt).
+from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
 SERIALIZATION_PACKAGE = "lstm_tf"
 GATES = ("i", "f", "c", "o")  # column blocks of kernel, recurrent_kernel, bias
-
-
-class _DropoutMasks:
-    """Per-sequence dropout masks, as Keras' `DropoutRNNCell` keeps them."""
-
-    def _new_mask(self, like, rate):
-        return keras.random.dropout(ops.ones_like(like), rate=rate, seed=self.seed_generator)
-
-    def get_dropout_mask(self, step_input):
-        if getattr(self, "_dropout_mask", None) is None and self.dropout > 0:
-            self._dropout_mask = self._new_mask(step_input, self.dropout)
-        return getattr(self, "_dropout_mask", None)
-
-    def get_recurrent_dropout_mask(self, step_input):
-        if getattr(self, "_recurrent_dropout_mask", None) is None and self.recurrent_dropout > 0:
-            self._recurrent_dropout_mask = self._new_mask(step_input, self.recurrent_dropout)
-        return getattr(self, "_recurrent_dropout_mask", None)
-
-    def reset_dropout_mask(self):
-        self._dropout_mask = None
-
-    def reset_recurrent_dropout_mask(self):
-        self._recurrent_dropout_mask = None
-
-
-_CellBases = (keras.layers.Layer, DropoutRNNCell) if DropoutRNNCell else (keras.layers.Layer, _DropoutMasks)
 
 
 def _check_rate(name, value):
@@ -58,7 +29,7 @@ def _check_rate(name, value):
 
 
 @keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
-class LSTMCell(*_CellBases):
+class LSTMCell(keras.layers.Layer, DropoutRNNCell):
     """One time step of a long short-term memory network.
 
     With x_t the input at step t, h_{t-1} and C_{t-1} the previous output and

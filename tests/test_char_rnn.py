@@ -13,7 +13,7 @@ import keras
 import sample
 import train_char_rnn
 from tests.conftest import run_python, script_error, shared_data_dir
-from training.inference import Sampler, load_run
+from training.inference import Sampler, load_language_model, pick
 
 
 @pytest.fixture(scope="module")
@@ -69,9 +69,9 @@ def test_sample_command_in_fresh_process(char_run):
 
 def test_stateful_sampling_equals_reading_the_whole_prefix(char_run):
     out, _, _ = char_run
-    model, vocab = load_run(str(out))
+    model, vocab = load_language_model(str(out))  # any batch size and length, not stateful
     prefix = vocab.encode("KING RICHARD III:\nNow is the winter")
-    sampler = Sampler(model)
+    sampler, _ = Sampler.from_run(str(out))  # batch 1, one step, stateful
     sampler.reset()
     for token in prefix:
         stepped = sampler.feed(int(token))
@@ -83,7 +83,16 @@ def test_greedy_and_top_k(char_run):
     out, _, _ = char_run
     greedy = [sample.main([str(out), "--prime", "A", "--length", "30", "--greedy", "--seed", str(s)]) for s in (1, 2)]
     assert greedy[0] == greedy[1]
-    assert len(sample.main([str(out), "--prime", "A", "--length", "20", "--top-k", "3"])) == 20
+    top_1 = sample.main([str(out), "--prime", "A", "--length", "30", "--top-k", "1", "--temperature", "2", "--seed", "5"])
+    assert top_1 == greedy[0]  # the only token left is the likeliest one
+
+
+def test_top_k_never_picks_outside_the_k_largest_logits():
+    logits = np.array([0.5, 3.0, -1.0, 2.9, 2.8, 2.7, 0.0])
+    rng = np.random.default_rng(0)
+    picks = [pick(logits, 5.0, 3, False, rng) for _ in range(600)]  # a high temperature flattens the three
+    assert set(picks) == {1, 3, 4}
+    assert set(pick(logits, 5.0, 0, False, rng) for _ in range(600)) == set(range(7))  # without top-k: all
 
 
 def test_evaluate_file(char_run, tmp_path, capsys):
@@ -99,18 +108,20 @@ def test_evaluate_file(char_run, tmp_path, capsys):
 
 
 def test_random_windows_layout():
-    config = train_char_rnn.PRESETS["test"]
+    config = train_char_rnn.dataclasses.replace(train_char_rnn.PRESETS["test"], steps_per_epoch=3)
     ids = np.arange(5000, dtype=np.int32)
-    count, streams = train_char_rnn.training_rows(config, ids, seed=0, steps_per_epoch=3)
-    assert streams[0].shape == (3 * config.batch_size, config.num_steps) and count == 3 * config.batch_size
-    count, windows = train_char_rnn.training_rows(
-        train_char_rnn.dataclasses.replace(config, batch_layout="windows"), ids, seed=0, steps_per_epoch=3)
-    x, y = windows(0)
-    assert x.shape == streams[0].shape and count == len(x)
+    streams = train_char_rnn.training_rows(config, ids, seed=0, epoch=0)
+    assert streams[0].shape == (3 * config.batch_size, config.num_steps)
+    assert train_char_rnn.rows_per_epoch(config, len(ids)) == 3 * config.batch_size
+    full = train_char_rnn.dataclasses.replace(config, steps_per_epoch=0)  # 5000 // 16 = 312 per row: 15 steps
+    assert train_char_rnn.rows_per_epoch(full, len(ids)) == len(train_char_rnn.training_rows(full, ids, 0, 0)[0]) == 15 * 16
+    windows = train_char_rnn.dataclasses.replace(config, batch_layout="windows")
+    x, y = train_char_rnn.training_rows(windows, ids, seed=0, epoch=0)
+    assert x.shape == streams[0].shape
     np.testing.assert_array_equal(y, x + 1)  # each window is a stretch of the text, y the next characters
     np.testing.assert_array_equal(np.diff(x, axis=1), 1)
-    np.testing.assert_array_equal(windows(0)[0], x)  # the same epoch draws the same windows (resume)
-    assert not np.array_equal(windows(1)[0], x)
+    np.testing.assert_array_equal(train_char_rnn.training_rows(windows, ids, 0, 0)[0], x)  # same epoch: same (resume)
+    assert not np.array_equal(train_char_rnn.training_rows(windows, ids, 0, 1)[0], x)
 
 
 @pytest.mark.parametrize("layout", ["streams", "windows"])
@@ -129,10 +140,10 @@ def test_bad_input(char_run, tmp_path, capsys):
     message = script_error(sample.main, [str(out), "--prime", "Hello ☃ world€"], capsys)
     assert "'☃'" in message and "'€'" in message and "not in the model's vocabulary" in message
     assert "does not exist" in script_error(sample.main, [str(tmp_path / "nowhere")], capsys)
-    assert "greater than 0" in script_error(sample.main, [str(out), "--temperature", "0"], capsys)
-    assert "greater than 0" in script_error(sample.main, [str(out), "--temperature", "-1"], capsys)
+    for temperature in ("0", "-1", "inf", "nan", "1e-320"):
+        assert "--temperature must lie between" in script_error(sample.main, [str(out), "--temperature", temperature], capsys)
     (tmp_path / "empty").mkdir()
-    assert "no model.keras" in script_error(sample.main, [str(tmp_path / "empty")], capsys)
+    assert "it is not a run folder" in script_error(sample.main, [str(tmp_path / "empty")], capsys)
     assert "unknown preset" in script_error(train_char_rnn.main, ["--preset", "xl"], capsys)
 
 

@@ -1,6 +1,5 @@
 """The data loaders: hand-computed cases on tiny files, the real files, and the errors."""
 
-import gzip
 import os
 import shutil
 import struct
@@ -8,31 +7,50 @@ import struct
 import numpy as np
 import pytest
 
-from datasets import (CharVocabulary, DataError, load_mnist, load_ptb, load_shakespeare, ptb_batches,
-                      random_windows, split_text, stream_batches)
+from datasets import (DataError, Vocabulary, load_mnist, load_ptb, load_shakespeare, random_windows, read_text,
+                      split_text, split_words, stream_batches)
 from datasets.files import FILES, md5sum
 from datasets.mnist import parse_idx
-from datasets.ptb import build_vocabulary, read_words, words_to_ids
+from datasets.ptb import read_words
 
 
 # ---- hand-computed cases ---------------------------------------------------------------------------------
 
 def test_ptb_words_vocabulary_and_ids(tmp_path):
     path = tmp_path / "tiny.txt"
-    path.write_text(" b a c \n a b a \n")
+    path.write_text(" b a c \n a b a \n")  # PTB's layout: a space at both ends of every line
     words = read_words(path)
     assert words == ["b", "a", "c", "<eos>", "a", "b", "a", "<eos>"]
-    vocabulary = build_vocabulary(words)
-    assert vocabulary == ["a", "<eos>", "b", "c"]  # a:3, then <eos>:2 and b:2 by spelling, then c:1
-    ids = words_to_ids(["c", "z", "a", "<eos>"], {w: i for i, w in enumerate(vocabulary)})
-    np.testing.assert_array_equal(ids, [3, 0, 1])  # the unknown "z" is dropped, as TensorFlow's reader does
+    vocabulary = Vocabulary.of_words(words)
+    assert vocabulary.tokens == ["a", "<eos>", "b", "c"]  # a:3, then <eos>:2 and b:2 by spelling, then c:1
+    ids = vocabulary.encode(["c", "a", "<eos>"])
+    np.testing.assert_array_equal(ids, [3, 0, 1])
     assert ids.dtype == np.int32
+    with pytest.raises(ValueError, match="'z'"):  # no <unk> in this vocabulary: an unknown word is an error
+        vocabulary.encode(["c", "z"])
 
 
-def test_ptb_batches_match_tensorflow_reader_test():
+def test_one_word_tokenizer_for_lines_without_trailing_spaces():
+    assert split_words("the cat sat\non the mat\n") == ["the", "cat", "sat", "<eos>", "on", "the", "mat", "<eos>"]
+    assert split_words("the cat sat\non the mat") == ["the", "cat", "sat", "<eos>", "on", "the", "mat", "<eos>"]
+    assert split_words("the company said", close_last_line=False) == ["the", "company", "said"]
+    assert split_words("a\n\nb\n") == ["a", "<eos>", "<eos>", "b", "<eos>"]  # an empty line is one <eos>
+    vocabulary = Vocabulary("words", ["<unk>", "the", "cat", "<eos>"])
+    assert vocabulary.split("the cat sat\n") == ["the", "cat", "sat", "<eos>"]
+    np.testing.assert_array_equal(vocabulary.encode(vocabulary.split("the cat sat\n")), [1, 2, 0, 3])  # sat → <unk>
+    assert vocabulary.decode([1, 2, 3, 1]) == "the cat\nthe"
+
+
+def test_word_vocabulary_cap_keeps_the_most_frequent_and_unk():
+    words = "a a a b b c d <eos> <eos> <eos> <eos>".split()
+    assert Vocabulary.of_words(words, max_size=3).tokens == ["<eos>", "a", "<unk>"]
+    assert Vocabulary.of_words(words + ["<unk>"] * 9, max_size=2).tokens == ["<unk>", "<eos>"]
+
+
+def test_stream_batches_match_tensorflow_reader_test():
     """The arrays of TensorFlow's ptb reader_test.testPtbProducer."""
     raw = [4, 3, 2, 1, 0, 5, 6, 1, 1, 1, 1, 0, 3, 4, 1]
-    x, y = ptb_batches(raw, batch_size=3, num_steps=2)
+    x, y = stream_batches(raw, batch_size=3, num_steps=2)
     assert x.shape == y.shape == (2, 3, 2)
     np.testing.assert_array_equal(x[0], [[4, 3], [5, 6], [1, 0]])
     np.testing.assert_array_equal(y[0], [[3, 2], [6, 1], [0, 3]])
@@ -78,13 +96,22 @@ def test_character_split_and_vocabulary():
     text = "a" * 100 + "b" * 55_770 + "c" * 55_770
     train, valid, test = split_text(text)
     assert (train, valid, test) == ("a" * 100, "b" * 55_770, "c" * 55_770)
-    vocabulary = CharVocabulary.from_text("hello world")
-    assert vocabulary.chars == [" ", "d", "e", "h", "l", "o", "r", "w"]
+    vocabulary = Vocabulary.of_chars("hello world")
+    assert vocabulary.tokens == [" ", "d", "e", "h", "l", "o", "r", "w"]
     np.testing.assert_array_equal(vocabulary.encode("hole"), [3, 5, 4, 2])
+    np.testing.assert_array_equal(vocabulary.encode(list("hole")), [3, 5, 4, 2])  # a list of characters too
     assert vocabulary.decode(vocabulary.encode("low world")) == "low world"
     assert vocabulary.unknown("hex!x") == ["x", "!"]
-    with pytest.raises(ValueError, match="'x!'"):
+    with pytest.raises(ValueError, match="'x', '!'"):
         vocabulary.encode("hex!")
+
+
+def test_character_encoding_of_non_ascii_text_in_chunks():
+    text = "Ünïcödé — 日本語 😀\n" * 50
+    vocabulary = Vocabulary.of_chars(text)
+    ids = vocabulary._encode_chars(text, chunk=7)  # chunks that cut through every line
+    np.testing.assert_array_equal(ids, [vocabulary.index[c] for c in text])
+    assert vocabulary.decode(ids) == text
 
 
 # ---- the real files --------------------------------------------------------------------------------------
@@ -92,12 +119,12 @@ def test_character_split_and_vocabulary():
 def test_real_ptb(data_dir):
     train, valid, test, vocabulary = load_ptb(data_dir)
     assert (len(train), len(valid), len(test)) == (929_589, 73_760, 82_430)
-    assert len(vocabulary) == 10_000 and vocabulary[:5] == ["the", "<unk>", "<eos>", "N", "of"]
+    assert len(vocabulary) == 10_000 and vocabulary.tokens[:5] == ["the", "<unk>", "<eos>", "N", "of"]
     assert train.dtype == np.int32 and train.max() == 9_999
     np.testing.assert_array_equal(train[:5], [9970, 9971, 9972, 9974, 9975])  # "aer banknote berlitz calloway centrust"
-    assert " ".join(vocabulary[i] for i in valid[:4]) == "consumers may want to"
-    assert " ".join(vocabulary[i] for i in test[:3]) == "no it was"
-    x, y = ptb_batches(train, 20, 20)
+    assert vocabulary.decode(valid[:4]) == "consumers may want to"
+    assert vocabulary.decode(test[:3]) == "no it was"
+    x, y = stream_batches(train, 20, 20)
     assert x.shape == (2323, 20, 20)
 
 
@@ -116,20 +143,6 @@ def test_real_shakespeare(data_dir):
     assert len(vocabulary) == 65
     assert train.startswith("First Citizen:\nBefore we proceed any further, hear me speak.")
     assert valid.startswith("?\n\nGREMIO:\nGood morrow, neighb")
-
-
-def test_tfds_route_equals_default_route(data_dir, tmp_path, monkeypatch):
-    pytest.importorskip("tensorflow_datasets")
-    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
-    assert load_shakespeare(data_dir, source="tfds") [:3] == load_shakespeare(data_dir)[:3]
-    ours, theirs = load_mnist(data_dir), load_mnist(data_dir, source="tfds")
-    for (x, y), (x_tfds, y_tfds) in zip(ours, theirs):
-        # tfds stores the examples in its own shuffled order: compare the (image, label) pairs as sets.
-        assert x.shape == x_tfds.shape and x_tfds.dtype == np.uint8
-        def pairs(images, labels):
-            return sorted(img.tobytes() + bytes([lab]) for img, lab in zip(images, labels))
-
-        assert pairs(x, y) == pairs(x_tfds, y_tfds)
 
 
 # ---- errors ----------------------------------------------------------------------------------------------
@@ -167,10 +180,34 @@ def test_partial_folder_names_the_missing_file(data_dir, isolated_data_env):
         load_mnist(partial.parent, download=False)
 
 
-def test_gzip_helper_round_trip(tmp_path):
-    path = tmp_path / "x.gz"
-    with gzip.open(path, "wb") as f:
-        f.write(b"abc")
-    from datasets.files import read_gzip
 
-    assert read_gzip(path) == b"abc"
+@pytest.mark.parametrize("content, message", [
+    (None, "does not exist"),
+    ("folder", "is a folder"),
+    (b"PK\x03\x04\x00\x00binary", "binary file, not text (a zero byte at offset 4)"),
+    ("caf\u00e9 ok\n".encode("latin-1"), "byte 0xe9 at offset 3"),
+])
+def test_read_text_errors(tmp_path, content, message):
+    path = tmp_path / "input.txt"
+    if content == "folder":
+        path.mkdir()
+    elif content is not None:
+        path.write_bytes(content)
+    with pytest.raises(DataError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        read_text(str(path))
+
+
+def test_read_text_turns_line_ends_to_newlines(tmp_path):
+    path = tmp_path / "crlf.txt"
+    path.write_bytes("one\r\ntwo\rthree ü\n".encode("utf-8"))
+    assert read_text(str(path)) == "one\ntwo\nthree ü\n"
+
+
+def test_decoding_in_pieces_that_cut_characters_and_line_ends():
+    from datasets.text import decoded_pieces
+
+    data = "a\r\nü\rc\r\n日本\n".encode("utf-8")
+    for size in (1, 2, 3, 5, 100):  # pieces that cut "\r\n" and the bytes of ü and 日本
+        assert "".join(decoded_pieces(data, "x.txt", size=size)) == "a\nü\nc\n日本\n"
+    with pytest.raises(DataError, match="byte 0xfc at offset 6"):
+        list(decoded_pieces(b"abc\ndu\xfc", "x.txt", size=2))

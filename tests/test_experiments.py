@@ -18,10 +18,11 @@ def test_recall_task_by_hand():
 
 
 def test_quick_mode_end_to_end(tmp_path):
-    config = long_memory.Config(units=8, steps=30, batch_size=16, test_sequences=64)
+    config = long_memory.Config(units=8, steps=100, batch_size=16, test_sequences=64)
     table, flows = long_memory.run(config, [3, 6], str(tmp_path))
     assert [row["lag"] for row in table] == [3, 6]
-    assert all(0.0 <= row[kind] <= 1.0 for row in table for kind in ("rnn", "lstm"))
+    # at lag 3 both have learnt to recall (measured 0.97 and 0.66; chance is 1/8)
+    assert table[0]["rnn"] > 0.5 and table[0]["lstm"] > 0.4
     for name in ("memory_accuracy.png", "gradient_flow.png"):
         assert (tmp_path / name).stat().st_size > 1000
     assert '"lag": 6' in (tmp_path / "memory_table.json").read_text()

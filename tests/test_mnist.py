@@ -84,12 +84,16 @@ def test_resume_gives_same_numbers_as_uninterrupted(tmp_path, data_dir):
 
 
 def test_shift_augmentation_moves_pixels():
-    images = np.zeros((3, 28, 28), np.uint8)
+    images = np.zeros((6, 28, 28), np.uint8)
     images[:, 10, 10] = 255
     out = train_mnist_bilstm.shifted(images, 2, np.random.default_rng(0))
-    assert out.shape == images.shape and (out == 255).sum() == 3
-    rows, cols = np.nonzero(out == 255)[1:]
-    assert np.all(np.abs(rows - 10) <= 2) and np.all(np.abs(cols - 10) <= 2)
+    dy, dx = np.random.default_rng(0).integers(0, 5, size=(2, 6))  # the draws shifted() makes
+    assert out.shape == images.shape and (out == 255).sum() == 6
+    image, rows, cols = np.nonzero(out == 255)
+    np.testing.assert_array_equal(image, np.arange(6))
+    np.testing.assert_array_equal(rows, 10 + 2 - dy)  # output row r reads padded row r + dy
+    np.testing.assert_array_equal(cols, 10 + 2 - dx)
+    assert np.any(rows != 10) and np.any(cols != 10)
 
 
 def test_bad_input(mnist_run, tmp_path, capsys):
@@ -98,5 +102,5 @@ def test_bad_input(mnist_run, tmp_path, capsys):
     bad.write_text("hello")
     assert "cannot read" in script_error(predict_mnist.main, [str(out), str(bad)], capsys)
     assert "does not exist" in script_error(predict_mnist.main, [str(out), str(tmp_path / "none.png")], capsys)
-    assert "no model.keras" in script_error(predict_mnist.main, [str(tmp_path), str(bad)], capsys)
+    assert "it is not a run folder" in script_error(predict_mnist.main, [str(tmp_path), str(bad)], capsys)
     assert "--steps-per-epoch must be at least 1" in script_error(train_mnist_bilstm.main, ["--steps-per-epoch", "0"], capsys)

@@ -172,17 +172,54 @@ def test_scan_loop_equals_unrolled_loop(rng):
         np.testing.assert_allclose(a, b, atol=ATOL)
 
 
-def test_keras_golden_case():
-    """keras' own lstm_test: constant weights, input arange(72) -> known last outputs."""
-    layer = LSTM(
-        3,
-        kernel_initializer=keras.initializers.Constant(0.01),
-        recurrent_initializer=keras.initializers.Constant(0.02),
-        bias_initializer=keras.initializers.Constant(0.03),
-    )
+CONSTANT_WEIGHTS = dict(kernel_initializer=keras.initializers.Constant(0.01),
+                        recurrent_initializer=keras.initializers.Constant(0.02),
+                        bias_initializer=keras.initializers.Constant(0.03))
+
+
+@pytest.mark.parametrize("kwargs, expected", [  # the last output of every sequence; each unit is alike
+    ({}, [0.6288687, 0.86899143, 0.9460773]),
+    ({"unroll": False}, [0.6288687, 0.86899143, 0.9460773]),
+    ({"go_backwards": True}, [0.35622165, 0.74789524, 0.8872726]),
+    ({"unit_forget_bias": False}, [0.57019705, 0.8661914, 0.9459622]),
+    ({"use_bias": False}, [0.54986924, 0.86226785, 0.9443936]),
+])
+def test_keras_golden_outputs(kwargs, expected):
+    """Keras' own lstm_test.py: constant weights, input arange(72).reshape(3, 6, 4), 3 units."""
+    layer = LSTM(3, **CONSTANT_WEIGHTS, **kwargs)
     output = np_(layer(np.arange(72).reshape(3, 6, 4).astype("float32")))
-    expected = np.repeat(np.array([[0.6288687], [0.86899143], [0.9460773]], "float32"), 3, axis=1)
-    np.testing.assert_allclose(output, expected, atol=1e-6)
+    np.testing.assert_allclose(output, np.repeat(np.array(expected, "float32")[:, None], 3, axis=1), atol=1e-5)
+
+
+def test_keras_golden_stateful():
+    """Keras' lstm_test.py: the second call of a stateful layer starts from the first call's state."""
+    sequence = np.arange(24).reshape(2, 3, 4).astype("float32")
+    layer = LSTM(4, stateful=True, **CONSTANT_WEIGHTS)
+    expected = np.repeat(np.array([[0.3124785], [0.6863672]], "float32"), 4, axis=1)
+    for _ in range(2):  # and again after reset_state()
+        first = np_(layer(sequence))
+        np.testing.assert_allclose(np_(layer(sequence)), expected, atol=1e-5)
+        assert np.abs(first - expected).max() > 0.01  # the first call, from zeros, is another output
+        layer.reset_state()
+
+
+def test_keras_golden_initial_state_and_masks():
+    """Keras' lstm_test.py: initial states (forwards and backwards) and masks, 2 units, input arange(24)."""
+    sequence = np.arange(24).reshape(2, 4, 3).astype("float32")
+    initial_state = [np.arange(4).reshape(2, 2).astype("float32")] * 2
+    np.testing.assert_allclose(np_(LSTM(2, **CONSTANT_WEIGHTS)(sequence, initial_state=initial_state)),
+                               [[0.20574439, 0.3558822], [0.64930826, 0.66276]], atol=1e-5)
+    np.testing.assert_allclose(np_(LSTM(2, go_backwards=True, **CONSTANT_WEIGHTS)(sequence, initial_state=initial_state)),
+                               [[0.13281618, 0.2790356], [0.5839337, 0.5992567]], atol=1e-5)
+    mask = np.array([[True, True, True, False], [True, True, False, False]])
+    np.testing.assert_allclose(np_(LSTM(2, **CONSTANT_WEIGHTS)(sequence, mask=mask)),
+                               [[0.11755939] * 2, [0.28556206] * 2], atol=1e-5)
+    sequences = np_(LSTM(2, return_sequences=True, zero_output_for_mask=True, **CONSTANT_WEIGHTS)(sequence, mask=mask))
+    np.testing.assert_allclose(sequences[:, :, 0], [[0.0158891, 0.05552048, 0.11755939, 0.0],
+                                                    [0.14185596, 0.28556206, 0.0, 0.0]], atol=1e-5)
+    backwards_mask = np.array([[False, True, True, True], [False, False, True, True]])
+    np.testing.assert_allclose(np_(LSTM(2, go_backwards=True, **CONSTANT_WEIGHTS)(sequence, mask=backwards_mask)),
+                               [[0.15341201] * 2, [0.3844719] * 2], atol=1e-5)
 
 
 def test_cell_in_keras_rnn_equals_our_layer(rng):

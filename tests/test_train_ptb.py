@@ -16,7 +16,9 @@ import keras
 
 import train_ptb
 from tests.conftest import ROOT, run_python, script_error
+from models import LanguageModelSpec, build_model
 from training.language_model import compile_evaluator, evaluate_perplexity, stream_rows, whole_stream_rows
+from training.schedule import learning_rate
 
 STEPS = "300"
 
@@ -43,11 +45,21 @@ def test_end_to_end_artifacts_and_perplexity(ptb_run):
     rows = list(csv.DictReader(open(out / "history.csv")))
     assert len(rows) == 1 and float(rows[0]["learning_rate"]) == 1.0
     valid = float(rows[0]["valid_perplexity"])
-    assert math.isfinite(results["test_perplexity"]) and results["test_perplexity"] < 2_000 < 10_000
+    assert math.isfinite(results["test_perplexity"]) and results["test_perplexity"] < 2_000  # uniform: 10,000
     assert valid < 2_000 and float(rows[0]["words_per_second"]) > 0
     vocab = json.load(open(out / "vocab.json"))
     assert vocab["type"] == "words" and len(vocab["tokens"]) == 10_000 and vocab["tokens"][:3] == ["the", "<unk>", "<eos>"]
-    assert json.load(open(out / "config.json"))["config"]["num_steps"] == 2
+    settings = json.load(open(out / "config.json"))
+    assert settings["config"]["num_steps"] == 2 and settings["model"]["vocab_size"] == 10_000
+
+
+def test_same_figures_as_before_the_refactoring(ptb_run):
+    """The fixture's run (test preset, seed 1, 300 steps) measured with the code before the model builders
+    moved to models/ (commit e408f85): valid 1032.111083984375, test 983.374267578125."""
+    out, results, _ = ptb_run
+    row = list(csv.DictReader(open(out / "history.csv")))[0]
+    assert float(row["valid_perplexity"]) == pytest.approx(1032.111083984375, rel=1e-4)
+    assert results["test_perplexity"] == pytest.approx(983.374267578125, rel=1e-4)
 
 
 def test_tensorboard_logs_hold_the_epoch_figures(ptb_run):
@@ -65,14 +77,13 @@ def test_saved_model_reloads_in_fresh_process_with_same_valid_perplexity(ptb_run
     out, _, data = ptb_run
     expected = float(list(csv.DictReader(open(out / "history.csv")))[-1]["valid_perplexity"])
     code = f"""
-import keras, models, training.metrics
 from datasets import load_ptb
-from training.inference import restack
+from training.inference import load_language_model
 from training.language_model import compile_evaluator, evaluate_perplexity, stream_rows
-model = keras.models.load_model(r"{out / 'model.keras'}", compile=False)
+model, _ = load_language_model(r"{out}", batch_size=20, num_steps=2, stateful=True)
 _, valid, _, _ = load_ptb(r"{data}")
 x, y = stream_rows(valid, 20, 2)
-print("PPL", evaluate_perplexity(compile_evaluator(restack(model, 20, 2)), x, y, 20))
+print("PPL", evaluate_perplexity(compile_evaluator(model), x, y, 20))
 """
     result = run_python(code)
     line = [text for text in result.stdout.splitlines() if text.startswith("PPL")]
@@ -81,10 +92,10 @@ print("PPL", evaluate_perplexity(compile_evaluator(restack(model, 20, 2)), x, y,
 
 
 def test_carried_state_differs_from_reset_and_matches_one_long_call():
-    config = train_ptb.Config(num_layers=2, hidden_size=8, num_steps=5, vocab_size=50, init_scale=0.5)
+    spec = LanguageModelSpec(vocab_size=50, units=8, layers=2, embedding_size=8, init_scale=0.5, seed=3)
     ids = np.random.default_rng(0).integers(0, 50, size=61).astype(np.int32)
-    whole = train_ptb.build_model(config, "custom", 1, 60, stateful=False, seed=3)
-    stepper = compile_evaluator(train_ptb.build_model(config, "custom", 1, 5, seed=3))
+    whole = build_model(spec, batch_size=1, num_steps=60)
+    stepper = compile_evaluator(build_model(spec, batch_size=1, num_steps=5, stateful=True))
     stepper.set_weights(whole.get_weights())
     x, y = stream_rows(ids, 1, 5)
     carried = evaluate_perplexity(stepper, x, y, 1)
@@ -103,10 +114,17 @@ def test_whole_stream_rows_cover_every_prediction():
 
 
 def test_learning_rate_schedules():
+    import train_char_rnn
+    import train_mnist_bilstm
+
     small = train_ptb.PRESETS["small"]
-    assert [train_ptb.learning_rate(small, e) for e in range(6)] == [1, 1, 1, 1, 0.5, 0.25]
+    assert [learning_rate(small, e) for e in range(6)] == [1, 1, 1, 1, 0.5, 0.25]
     book = train_ptb.Config(lr_schedule="book")
-    assert [train_ptb.learning_rate(book, e) for e in range(13)] == [1] * 13
+    assert [learning_rate(book, e) for e in range(13)] == [1] * 13
+    char = train_char_rnn.PRESETS["small"]  # 2e-3, ×0.85 per epoch after epoch 6
+    assert [learning_rate(char, e) for e in (0, 5, 6, 7)] == pytest.approx([2e-3, 2e-3, 2e-3 * 0.85, 2e-3 * 0.85**2])
+    mnist = train_mnist_bilstm.PRESETS["default"]  # cosine over 20 epochs: 2e-3, then half at epoch 10
+    assert [learning_rate(mnist, e) for e in (0, 10)] == pytest.approx([2e-3, 1e-3])
 
 
 def test_resume_gives_same_numbers_as_uninterrupted(tmp_path, data_dir):

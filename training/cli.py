@@ -1,4 +1,4 @@
-"""The command line every training script shares, and presets as dataclasses."""
+"""The command line every training script shares, and opening its run folder."""
 
 import argparse
 import dataclasses
@@ -7,18 +7,11 @@ import time
 
 from training.errors import UserError
 
+MAX_SEED = 2**32 - 1  # NumPy's and Keras' seeds are unsigned 32-bit
 
-def parse_script_args(description, presets, default_preset, script, argv, add_arguments=None):
+
+def parse_script_args(description, presets, default_preset, argv, add_arguments=None):
     """The common command line (plus the script's own options), checked."""
-    parser = base_parser(description, presets, default_preset)
-    if add_arguments:
-        add_arguments(parser)
-    args = parser.parse_args(argv)
-    check_common_args(args, presets, script)
-    return args
-
-
-def base_parser(description, presets, default_preset):
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default=default_preset, help=f"one of {', '.join(presets)} (default {default_preset})")
     parser.add_argument("--cell", default="custom", help="custom (models.LSTM) or builtin (keras.layers.LSTM)")
@@ -26,60 +19,76 @@ def base_parser(description, presets, default_preset):
     parser.add_argument("--output-dir", help="run folder (default: runs/<script>-<preset>-<cell>-<time>)")
     parser.add_argument("--epochs", type=int, help="number of epochs in all (default: the preset's)")
     parser.add_argument("--steps-per-epoch", type=int, help="cut each epoch to this many training steps")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--seed", type=int, default=0, help=f"random seed, 0 to {MAX_SEED} (default 0)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --output-dir from its last finished epoch")
-    return parser
-
-
-def check_common_args(args, presets, script):
+    if add_arguments:
+        add_arguments(parser)
+    args = parser.parse_args(argv)
     if args.preset not in presets:
         raise UserError(f"unknown preset {args.preset!r}; choose one of {', '.join(presets)}.")
     if args.cell not in ("custom", "builtin"):
         raise UserError(f"unknown cell {args.cell!r}; use --cell custom (this project's LSTM) or --cell builtin (keras.layers.LSTM).")
-    for name in ("epochs", "steps_per_epoch"):
+    check_positive(args, "epochs", "steps_per_epoch")
+    check_seed(args.seed)
+    if args.resume and not args.output_dir:
+        raise UserError("--resume needs --output-dir: the run folder to continue.")
+    if args.data_dir is not None and not os.path.isdir(args.data_dir):
+        raise UserError(f"--data-dir {args.data_dir} is not a folder. Point it at the folder that holds ptb/, "
+                        f"mnist/ or tinyshakespeare/, or leave it out to use $LSTM_DATA_DIR or the download cache.")
+    return args
+
+
+def add_language_model_arguments(parser):
+    """The layout options of the two language models: lower them when a text is short."""
+    parser.add_argument("--batch-size", type=int, help="parallel streams through the text (default: the preset's)")
+    parser.add_argument("--num-steps", type=int, help="unrolled steps per batch (default: the preset's)")
+
+
+def check_positive(args, *names):
+    for name in names:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1; got {value}.")
-    if args.resume and not args.output_dir:
-        raise UserError("--resume needs --output-dir: the run folder to continue.")
-    if not args.output_dir:
-        args.output_dir = os.path.join("runs", f"{script}-{args.preset}-{args.cell}-{time.strftime('%Y%m%d-%H%M%S')}")
 
 
-def preset_config(presets, args, **overrides):
-    """The preset's config with the command line's overrides (those that are not None)."""
-    config = presets[args.preset]
-    changes = {k: v for k, v in overrides.items() if v is not None}
-    return dataclasses.replace(config, **changes)
+def check_seed(seed):
+    if not 0 <= seed <= MAX_SEED:
+        raise UserError(f"--seed must lie between 0 and {MAX_SEED}; got {seed}.")
 
 
-def lstm_layer_class(cell):
-    import keras
+def open_run(args, script, presets, data=None, **overrides):
+    """The run folder of this command: a new run, or the one --resume continues.
 
-    from models import LSTM
-
-    return LSTM if cell == "custom" else keras.layers.LSTM
-
-
-def open_run(args, script, config, epochs_field):
-    """Creates the run folder, or reopens it for --resume.
-
-    On resume the saved settings (preset config, cell, seed, steps per epoch)
-    win over the command line, except `--epochs N`, which changes the number
-    of epochs (field `epochs_field` of the config).
+    A new run takes the preset's config with the command line's overrides
+    (those that are not None) and --steps-per-epoch, and `data`, what it
+    reads (recorded in its settings); a resumed run takes its saved
+    settings, except `--epochs N`, which changes the number of epochs.
 
     Returns:
-        (run, state, config, settings): state is None for a new run.
+        A `training.run.RunFolder` whose `config` is the script's config
+        dataclass (and `preset`, `cell`, `seed` what this run uses).
     """
     from training.run import RunFolder
 
+    preset = presets[args.preset]
+    changes = {"epochs": args.epochs, "steps_per_epoch": args.steps_per_epoch, **overrides}
+    config = dataclasses.replace(preset, **{k: v for k, v in changes.items() if v is not None})
+    output_dir = args.output_dir or os.path.join(
+        "runs", f"{os.path.splitext(script)[0].removeprefix('train_')}-{args.preset}-{args.cell}-{time.strftime('%Y%m%d-%H%M%S')}")
     settings = {"script": script, "preset": args.preset, "cell": args.cell, "seed": args.seed,
-                "steps_per_epoch": args.steps_per_epoch, "config": dataclasses.asdict(config)}
-    run, state = RunFolder.open(args.output_dir, settings, args.resume)
-    if state is not None:
-        settings = state["settings"]
-        if args.epochs is not None:
-            settings["config"][epochs_field] = args.epochs
-        config = type(config)(**settings["config"])
-        args.cell, args.seed, args.steps_per_epoch = settings["cell"], settings["seed"], settings["steps_per_epoch"]
-    return run, state, config, settings
+                "config": dataclasses.asdict(config), "data": data or {}}
+    run = RunFolder.open(output_dir, settings, args.resume)
+    if run.resumed and args.epochs is not None:
+        run.settings["config"]["epochs"] = args.epochs
+    saved = run.settings.setdefault("data", {})
+    for key, value in (data or {}).items():
+        if run.resumed and value is not None and saved.get(key) != value:
+            trained_on = saved.get(key) or "the canonical data"
+            raise UserError(f"the run in {run.path} was trained on {trained_on}, not on {value}; resume it without "
+                            f"--{key}, or start a new run.")
+    try:
+        run.config = type(preset)(**run.settings["config"])
+    except TypeError as error:
+        raise UserError(f"the settings saved in {run.path} do not fit this version of {script} ({error}); "
+                        f"start a new run.") from None
+    return run

@@ -10,16 +10,23 @@ class UserError(Exception):
 
 
 def friendly_main(main):
-    """Wraps a script's main(): user and data errors print one paragraph and exit 2, Ctrl-C exits 130."""
+    """Wraps a script's main(): user and data errors print one paragraph and exit 2, Ctrl-C exits 130.
+
+    Keras is imported first (`training.backend.import_keras`): a missing
+    backend package is such an error, and TensorFlow's start-up noise is hidden.
+    """
 
     @functools.wraps(main)
     def wrapper(argv=None):
         from datasets import DataError
+        from training.backend import import_keras
 
         try:
+            import_keras()
             return main(argv)
         except (UserError, DataError) as error:
-            print("\n" + textwrap.fill(f"error: {error}", width=100), file=sys.stderr)
+            message = textwrap.fill(f"error: {error}", width=100, break_on_hyphens=False, break_long_words=False)
+            print("\n" + message, file=sys.stderr)
             sys.exit(2)
         except KeyboardInterrupt:
             print("\ninterrupted: every finished epoch is saved in the run folder; continue with --resume.",

@@ -1,8 +1,10 @@
-"""Figures of a classifier: the confusion matrix and a grid of misclassified images."""
+"""Figures: pyplot on Agg, atomic PNG files, and a classifier's confusion matrix and misclassified digits."""
+
+import io
 
 import numpy as np
 
-from training.run import save_figure
+from training.run import atomic_write
 
 
 def pyplot():
@@ -13,6 +15,13 @@ def pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def save_figure(fig, path):
+    """Writes `fig` as a PNG, atomically."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    atomic_write(path, buffer.getvalue(), mode="wb")
 
 
 def confusion_matrix(labels, predictions, classes=10):

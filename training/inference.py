@@ -1,102 +1,97 @@
-"""Loading a run folder's language model and stepping it one token at a time."""
+"""Using a finished run: its model rebuilt from config.json with model.keras's weights, and sampling from it."""
 
-import json
 import os
 
 import numpy as np
 
 from training.errors import UserError
+from training.run import read_json
+
+SCRIPTS = {"language_model": "train_ptb.py or train_char_rnn.py", "digit_classifier": "train_mnist_bilstm.py"}
 
 
-def is_lstm(layer):
-    import keras
+def load_run_model(run_dir, kind, **shape):
+    """The model of a run folder, built from its spec (config.json) at `shape`, with the weights of model.keras.
 
-    from models import LSTM
+    Args:
+        run_dir: The --output-dir of a training run.
+        kind: The model kind the caller can use ("language_model" or "digit_classifier").
+        **shape: batch_size, num_steps, stateful for a language model.
 
-    return isinstance(layer, (LSTM, keras.layers.LSTM))
-
-
-def restack(model, batch_size, num_steps, stateful=True):
-    """The same stack of layers (fresh instances, copied weights) with a fixed input and stateful LSTMs.
-
-    Works for the chain-shaped models of this project (tokens → ... → logits).
+    Returns:
+        (model, settings): settings is the run's config.json.
     """
-    import keras
+    from models import build_model
 
-    inputs = keras.Input(batch_size=batch_size, shape=(num_steps,), dtype=model.inputs[0].dtype)
-    x = inputs
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.InputLayer):
-            continue
-        config = layer.get_config()
-        if is_lstm(layer):
-            config.update(stateful=stateful, return_sequences=True)
-        clone = layer.__class__.from_config(config)
-        x = clone(x)
-        clone.set_weights(layer.get_weights())
-    return keras.Model(inputs, x)
-
-
-class Vocabulary:
-    """vocab.json of a run: {"type": "chars" | "words", "tokens": [...]}."""
-
-    def __init__(self, kind, tokens):
-        self.kind, self.tokens = kind, list(tokens)
-        self.index = {t: i for i, t in enumerate(self.tokens)}
-
-    def split(self, text):
-        return list(text) if self.kind == "chars" else text.replace("\n", " <eos> ").split()
-
-    def encode(self, text, what="text"):
-        pieces = self.split(text)
-        unknown = list(dict.fromkeys(p for p in pieces if p not in self.index))
-        if unknown:
-            shown = ", ".join(repr(u) for u in unknown[:20]) + (" …" if len(unknown) > 20 else "")
-            raise UserError(f"the {what} has {len(unknown)} {'characters' if self.kind == 'chars' else 'words'} "
-                            f"that are not in the model's vocabulary: {shown}. Remove or replace them.")
-        return np.array([self.index[p] for p in pieces], dtype=np.int32)
-
-    def decode(self, ids):
-        if self.kind == "chars":
-            return "".join(self.tokens[i] for i in ids)
-        return " ".join(self.tokens[i] for i in ids).replace(" <eos> ", "\n").replace("<eos>", "\n")
-
-
-def load_run(run_dir):
-    """(model, vocabulary) from a run folder written by train_ptb.py or train_char_rnn.py."""
+    what = f"a run folder of {SCRIPTS[kind]}"
     if not os.path.isdir(run_dir):
-        raise UserError(f"the run folder {run_dir} does not exist; give the --output-dir of a finished training run.")
-    model_path, vocab_path = os.path.join(run_dir, "model.keras"), os.path.join(run_dir, "vocab.json")
-    for path in (model_path, vocab_path):
-        if not os.path.isfile(path):
-            raise UserError(f"{run_dir} holds no {os.path.basename(path)}: it is not a finished language-model run "
-                            f"(train_ptb.py or train_char_rnn.py writes it at the end of training).")
-    import keras
+        raise UserError(f"the run folder {run_dir} does not exist; give {what} (its --output-dir).")
+    config_path, model_path = os.path.join(run_dir, "config.json"), os.path.join(run_dir, "model.keras")
+    if not os.path.isfile(config_path):
+        raise UserError(f"{run_dir} holds no config.json: it is not {what}.")
+    settings = read_json(config_path, "the run's settings")
+    spec = settings.get("model") if isinstance(settings, dict) else None
+    if not isinstance(spec, dict):
+        raise UserError(f"{config_path} names no model: the run was not started or was written by an older "
+                        f"version of this project; train it again.")
+    if spec.get("kind") != kind:
+        raise UserError(f"{run_dir} is a run of {settings.get('script', 'another script')}, not {what}.")
+    if not os.path.isfile(model_path):
+        raise UserError(f"{run_dir} holds no model.keras yet: it is written when the first epoch ends.")
+    model = build_model(spec, **shape)
+    try:
+        model.load_weights(model_path)
+    except Exception as error:  # a truncated or foreign archive: Keras raises many kinds
+        raise UserError(f"{model_path} cannot be read ({type(error).__name__}: {str(error)[:200]}); the file is "
+                        f"damaged. Its run's checkpoint can rebuild it: train again with --resume.") from None
+    return model, settings
 
-    import models  # noqa: F401  registers the custom LSTM
-    import training.metrics  # noqa: F401  registers the loss and metric
 
-    with open(vocab_path, encoding="utf-8") as f:
-        vocab = json.load(f)
-    return keras.models.load_model(model_path, compile=False), Vocabulary(vocab["type"], vocab["tokens"])
+def load_language_model(run_dir, **shape):
+    """(model, vocabulary) of a train_ptb.py or train_char_rnn.py run; see `load_run_model`."""
+    from datasets import Vocabulary
+
+    model, _ = load_run_model(run_dir, "language_model", **shape)
+    vocab_path = os.path.join(run_dir, "vocab.json")
+    if not os.path.isfile(vocab_path):
+        raise UserError(f"{run_dir} holds no vocab.json; the run folder is incomplete.")
+    try:
+        return model, Vocabulary.from_json(read_json(vocab_path, "the run's vocabulary"))
+    except (KeyError, TypeError, ValueError) as error:
+        raise UserError(f"{vocab_path} is not a vocabulary of this project ({error}); the file is damaged.") from None
+
+
+def line_start(vocabulary):
+    """The prime of a sample that starts a new line: the ids of "\n" or `<eos>` (else of the first token)."""
+    from datasets import EOS
+
+    end = vocabulary.index.get("\n" if vocabulary.kind == "chars" else EOS, 0)
+    return np.array([end], np.int32)
 
 
 class Sampler:
-    """Generates from a language model, carrying the LSTM state one token at a time."""
+    """Generates from a language model built with batch_size=1, num_steps=1, stateful=True, one token at a time."""
 
     def __init__(self, model):
-        self.stepper = restack(model, batch_size=1, num_steps=1)
+        self.model = model
+
+    @classmethod
+    def from_run(cls, run_dir):
+        """(Sampler, vocabulary) of a finished language-model run."""
+        model, vocabulary = load_language_model(run_dir, batch_size=1, num_steps=1, stateful=True)
+        return cls(model), vocabulary
 
     def reset(self):
         from training.language_model import reset_states
 
-        reset_states(self.stepper)
+        reset_states(self.model)
 
     def feed(self, token):
         """Reads one token; returns the logits of the next one."""
-        return np.asarray(self.stepper.predict_on_batch(np.array([[token]], np.int32)))[0, -1].astype(np.float64)
+        return np.asarray(self.model.predict_on_batch(np.array([[token]], np.int32)))[0, -1].astype(np.float64)
 
     def generate(self, prime_ids, length, temperature=1.0, top_k=0, greedy=False, seed=0):
+        """`length` token ids after reading `prime_ids` from a zero state."""
         rng = np.random.default_rng(seed)
         self.reset()
         logits = None
@@ -111,6 +106,7 @@ class Sampler:
 
 
 def pick(logits, temperature, top_k, greedy, rng):
+    """The next token: the likeliest (greedy), or drawn from softmax(logits / temperature) over the top k."""
     if greedy:
         return int(np.argmax(logits))
     logits = logits / temperature

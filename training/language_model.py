@@ -1,7 +1,6 @@
 """Pieces the word- and character-level language models share: stateful streams and their evaluation."""
 
 import math
-import sys
 import time
 
 import numpy as np
@@ -9,7 +8,9 @@ import numpy as np
 import keras
 
 from datasets import stream_batches
+from training.errors import UserError
 from training.metrics import Perplexity
+from training.progress import fit_options
 
 
 def reset_states(model):
@@ -22,6 +23,14 @@ def stream_rows(ids, batch_size, num_steps):
     """stream_batches laid out as rows for model.fit(batch_size=..., shuffle=False): batch i = rows i·B..(i+1)·B."""
     x, y = stream_batches(ids, batch_size, num_steps)
     return x.reshape(-1, num_steps), y.reshape(-1, num_steps)
+
+
+def check_length(ids, what, batch_size=1, num_steps=1, advice=""):
+    """A clear error when `ids` cannot fill one batch of `batch_size` streams of `num_steps` (+1 for the targets)."""
+    needed = batch_size * (num_steps + 1)
+    if len(ids) < needed:
+        layout = f"batches of {batch_size} × {num_steps} tokens need" if batch_size > 1 else "predicting needs"
+        raise UserError(f"{what} has {len(ids):,} tokens, too few: {layout} at least {needed:,}. {advice}".strip())
 
 
 def whole_stream_rows(ids, num_steps):
@@ -87,48 +96,28 @@ class EpochTimer(keras.callbacks.Callback):
         self.seconds = time.perf_counter() - self.start
 
 
-def fit_epochs(run, model, rows, *, batch_size, tokens_per_sequence, epochs, state, settings, learning_rate,
-               evaluate_valid, title, unit, after_epoch=None):
-    """The epoch loop of a language model, with a checkpoint after every epoch.
-
-    `rows` is (x, y), the same training rows every epoch (stream rows for a
-    stateful model), or a function epoch → (x, y) for rows drawn anew each
-    epoch (it must give the same rows for the same epoch, so that a resumed
-    run sees the data an uninterrupted one would).
-
-    Each epoch: set the learning rate, reset the LSTM states, fit on the
-    rows in order, measure the valid perplexity with
-    `evaluate_valid(model)`, then write the checkpoint, history.csv, the
-    TensorBoard scalars and the curves. `after_epoch(epoch, row)` may add
-    columns to the row (and save a model). Resumes from `state` if given.
+def fit_epoch(model, x, y, batch_size, tokens_per_sequence):
+    """One epoch over the rows (x, y) in order, from zero LSTM states.
 
     Returns:
-        The history: one dict per finished epoch.
+        (train perplexity, seconds of training).
     """
-    history, first_epoch = (state["history"], state["epoch"]) if state else ([], 0)
-    for epoch in range(first_epoch, epochs):
-        epoch_start = time.perf_counter()
-        lr = learning_rate(epoch)
-        model.optimizer.learning_rate.assign(lr)
-        print(f"Epoch {epoch + 1}/{epochs}  learning rate {lr:.4g}")
-        x, y = rows(epoch) if callable(rows) else rows
-        reset_states(model)
-        timer = EpochTimer()
-        logs = model.fit(x, y, batch_size=batch_size, shuffle=False, epochs=1,
-                         verbose=1 if sys.stdout.isatty() else 2,
-                         callbacks=[PerplexityFromLoss(tokens_per_sequence), timer]).history
-        valid_ppl = evaluate_valid(model)
-        train_ppl = float(logs["perplexity"][-1])
-        row = {"epoch": epoch + 1, "learning_rate": lr, "train_perplexity": train_ppl, "valid_perplexity": valid_ppl,
-               "train_nats": math.log(train_ppl), "valid_nats": math.log(valid_ppl),
-               "valid_bits": math.log2(valid_ppl), f"{unit}s_per_second": x.size / timer.seconds,
-               "epoch_seconds": timer.seconds}
-        row.update((after_epoch(epoch, row) if after_epoch else None) or {})
-        history.append(row)
-        print(f"Epoch {epoch + 1}: train perplexity {train_ppl:.3f}, valid perplexity {valid_ppl:.3f} "
-              f"({row['valid_nats']:.4f} nats/{unit}), {row[f'{unit}s_per_second']:,.0f} {unit}s/s, {timer.seconds:.0f} s")
-        row["wall_seconds"] = time.perf_counter() - epoch_start  # fit + validation + samples, before saving
-        run.save_checkpoint(model, {"epoch": epoch + 1, "history": history, "settings": settings})
-        run.log_scalars(epoch + 1, {k: v for k, v in row.items() if k != "epoch" and isinstance(v, (int, float))})
-        run.plot(history, ["train_perplexity", "valid_perplexity"], "perplexity", "perplexity.png", title, logy=True)
-    return history
+    reset_states(model)
+    timer = EpochTimer()
+    logs = model.fit(x, y, batch_size=batch_size, shuffle=False, epochs=1,
+                     **fit_options(PerplexityFromLoss(tokens_per_sequence), timer)).history
+    return float(logs["perplexity"][-1]), timer.seconds
+
+
+def epoch_row(learning_rate, train_perplexity, valid_perplexity, tokens, seconds, unit):
+    """The history row of a language model's epoch: perplexities, nats, bits, speed."""
+    return {"learning_rate": learning_rate, "train_perplexity": train_perplexity, "valid_perplexity": valid_perplexity,
+            "train_nats": math.log(train_perplexity), "valid_nats": math.log(valid_perplexity),
+            "valid_bits": math.log2(valid_perplexity), f"{unit}s_per_second": tokens / seconds,
+            "epoch_seconds": seconds}
+
+
+def print_epoch(row, unit):
+    print(f"Epoch {row['epoch']}: train perplexity {row['train_perplexity']:.3f}, valid perplexity "
+          f"{row['valid_perplexity']:.3f} ({row['valid_nats']:.4f} nats/{unit}), "
+          f"{row[f'{unit}s_per_second']:,.0f} {unit}s/s, {row['epoch_seconds']:.0f} s", flush=True)

@@ -1,7 +1,5 @@
 """Losses and metrics of the language models: nats, bits and perplexity."""
 
-import math
-
 import keras
 from keras import ops
 
@@ -35,10 +33,3 @@ class Perplexity(keras.metrics.Metric):
     def result(self):
         return ops.exp(self.total / ops.maximum(self.count, 1.0))
 
-
-def nats_to_bits(nats):
-    return nats / math.log(2)
-
-
-def perplexity(nats):
-    return math.exp(nats)

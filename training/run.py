@@ -1,14 +1,23 @@
-"""The run folder: config, history, checkpoints for --resume, TensorBoard logs and plots.
+"""The run folder: what a run trains, its history, checkpoints for --resume, TensorBoard logs and plots.
+
+    run = RunFolder.open(path, settings, resume)      # new, or the saved settings and history
+    run.begin(model_spec, vocabulary, ...)             # config.json (with the model's spec), vocab.json
+    for epoch in run.epochs(total):
+        ...                                            # train, validate
+        run.end_epoch(model, row)                      # keep the best model, checkpoint, history, logs, plots
 
 Every file is written to a temporary name and renamed into place, so a crash
 or Ctrl-C at any moment leaves either the old file or the new one, never a
-half-written one. A checkpoint is the model with its optimizer state
+half-written one. A checkpoint is the training model with its optimizer state
 (`checkpoint-epochN.keras`) and `state.json`, which names that checkpoint and
-is replaced only after the checkpoint is complete.
+is replaced only after the checkpoint is complete. A folder holds a run once
+an epoch has finished (it has a state.json); until then it can be started
+again, with or without --resume.
 """
 
 import contextlib
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -19,13 +28,14 @@ import numpy as np
 from training.errors import UserError
 
 STATE = "state.json"
+TMP_PREFIX = ".tmp-"
 
 
 @contextlib.contextmanager
 def replacing(path):
     """Yields a temporary name beside `path`; renames it to `path` only if the block finishes."""
     folder, name = os.path.split(os.path.abspath(path))
-    tmp = os.path.join(folder, f".tmp-{os.getpid()}-{name}")  # keeps the extension (.keras)
+    tmp = os.path.join(folder, f"{TMP_PREFIX}{os.getpid()}-{name}")  # keeps the extension (.keras)
     try:
         yield tmp
         os.replace(tmp, path)
@@ -35,7 +45,7 @@ def replacing(path):
 
 
 def atomic_write(path, data, mode="w"):
-    with replacing(path) as tmp, open(tmp, mode) as f:
+    with replacing(path) as tmp, open(tmp, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
         f.write(data)
 
 
@@ -51,96 +61,209 @@ def random_state_variables(model):
     return [v for v in model.variables if id(v) not in weights]
 
 
-class RunFolder:
-    """One training run's folder. Use `RunFolder.open(path, config, resume)`."""
+def read_json(path, what):
+    """A JSON file of a run folder, or a clear error if it is unreadable."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError) as error:
+        raise UserError(f"{path} ({what}) cannot be read: {error}. The file is damaged; restore it from a backup, "
+                        f"or start a new run in another --output-dir.") from None
 
-    def __init__(self, path):
-        self.path = path
+
+class RunFolder:
+    """One training run's folder. Open it with `RunFolder.open(path, settings, resume)`.
+
+    Attributes:
+        settings: What the run is: {"script", "preset", "cell", "seed", "config",
+            and from `begin` on "model" (the model's spec)}. On resume, the saved ones.
+        history: One dict per finished epoch.
+        state: The saved state.json of a resumed run, else None.
+        config: The script's config dataclass (set by `training.cli.open_run`).
+    """
+
+    def __init__(self, path, settings, state=None):
+        self.path, self.settings, self.state = path, settings, state
+        self.history = list(state["history"]) if state else []
+        self.config = None
+        self.title, self.plots, self.keep = path, {}, None
         self._tensorboard = None
+        self._epoch_start = None
 
     def file(self, name):
         return os.path.join(self.path, name)
 
-    @classmethod
-    def open(cls, path, config, resume):
-        """Creates a new run folder, or opens one to resume.
+    @property
+    def resumed(self):
+        return self.state is not None
 
-        Returns:
-            (run, state): state is None for a new run, else the saved state
-            (its "config" is the saved config, which the resumed run uses).
+    preset = property(lambda self: self.settings["preset"])
+    cell = property(lambda self: self.settings["cell"])
+    seed = property(lambda self: self.settings["seed"])
+
+    @classmethod
+    def open(cls, path, settings, resume):
+        """Opens the run folder of a new run, or reopens one: its saved settings win over `settings`.
+
+        Nothing is written until `begin`. A folder without a finished epoch (a
+        start that failed or was stopped) is started afresh, with or without `resume`.
         """
-        run = cls(path)
+        if os.path.exists(path) and not os.path.isdir(path):
+            raise UserError(f"--output-dir {path} is a file, not a folder; choose a folder for the run.")
+        run = cls(path, settings)
         state_path = run.file(STATE)
-        if resume:
-            if not os.path.isdir(path):
-                raise UserError(f"cannot resume: the run folder {path} does not exist. Check --output-dir.")
-            if not os.path.isfile(state_path):
-                raise UserError(
-                    f"cannot resume: {path} is not a run folder with a finished epoch (it has no {STATE}). "
-                    f"Point --output-dir at a folder written by this script, or start a new run without --resume."
-                )
-            with open(state_path) as f:
-                state = json.load(f)
-            return run, state
-        if os.path.isfile(state_path) or os.path.isfile(run.file("config.json")):
-            raise UserError(
-                f"the run folder {path} already holds a run. Pass --resume to continue it, or choose another "
-                f"--output-dir; nothing in it was changed."
-            )
-        if os.path.isdir(path) and os.listdir(path):
-            raise UserError(
-                f"--output-dir {path} is not empty and is not a run folder; choose a new or empty folder so "
-                f"that nothing in it is overwritten."
-            )
-        os.makedirs(path, exist_ok=True)
-        run.write_json("config.json", config)
-        return run, None
+        if os.path.isfile(state_path):
+            state = read_json(state_path, "the state of the last finished epoch")
+            if not isinstance(state, dict) or not {"history", "settings", "checkpoint"} <= set(state):
+                raise UserError(f"{state_path} is not a state file of this project; point --output-dir at a run "
+                                f"folder of {settings['script']}.")
+            run._check_script(state["settings"].get("script"))
+            if not resume:
+                raise UserError(f"the run folder {path} already holds a run ({len(state['history'])} finished "
+                                f"epochs). Pass --resume to continue it, or choose another --output-dir; nothing "
+                                f"in it was changed.")
+            run = cls(path, state["settings"], state)
+        elif os.path.isfile(run.file("config.json")):  # a start that never finished an epoch
+            run._check_script(read_json(run.file("config.json"), "the run's settings").get("script"))
+            if resume:
+                print(f"note: {path} has no finished epoch; starting the run from the beginning.")
+        elif os.path.isdir(path) and [n for n in os.listdir(path) if not n.startswith(TMP_PREFIX)]:
+            raise UserError(f"--output-dir {path} is not empty and is not a run folder; choose a new or empty "
+                            f"folder so that nothing in it is overwritten.")
+        elif resume:
+            print(f"note: {path} holds no run yet; starting a new one.")
+        return run
+
+    def _check_script(self, script):
+        if script != self.settings["script"]:
+            raise UserError(f"{self.path} is a run folder of {script}, not of {self.settings['script']}; run "
+                            f"{script} to continue it, or choose another --output-dir.")
+
+    def _remove_stale_temporaries(self):
+        """Half-written files of a process killed while saving (SIGKILL, power loss)."""
+        for name in os.listdir(self.path):
+            if name.startswith(TMP_PREFIX):
+                os.remove(self.file(name))
+
+    # ---- what the run trains -------------------------------------------------------------------------------
+
+    def begin(self, model_spec, vocabulary=None, *, title, plots, keep):
+        """Writes config.json (the settings with the model's spec) and vocab.json before the first epoch.
+
+        Args:
+            model_spec: A spec of `models` (dataclass); `build_model` rebuilds from it.
+            vocabulary: The run's `datasets.Vocabulary`, for language models.
+            title: Title of the plots.
+            plots: {file name: (history columns, y label, log scale)}, drawn after every epoch.
+            keep: (history column, "min" or "max"): model.keras is the model of the best epoch by it.
+        """
+        self.settings["model"] = dataclasses.asdict(model_spec)
+        self.title, self.plots, self.keep = title, plots, keep
+        os.makedirs(self.path, exist_ok=True)  # only now: a start that fails before this writes nothing
+        self._remove_stale_temporaries()
+        self.write_json("config.json", self.settings)
+        if vocabulary is not None:
+            self.write_json("vocab.json", vocabulary.to_json())
+
+    def build_model(self, **shape):
+        """The run's model, built from its spec (batch_size, num_steps, stateful for language models)."""
+        from models import build_model
+
+        return build_model(self.settings["model"], **shape)
+
+    # ---- the epoch loop ------------------------------------------------------------------------------------
+
+    def epochs(self, total):
+        """The epochs still to train, counted from 0: from the first unfinished one to `total` − 1."""
+        for epoch in range(len(self.history), total):
+            self._epoch_start = time.perf_counter()
+            yield epoch
+
+    def end_epoch(self, model, row):
+        """What every epoch ends with: keep the best model, checkpoint, history.csv, TensorBoard, plots."""
+        column, mode = self.keep
+        previous = [r[column] for r in self.history]
+        row = {"epoch": len(self.history) + 1, **row}
+        if not previous:
+            row["kept"] = True
+        else:
+            row["kept"] = row[column] < min(previous) if mode == "min" else row[column] > max(previous)
+        if row["kept"]:
+            self.save_model(model)
+        row["wall_seconds"] = time.perf_counter() - self._epoch_start  # the epoch's work, before the checkpoint
+        self.history.append(row)
+        self.save_checkpoint(model)
+        self.log_scalars(row["epoch"], {k: v for k, v in row.items() if k != "epoch" and isinstance(v, (int, float))})
+        for name, (series, ylabel, logy) in self.plots.items():
+            self.plot(series, ylabel, name, logy)
+        return row
+
+    def kept_row(self):
+        """The history row of the epoch whose model is model.keras."""
+        return [row for row in self.history if row["kept"]][-1]
+
+    def kept_weights(self):
+        """The weights of model.keras, the kept model."""
+        kept = self.build_model()
+        kept.load_weights(self.file("model.keras"))
+        return kept.get_weights()
+
+    def save_model(self, model):
+        """model.keras: the portable model (any batch size and length, not stateful) with `model`'s weights."""
+        portable = self.build_model()
+        portable.set_weights(model.get_weights())
+        self._saving(atomic_save_model, portable, self.file("model.keras"))
+
+    def save_checkpoint(self, model):
+        """Saves model + optimizer for the last finished epoch, then the state that names it."""
+        import keras
+
+        epoch = len(self.history)
+        name = f"checkpoint-epoch{epoch}.keras"
+        self._saving(atomic_save_model, model, self.file(name))
+        previous = self.state
+        self.state = {"epoch": epoch, "history": self.history, "settings": self.settings, "checkpoint": name,
+                      "random_state": [keras.ops.convert_to_numpy(v.value).tolist() for v in random_state_variables(model)]}
+        self._saving(self.write_json, STATE, self.state)
+        self._saving(self.write_history)
+        if previous and previous.get("checkpoint") not in (None, name) and os.path.exists(self.file(previous["checkpoint"])):
+            os.remove(self.file(previous["checkpoint"]))
+
+    def _saving(self, write, *args):
+        try:
+            write(*args)
+        except OSError as error:
+            done = f"epoch {len(self.history) - 1}" if len(self.history) > 1 else "no epoch yet"
+            raise UserError(f"writing to the run folder {self.path} failed ({error.strerror or error}). Every file "
+                            f"in it is still whole (the checkpoint of {done}); free space or fix the folder, then "
+                            f"continue with --resume.") from None
+
+    def restore(self, model):
+        """Loads the last checkpoint (weights, optimizer state, dropout seeds, LSTM states) into a compiled `model`."""
+        path = self.file(self.state["checkpoint"])
+        if not os.path.isfile(path):
+            raise UserError(f"cannot resume: {path}, named in {self.file(STATE)}, is missing.")
+        model.optimizer.build(model.trainable_variables)
+        try:
+            model.load_weights(path)
+        except Exception as error:  # a truncated or foreign archive: Keras raises many kinds
+            raise UserError(f"cannot resume: the checkpoint {path} cannot be read ({type(error).__name__}: "
+                            f"{str(error)[:200]}). It is damaged; start a new run.") from None
+        for variable, value in zip(random_state_variables(model), self.state.get("random_state", [])):
+            variable.assign(np.asarray(value, dtype=variable.dtype))
+
+    # ---- files ---------------------------------------------------------------------------------------------
 
     def write_json(self, name, obj):
         atomic_write(self.file(name), json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
 
-    def save_checkpoint(self, model, state):
-        """Saves model + optimizer for the finished epoch state["epoch"], then the state that names it."""
-        import keras
-
-        name = f"checkpoint-epoch{state['epoch']}.keras"
-        atomic_save_model(model, self.file(name))
-        previous = self._read_state()
-        state = {**state, "checkpoint": name,
-                 "random_state": [keras.ops.convert_to_numpy(v.value).tolist() for v in random_state_variables(model)]}
-        self.write_json(STATE, state)
-        self.write_history(state["history"])
-        if previous and previous.get("checkpoint") not in (None, name):
-            old = self.file(previous["checkpoint"])
-            if os.path.exists(old):
-                os.remove(old)
-
-    def load_checkpoint(self, state):
-        import keras
-
-        import models  # noqa: F401  registers the custom layers
-
-        path = self.file(state["checkpoint"])
-        if not os.path.isfile(path):
-            raise UserError(f"cannot resume: {path}, named in {self.file(STATE)}, is missing.")
-        model = keras.models.load_model(path)
-        for variable, value in zip(random_state_variables(model), state.get("random_state", [])):
-            variable.assign(np.asarray(value, dtype=variable.dtype))
-        return model
-
-    def _read_state(self):
-        if os.path.isfile(self.file(STATE)):
-            with open(self.file(STATE)) as f:
-                return json.load(f)
-        return None
-
-    def write_history(self, rows):
-        if not rows:
+    def write_history(self):
+        if not self.history:
             return
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+        writer = csv.DictWriter(buffer, fieldnames=list(self.history[0]))
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(self.history)
         atomic_write(self.file("history.csv"), buffer.getvalue())
 
     def log_scalars(self, epoch, scalars):
@@ -166,18 +289,18 @@ class RunFolder:
                                                         summary=summary_pb2.Summary(value=values)))
             self._tensorboard.flush()
 
-    def plot(self, rows, series, ylabel, name, title, logy=False):
+    def plot(self, series, ylabel, name, logy=False):
         """A PNG of history columns `series` against the epoch."""
-        from training.figures import pyplot
+        from training.figures import pyplot, save_figure
 
         plt = pyplot()
         fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
-        epochs = [row["epoch"] for row in rows]
+        epochs = [row["epoch"] for row in self.history]
         for key in series:
-            ax.plot(epochs, [row[key] for row in rows], marker="o", label=key.replace("_", " "))
+            ax.plot(epochs, [row[key] for row in self.history], marker="o", label=key.replace("_", " "))
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)
-        ax.set_title(title)
+        ax.set_title(self.title)
         if logy:
             ax.set_yscale("log")
         ax.grid(alpha=0.3)
@@ -185,9 +308,3 @@ class RunFolder:
         fig.tight_layout()
         save_figure(fig, self.file(name))
         plt.close(fig)
-
-
-def save_figure(fig, path):
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    atomic_write(path, buffer.getvalue(), mode="wb")

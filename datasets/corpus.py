@@ -1,0 +1,137 @@
+"""The user's own text: any UTF-8 file for the character model, any folder of train/valid/test for the word model.
+
+    train, valid, test, vocabulary = load_text("novel.txt", split=(0.9, 0.05, 0.05))
+    corpus = load_corpus("my_corpus/", vocab_size=20_000)
+
+karpathy/char-rnn reads any `data/<name>/input.txt`; pytorch's
+word_language_model reads any folder with train.txt, valid.txt and test.txt.
+Both are read a line or a few MB at a time, so a 100 MB text loads in seconds
+(`benchmarks/text_loading.py`).
+"""
+
+import array
+import collections
+import hashlib
+import os
+
+import numpy as np
+
+from datasets.files import DataError
+from datasets.text import decoded_pieces, read_bytes, read_text
+from datasets.vocabulary import EOS, UNK, Vocabulary, line_words
+
+SPLITS = ("train", "valid", "test")
+DEFAULT_SPLIT = (0.9, 0.05, 0.05)
+
+
+def fingerprint(path):
+    """{"path", "bytes", "sha256"} of a file: what a run records of the text it was trained on."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            digest.update(chunk)
+    return {"path": os.path.abspath(path), "bytes": os.path.getsize(path), "sha256": digest.hexdigest()}
+
+
+def check_fingerprints(records):
+    """Raises DataError unless every recorded file is still there, unchanged."""
+    for record in records:
+        path = record["path"]
+        if not os.path.isfile(path):
+            raise DataError(f"the run was trained on {path}, which is missing now. Put the same file back there to "
+                            f"continue the run, or start a new run on the text you have.")
+        if fingerprint(path) != record:
+            raise DataError(f"the run was trained on {path}, which has changed since (it had {record['bytes']:,} "
+                            f"bytes, sha256 {record['sha256'][:16]}…). Continuing on another text would mix two "
+                            f"trainings: restore the file, or start a new run.")
+
+
+def parse_split(text):
+    """"0.9,0.05,0.05" → (0.9, 0.05, 0.05): three fractions, each > 0, that sum to 1."""
+    try:
+        parts = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        parts = ()
+    if len(parts) != 3 or min(parts) <= 0 or abs(sum(parts) - 1) > 1e-6:
+        raise DataError(f"--split takes three fractions of the text for train, valid and test, each greater than 0 "
+                        f"and summing to 1, such as 0.9,0.05,0.05; got {text!r}.")
+    return parts
+
+
+def load_text(path, split=DEFAULT_SPLIT):
+    """A UTF-8 file cut into train/valid/test by `split`, as ids of its characters.
+
+    Returns:
+        (train, valid, test, vocabulary): id arrays (views of one array) and
+        the Vocabulary of every character of the file.
+    """
+    data = read_bytes(path)
+    if not data:
+        raise DataError(f"the text file {path} is empty; give a file with the text to learn.")
+    codes = np.zeros(0, np.uint32)  # two passes over the bytes, a few MB of text at a time
+    for piece in decoded_pieces(data, path):
+        codes = np.union1d(codes, np.frombuffer(piece.encode("utf-32-le"), np.uint32))
+    vocabulary = Vocabulary("chars", [chr(code) for code in codes])
+    ids, count = np.empty(len(data), vocabulary.id_dtype()), 0  # no more characters than bytes
+    for piece in decoded_pieces(data, path):
+        ids[count:count + len(piece)] = vocabulary.encode(piece)
+        count += len(piece)
+    del data
+    ids = ids[:count]
+    train_end = round(split[0] * len(ids))
+    valid_end = train_end + round(split[1] * len(ids))
+    return ids[:train_end], ids[train_end:valid_end], ids[valid_end:], vocabulary
+
+
+def split_file(folder, split):
+    """The path of a corpus split: SPLIT.txt, or PTB's ptb.SPLIT.txt."""
+    names = (f"{split}.txt", f"ptb.{split}.txt")
+    for name in names:
+        if os.path.isfile(os.path.join(folder, name)):
+            return os.path.join(folder, name)
+    raise DataError(f"the corpus folder {folder} has no {split} split: it needs a file {names[0]} (or {names[1]}) "
+                    f"beside the other splits.")
+
+
+def encode_words(text, vocabulary):
+    """Ids of the words of `text`, a line at a time; words outside the vocabulary become `<unk>`.
+
+    Returns:
+        (ids, unknown): an int32 array, and how many words became `<unk>`.
+    """
+    index, unk = vocabulary.index, vocabulary.index.get(UNK)
+    ids, unknown = array.array("i"), 0
+    for words in line_words(text):
+        line = [index.get(word, -1) for word in words]
+        if -1 in line:
+            if unk is None:
+                raise ValueError(f"{vocabulary._unknown_message(words)}, and the vocabulary has no {UNK}")
+            unknown += line.count(-1)
+            line = [unk if i < 0 else i for i in line]
+        ids.extend(line)
+    return np.frombuffer(ids, np.int32) if ids else np.zeros(0, np.int32), unknown
+
+
+def load_corpus(folder, vocab_size=None):
+    """A folder with train.txt, valid.txt and test.txt (or PTB's ptb.train.txt, ...), as word ids.
+
+    The vocabulary is the words of the training split sorted by (−count,
+    word), at most `vocab_size` of them; every other word, in any split,
+    becomes `<unk>` and is counted, never dropped. On the PTB folder this
+    gives exactly TensorFlow's reader: 929,589 / 73,760 / 82,430 ids, 10,000 words.
+
+    Returns:
+        (train, valid, test, vocabulary, unknown): int32 id arrays, the
+        Vocabulary, and {split: number of words that became <unk>}.
+    """
+    if not os.path.isdir(folder):
+        raise DataError(f"--corpus {folder} is not a folder; give a folder with train.txt, valid.txt and test.txt.")
+    texts = {split: read_text(split_file(folder, split), f"{split} file") for split in SPLITS}
+    counts = {split: collections.Counter(word for words in line_words(text) for word in words)
+              for split, text in texts.items()}
+    if not counts["train"] or set(counts["train"]) == {EOS}:
+        raise DataError(f"the train split of {folder} has no words; give it the text to learn.")
+    outside = any(word not in counts["train"] for split in ("valid", "test") for word in counts[split])
+    vocabulary = Vocabulary.of_words(counts["train"], max_size=vocab_size, unk=outside)
+    encoded = {split: encode_words(text, vocabulary) for split, text in texts.items()}
+    return (*(encoded[split][0] for split in SPLITS), vocabulary, {split: encoded[split][1] for split in SPLITS})

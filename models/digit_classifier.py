@@ -1,0 +1,45 @@
+"""The bidirectional LSTM that reads an MNIST digit as 28 rows of 28 pixels, built from its spec.
+
+    rows (28, 28) → [Bidirectional(LSTM) → dropout] × layers → softmax over 10 digits
+
+A forward LSTM reads the rows top to bottom, a backward LSTM bottom to top
+(two separate LSTM instances in each `keras.layers.Bidirectional`); the lower
+BiLSTMs return every row's output, the last one only the final outputs of the
+two directions, concatenated.
+"""
+
+import dataclasses
+
+import keras
+
+from models.language_model import lstm_class
+
+
+@dataclasses.dataclass(frozen=True)
+class DigitClassifierSpec:
+    units: int                 # LSTM units per direction
+    layers: int                # stacked BiLSTMs
+    dropout: float = 0.0       # after every BiLSTM
+    cell: str = "custom"       # "custom" (models.LSTM) or "builtin" (keras.layers.LSTM)
+    seed: int = 0              # seeds of the dropout masks
+    rows: int = 28             # time steps: the image's rows
+    columns: int = 28          # features per step: the pixels of a row
+    classes: int = 10
+    kind: str = "digit_classifier"
+
+
+def build_digit_classifier(spec):
+    """The BiLSTM classifier of `spec`: images (batch, rows, columns) in [0, 1] → class probabilities."""
+    lstm = lstm_class(spec.cell)
+    images = keras.Input(shape=(spec.rows, spec.columns), name="rows")
+    x = images
+    for layer in range(spec.layers):
+        last = layer == spec.layers - 1
+        forward = lstm(spec.units, return_sequences=not last, seed=spec.seed, name=f"forward_{layer}")
+        backward = lstm(spec.units, return_sequences=not last, go_backwards=True, seed=spec.seed,
+                        name=f"backward_{layer}")
+        x = keras.layers.Bidirectional(forward, backward_layer=backward, name=f"bilstm_{layer}")(x)
+        if spec.dropout:
+            x = keras.layers.Dropout(spec.dropout, seed=spec.seed + layer, name=f"dropout_{layer}")(x)
+    probabilities = keras.layers.Dense(spec.classes, activation="softmax", name="digit")(x)
+    return keras.Model(images, probabilities, name="digit_classifier")

@@ -1,0 +1,105 @@
+"""models.build_language_model from its spec: a tied model through the run folder, sampling and evaluation."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+import keras
+
+import sample
+from datasets import Vocabulary
+from models import LanguageModelSpec, build_model, load_model
+from tests.conftest import run_python
+from training.inference import Sampler
+from training.language_model import compile_evaluator, evaluate_perplexity, whole_stream_rows
+from training.run import RunFolder
+
+TEXT = "the quick brown fox jumps over the lazy dog.\nPack my box with five dozen liquor jugs!\n" * 4
+
+
+def tied_spec(vocab_size):
+    return LanguageModelSpec(vocab_size=vocab_size, units=16, layers=2, embedding_size=8, tie_weights=True, seed=4)
+
+
+def test_tied_weights_are_one_variable_and_the_parameter_count_is_by_hand():
+    model = build_model(tied_spec(30))
+    embeddings = [w for w in model.weights if "embedding" in w.path]
+    assert len(embeddings) == 1 and tuple(embeddings[0].shape) == (30, 8)  # used by the input and the softmax
+    lstm_0 = 4 * (16 * (8 + 16) + 16)  # input 8, 16 units
+    lstm_1 = 4 * (8 * (16 + 8) + 8)  # the last LSTM is sized to the embedding: 8 units
+    assert model.count_params() == 30 * 8 + lstm_0 + lstm_1 + 30  # + the softmax bias
+    with pytest.raises(ValueError, match="embedding_size"):
+        build_model(LanguageModelSpec(vocab_size=30, units=16, layers=1, tie_weights=True))
+
+
+def test_tied_softmax_is_the_embedding_transposed(rng):
+    model = build_model(tied_spec(30), batch_size=2, num_steps=3)
+    bias = rng.normal(size=30).astype("float32")
+    model.get_layer("logits").set_weights([bias])
+    tokens = rng.integers(0, 30, size=(2, 3)).astype("int32")
+    h = keras.Model(model.inputs[0], model.get_layer("lstm_1").output)(tokens)
+    expected = keras.ops.convert_to_numpy(h) @ model.get_layer("embedding").get_weights()[0].T + bias
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model(tokens)), expected, atol=1e-5)
+
+
+def test_tied_model_saves_reloads_samples_and_evaluates_as_in_memory(tmp_path):
+    vocabulary = Vocabulary.of_chars(TEXT)
+    spec = tied_spec(len(vocabulary))
+    keras.utils.set_random_seed(4)
+    trained = build_model(spec, batch_size=4, num_steps=10, stateful=True)
+    trained.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    ids = vocabulary.encode(TEXT)
+    x = np.stack([ids[i:i + 10] for i in range(0, 320, 10)])
+    y = np.stack([ids[i + 1:i + 11] for i in range(0, 320, 10)])
+    trained.fit(x, y, batch_size=4, epochs=3, shuffle=False, verbose=0)
+
+    run = RunFolder.open(str(tmp_path / "run"), {"script": "train_char_rnn.py", "preset": "test", "cell": "custom",
+                                                 "seed": 4, "config": {}}, resume=False)
+    run.begin(spec, vocabulary, title="tied", plots={}, keep=("valid_nats", "min"))
+    run.save_model(trained)
+    assert json.load(open(tmp_path / "run" / "config.json"))["model"]["tie_weights"] is True
+
+    stepper = build_model(spec, batch_size=1, num_steps=1, stateful=True)
+    stepper.set_weights(trained.get_weights())
+    in_memory = Sampler(stepper).generate(vocabulary.encode("the "), 60, temperature=0.9, seed=3)
+    evaluator = compile_evaluator(build_model(spec, batch_size=1, num_steps=100, stateful=True))
+    evaluator.set_weights(trained.get_weights())
+    text_file = tmp_path / "text.txt"
+    text_file.write_text(TEXT[:200])
+    x_text, y_text, w_text = whole_stream_rows(vocabulary.encode(TEXT[:200]), 100)  # sample.py's window: 100
+    nats = math.log(evaluate_perplexity(evaluator, x_text, y_text, 1, sample_weight=w_text))
+
+    code = f"""
+import json, sample
+ids = sample.main([r"{tmp_path / 'run'}", "--prime", "the ", "--length", "60", "--temperature", "0.9", "--seed", "3"])
+nats = sample.main([r"{tmp_path / 'run'}", "--evaluate", r"{text_file}"])
+print("RESULT", json.dumps({{"ids": ids, "nats": nats}}))
+"""
+    result = run_python(code)
+    lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
+    assert lines, result.stderr[-3000:]
+    fresh = json.loads(lines[0][len("RESULT "):])
+    assert fresh["ids"] == in_memory
+    assert fresh["nats"] == pytest.approx(nats, rel=1e-5)
+    reloaded = load_model(str(tmp_path / "run" / "model.keras"))  # the portable artifact, as Keras loads it
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(reloaded(x[:2])),
+                               keras.ops.convert_to_numpy(build_with(spec, trained)(x[:2])), atol=1e-5)
+
+
+def build_with(spec, trained):
+    model = build_model(spec)
+    model.set_weights(trained.get_weights())
+    return model
+
+
+def test_spec_round_trips_through_its_dict():
+    from dataclasses import asdict
+
+    from models import spec_from_dict
+
+    spec = tied_spec(12)
+    assert spec_from_dict(asdict(spec)) == spec
+    with pytest.raises(ValueError, match="unknown model kind"):
+        spec_from_dict({"kind": "transformer"})

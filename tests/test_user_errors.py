@@ -1,0 +1,274 @@
+"""What a user can type: every bad input ends in one paragraph and exit code 2, and no file is lost."""
+
+import json
+import os
+import struct
+import subprocess
+import sys
+import zlib
+
+import numpy as np
+import pytest
+
+import predict_mnist
+import sample
+import train_char_rnn
+import train_mnist_bilstm
+import train_ptb
+from models import spec_from_dict
+from tests.conftest import ROOT, script_error
+from training.errors import UserError
+from training.run import RunFolder
+
+SETTINGS = {"script": "train_ptb.py", "preset": "test", "cell": "custom", "seed": 0, "config": {}}
+
+
+@pytest.fixture(scope="module")
+def ptb_run(tmp_path_factory):
+    from tests.conftest import shared_data_dir
+
+    data = shared_data_dir()
+    if data is None:
+        pytest.skip("no data folder")
+    out = tmp_path_factory.mktemp("errors") / "ptb"
+    train_ptb.main(["--preset", "test", "--steps-per-epoch", "20", "--data-dir", data, "--output-dir", str(out)])
+    return out, data
+
+
+def files_of(folder):
+    return {name: (folder / name).read_bytes() for name in sorted(os.listdir(folder)) if (folder / name).is_file()}
+
+
+# ---- the run folder ----------------------------------------------------------------------------------------
+
+def test_a_folder_left_by_a_failed_start_can_be_started(tmp_path, capsys, offline, isolated_data_env, data_dir):
+    out = tmp_path / "mine"
+    (tmp_path / "empty").mkdir()
+    message = script_error(train_ptb.main, ["--preset", "test", "--data-dir", str(tmp_path / "empty"),
+                                            "--output-dir", str(out)], capsys)
+    assert "ptb.train.txt" in message
+    common = ["--preset", "test", "--steps-per-epoch", "10", "--data-dir", data_dir, "--output-dir", str(out)]
+    assert train_ptb.main(common)["kept_epoch"] == 1  # the same folder, now with the data
+    started = tmp_path / "started"  # config.json written, no finished epoch (a Ctrl-C in epoch 1)
+    started.mkdir()
+    (started / "config.json").write_text(json.dumps(SETTINGS))
+    assert train_ptb.main(common[:-1] + [str(started), "--resume"])["kept_epoch"] == 1
+    assert "no finished epoch" in capsys.readouterr().out
+
+
+def test_resume_keeps_the_saved_preset_in_names(ptb_run, capsys):
+    out, data = ptb_run
+    train_ptb.main(["--resume", "--epochs", "2", "--output-dir", str(out), "--data-dir", data])
+    printed = capsys.readouterr().out
+    assert "PTB test:" in printed and "PTB small" not in printed
+    assert json.load(open(out / "config.json"))["preset"] == "test"
+
+
+@pytest.mark.parametrize("content", ["", "{not json", "[1, 2]"])
+def test_a_damaged_state_file_is_a_clear_error(tmp_path, capsys, content):
+    (tmp_path / "state.json").write_text(content)
+    message = script_error(train_ptb.main, ["--resume", "--output-dir", str(tmp_path)], capsys)
+    assert "state.json" in message
+    assert (tmp_path / "state.json").read_text() == content
+
+
+def test_resume_of_another_scripts_run(ptb_run, capsys):
+    out, _ = ptb_run
+    before = files_of(out)
+    message = script_error(train_char_rnn.main, ["--resume", "--output-dir", str(out)], capsys)
+    assert "run folder of train_ptb.py, not of train_char_rnn.py" in message
+    assert files_of(out) == before
+
+
+def test_output_dir_that_is_a_file(tmp_path, capsys):
+    path = tmp_path / "notes.txt"
+    path.write_text("keep me")
+    assert "is a file, not a folder" in script_error(train_mnist_bilstm.main, ["--output-dir", str(path)], capsys)
+    assert path.read_text() == "keep me"
+
+
+def test_a_truncated_checkpoint_is_a_clear_error(ptb_run, tmp_path, capsys):
+    import shutil
+
+    out, data = ptb_run
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    checkpoint = copy / json.load(open(copy / "state.json"))["checkpoint"]
+    checkpoint.write_bytes(checkpoint.read_bytes()[:1000])
+    message = script_error(train_ptb.main, ["--resume", "--epochs", "5", "--output-dir", str(copy), "--data-dir", data],
+                           capsys)
+    assert "cannot be read" in message and "damaged" in message
+
+
+def test_disk_full_during_a_checkpoint_keeps_the_folder_consistent(tmp_path, monkeypatch):
+    import keras
+
+    import training.run
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    run = RunFolder.open(str(tmp_path), SETTINGS, resume=False)
+    run.history.append({"epoch": 1, "valid": 1.0})
+    run.save_checkpoint(model)
+    before = files_of(tmp_path)
+
+    def no_space(*_):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(training.run, "atomic_save_model", no_space)
+    run.history.append({"epoch": 2, "valid": 0.5})
+    with pytest.raises(UserError, match="No space left on device.*still whole.*checkpoint of epoch 1.*--resume"):
+        run.save_checkpoint(model)
+    assert files_of(tmp_path) == before
+
+
+def test_stale_temporary_files_are_removed_when_a_run_opens(ptb_run, tmp_path):
+    import shutil
+
+    out, _ = ptb_run
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    (copy / ".tmp-999-checkpoint-epoch2.keras").write_bytes(b"x" * 1000)  # left by a SIGKILL
+    run = RunFolder.open(str(copy), SETTINGS, resume=True)
+    run.begin(spec_from_dict(run.settings["model"]), title="t", plots={}, keep=("valid_perplexity", "min"))
+    assert not [name for name in os.listdir(copy) if name.startswith(".tmp-")]
+
+
+def test_samples_of_an_epoch_are_written_once(tmp_path):
+    run = RunFolder.open(str(tmp_path), {**SETTINGS, "script": "train_char_rnn.py"}, resume=False)
+    train_char_rnn.append_sample(run, 0, "first", 0.8)
+    train_char_rnn.append_sample(run, 1, "second", 0.8)
+    train_char_rnn.append_sample(run, 1, "second again", 0.8)  # epoch 2 once more, after a crash before its checkpoint
+    text = (tmp_path / "samples.txt").read_text()
+    assert text.count("=== epoch 2 ") == 1 and "second again" in text and "first" in text
+
+
+# ---- the command lines ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("main", [train_ptb.main, train_char_rnn.main, train_mnist_bilstm.main])
+@pytest.mark.parametrize("seed", ["-1", "1099511627776"])
+def test_seed_out_of_range(main, seed, capsys, tmp_path):
+    message = script_error(main, ["--seed", seed, "--output-dir", str(tmp_path / "run")], capsys)
+    assert "--seed must lie between 0 and 4294967295" in message
+    assert not (tmp_path / "run").exists()
+
+
+def test_sample_seed_out_of_range(ptb_run, capsys):
+    out, _ = ptb_run
+    assert "--seed must lie between" in script_error(sample.main, [str(out), "--seed", "-1"], capsys)
+
+
+def test_data_dir_that_does_not_exist_is_an_error_even_with_the_environment_set(tmp_path, capsys, data_dir,
+                                                                                 monkeypatch):
+    monkeypatch.setenv("LSTM_DATA_DIR", data_dir)
+    message = script_error(train_ptb.main, ["--data-dir", str(tmp_path / "nowhere"), "--output-dir", str(tmp_path / "r")],
+                           capsys)
+    assert "--data-dir" in message and "is not a folder" in message
+
+
+def test_mnist_steps_per_epoch_is_at_most_one_pass():
+    config = train_mnist_bilstm.dataclasses.replace(train_mnist_bilstm.PRESETS["test"], steps_per_epoch=100_000)
+    assert train_mnist_bilstm.images_per_epoch(config, 55_000) == 55_000
+    assert train_mnist_bilstm.images_per_epoch(train_mnist_bilstm.PRESETS["book"], 55_000) == 391 * 128
+    assert train_mnist_bilstm.images_per_epoch(train_mnist_bilstm.PRESETS["default"], 55_000) == 55_000
+
+
+def test_evaluate_a_file_that_is_not_utf8(ptb_run, tmp_path, capsys):
+    out, _ = ptb_run
+    path = tmp_path / "latin1.txt"
+    path.write_bytes("the café said\n".encode("latin-1"))
+    assert "byte 0xe9 at offset 7" in script_error(sample.main, [str(out), "--evaluate", str(path)], capsys)
+
+
+@pytest.mark.parametrize("name, cut", [("vocab.json", 30), ("model.keras", 500)])
+def test_sample_on_a_truncated_file(ptb_run, tmp_path, capsys, name, cut):
+    import shutil
+
+    out, _ = ptb_run
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    (copy / name).write_bytes((copy / name).read_bytes()[:cut])
+    message = script_error(sample.main, [str(copy), "--length", "3"], capsys)
+    assert name in message and "damaged" in message
+
+
+def test_predict_on_a_language_model_run(ptb_run, tmp_path, capsys):
+    out, _ = ptb_run
+    assert "is a run of train_ptb.py, not a run folder of train_mnist_bilstm.py" in script_error(
+        predict_mnist.main, [str(out), str(tmp_path / "digit.png")], capsys)
+
+
+def test_sample_on_a_digit_classifier_run(tmp_path, capsys):
+    (tmp_path / "config.json").write_text(json.dumps({"script": "train_mnist_bilstm.py", "model": {
+        "kind": "digit_classifier", "units": 4, "layers": 1}}))
+    assert "not a run folder of train_ptb.py or train_char_rnn.py" in script_error(sample.main, [str(tmp_path)], capsys)
+
+
+def png_bytes(width, height, rows):
+    """A grayscale 8-bit PNG written by hand: the header claims width × height, the data is `rows`."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+def test_decompression_bomb_and_blank_images(tmp_path):
+    bomb = tmp_path / "bomb.png"  # 100 bytes of data that claim 2.5 billion pixels
+    bomb.write_bytes(png_bytes(50_000, 50_000, b"\x00" * 100))
+    with pytest.raises(UserError, match="too large to be a digit"):
+        predict_mnist.load_image(str(bomb))
+    blank = tmp_path / "blank.png"
+    blank.write_bytes(png_bytes(2, 2, b"\x00\xff\xff\x00\xff\xff"))
+    with pytest.raises(UserError, match="is blank: it has no ink"):
+        predict_mnist.load_image(str(blank))
+
+
+def test_transparent_and_rotated_digits_read_like_their_plain_copies(tmp_path, data_dir):
+    from PIL import Image
+
+    from datasets import load_mnist
+
+    (_, _), (x, _) = load_mnist(data_dir)
+    digit = x[0]  # a 7, light on dark
+    plain = tmp_path / "plain.png"
+    Image.fromarray(255 - digit).save(plain)  # black ink on white paper
+    transparent = tmp_path / "transparent.png"  # black ink, the paper fully transparent
+    rgba = np.zeros((28, 28, 4), np.uint8)
+    rgba[..., 3] = digit
+    Image.fromarray(rgba, "RGBA").save(transparent)
+    rotated = tmp_path / "rotated.jpg"  # stored sideways, with the EXIF tag that turns it upright
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90° clockwise to display
+    Image.fromarray(np.rot90(255 - digit, k=1)).save(rotated, quality=100, exif=exif.tobytes())
+    expected = predict_mnist.load_image(str(plain))
+    np.testing.assert_allclose(predict_mnist.load_image(str(transparent)), expected, atol=1 / 255)
+    np.testing.assert_allclose(predict_mnist.load_image(str(rotated)), expected, atol=0.1)
+
+
+def test_missing_backend_package_names_the_requirements_file(monkeypatch, capsys):
+    import training.backend
+
+    real = training.backend.importlib.util.find_spec
+    monkeypatch.setattr(training.backend.importlib.util, "find_spec", lambda name: None if name == "jax" else real(name))
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    message = script_error(sample.main, ["runs/anything"], capsys)
+    assert "the jax package is not installed" in message and "requirements-jax.txt" in message
+    monkeypatch.setenv("KERAS_BACKEND", "numpyish")
+    assert "not a backend this project runs on" in script_error(sample.main, ["runs/anything"], capsys)
+
+
+def test_tensorflow_start_up_noise_is_hidden(ptb_run):
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("TensorFlow's noise: the tensorflow backend only")
+    out, _ = ptb_run
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    env.pop("KERAS_BACKEND", None)
+    result = subprocess.run([sys.executable, "sample.py", str(out), "--length", "3"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    for noise in ("cuda drivers", "cuInit", "absl::InitializeLog", "This TensorFlow binary is optimized"):
+        assert noise not in result.stderr

@@ -1,0 +1,73 @@
+"""Importing Keras for a script: a clear error for a missing backend, and without TensorFlow's start-up noise."""
+
+import importlib.util
+import json
+import os
+import sys
+import tempfile
+
+from training.errors import UserError
+
+BACKEND_PACKAGES = {  # backend → (the package it needs, how to install it)
+    "tensorflow": ("tensorflow", "pip install -r requirements.txt"),
+    "jax": ("jax", "pip install -r requirements-jax.txt (on a GPU machine: pip install 'jax[cuda12]')"),
+    "torch": ("torch", "pip install torch"),
+}
+
+# Lines TensorFlow's C++ side prints at import on a machine without a GPU: not problems, just noise.
+START_UP_NOISE = (
+    "All log messages before absl::InitializeLog() is called are written to STDERR",
+    "Could not find cuda drivers on your machine",
+    "failed call to cuInit",
+    "This TensorFlow binary is optimized to use available CPU instructions",
+    "To enable the following instructions:",
+    "oneDNN custom operations are on",
+)
+
+
+def requested_backend():
+    """The backend Keras will use: $KERAS_BACKEND, else ~/.keras/keras.json's, else tensorflow."""
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"]
+    config = os.path.join(os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras")), "keras.json")
+    try:
+        with open(config) as f:
+            return json.load(f).get("backend", "tensorflow")
+    except (OSError, ValueError):
+        return "tensorflow"
+
+
+def import_keras():
+    """Imports Keras once, after checking that its backend is installed, hiding TensorFlow's start-up noise.
+
+    Other lines TensorFlow prints while it loads (real warnings) are shown.
+    """
+    backend = requested_backend()
+    package, install = BACKEND_PACKAGES.get(backend, (None, None))
+    if package is None:
+        raise UserError(f"KERAS_BACKEND={backend} is not a backend this project runs on; use tensorflow (the "
+                        f"default), jax or torch.")
+    if importlib.util.find_spec(package) is None:
+        raise UserError(f"the Keras backend is {backend} (KERAS_BACKEND), but the {package} package is not "
+                        f"installed. Install it with `{install}`, or choose another backend with KERAS_BACKEND.")
+    if backend != "tensorflow" or "keras" in sys.modules:
+        import keras
+
+        return keras
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as captured:
+        os.dup2(captured.fileno(), 2)  # C++ writes to the file descriptor, not to sys.stderr
+        try:
+            import keras
+
+            keras.ops.convert_to_numpy(keras.ops.zeros(()))  # the first op looks for a GPU (and reports cuInit)
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            lines = captured.read().decode("utf-8", "replace").splitlines()
+    kept = [line for line in lines if line.strip() and not any(noise in line for noise in START_UP_NOISE)]
+    if kept:
+        print("\n".join(kept), file=sys.stderr)
+    return keras

@@ -1,0 +1,37 @@
+"""Progress of `model.fit` on a terminal and in a log file."""
+
+import sys
+import time
+
+import keras
+
+
+class ProgressLines(keras.callbacks.Callback):
+    """A line every `fraction` of an epoch's steps, for output sent to a file or a pipe.
+
+    Keras' progress bar needs a terminal, and its `verbose=2` prints nothing
+    until the epoch ends (minutes for PTB); this prints the step, the
+    running figures and the elapsed time as the epoch goes.
+    """
+
+    def __init__(self, fraction=0.05):
+        super().__init__()
+        self.fraction = fraction
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+        steps = self.params.get("steps") or 0
+        self.every = max(1, round(steps * self.fraction))
+
+    def on_train_batch_end(self, batch, logs=None):
+        steps = self.params.get("steps") or 0
+        if (batch + 1) % self.every == 0 or batch + 1 == steps:
+            figures = " - ".join(f"{key}: {value:.4g}" for key, value in (logs or {}).items())
+            print(f"  step {batch + 1}/{steps} - {time.perf_counter() - self.start:.0f} s - {figures}", flush=True)
+
+
+def fit_options(*callbacks):
+    """verbose and callbacks for `model.fit`: the progress bar on a terminal, ProgressLines otherwise."""
+    if sys.stdout.isatty():
+        return {"verbose": 1, "callbacks": list(callbacks)}
+    return {"verbose": 0, "callbacks": [*callbacks, ProgressLines()]}
