@@ -133,9 +133,10 @@ def main(argv=None):
         x_train, y_train = x_train[:rows], y_train[:rows]
     x_valid, y_valid = stream_rows(valid, config.batch_size, config.num_steps)
 
+    source = run.settings["data"].get("corpus") or "PTB"
     keras.utils.set_random_seed(run.seed)
     run.begin(model_spec(config, len(vocabulary), run.cell, run.seed), vocabulary,
-              title=f"PTB {run.preset}, {run.cell} cell", keep=("valid_perplexity", "min"),
+              title=f"{os.path.basename(source)} {run.preset}, {run.cell} cell", keep=("valid_perplexity", "min"),
               plots={"perplexity.png": (["train_perplexity", "valid_perplexity"], "perplexity", True)})
     layout = {"batch_size": config.batch_size, "num_steps": config.num_steps, "stateful": True}
     model = compile_for_training(run.build_model(**layout), config)
@@ -143,7 +144,6 @@ def main(argv=None):
         run.restore(model)
         print(f"Resuming {run.path} after epoch {len(run.history)}.")
     evaluator = compile_evaluator(run.build_model(**layout))
-    source = run.settings["data"].get("corpus") or "PTB"
     print(f"{source} {run.preset}: {len(vocabulary):,} words, {config.layers}×{config.units} {run.cell} LSTM, "
           f"{model.count_params():,} parameters, {len(x_train) // config.batch_size} steps of "
           f"{config.batch_size}×{config.num_steps} words per epoch, backend {keras.backend.backend()}")

@@ -5,8 +5,8 @@
 
 karpathy/char-rnn reads any `data/<name>/input.txt`; pytorch's
 word_language_model reads any folder with train.txt, valid.txt and test.txt.
-Both are read a line or a few MB at a time, so a 100 MB text loads in seconds
-(`benchmarks/text_loading.py`).
+Both are decoded a MB at a time, so a 100 MB text loads in seconds and in little
+more memory than its size (`benchmarks/text_loading.py`).
 """
 
 import array
@@ -17,7 +17,7 @@ import os
 import numpy as np
 
 from datasets.files import DataError
-from datasets.text import decoded_pieces, read_bytes, read_text
+from datasets.text import decoded_pieces, read_bytes
 from datasets.vocabulary import EOS, UNK, Vocabulary, line_words
 
 SPLITS = ("train", "valid", "test")
@@ -93,15 +93,26 @@ def split_file(folder, split):
                     f"beside the other splits.")
 
 
-def encode_words(text, vocabulary):
-    """Ids of the words of `text`, a line at a time; words outside the vocabulary become `<unk>`.
+def file_line_words(path, what):
+    """Yields the words of each line of a UTF-8 file (`line_words`), decoded a MB at a time."""
+    data, tail = read_bytes(path, what), ""
+    for piece in decoded_pieces(data, path, what):
+        piece = tail + piece
+        cut = piece.rfind("\n") + 1
+        yield from line_words(piece[:cut])
+        tail = piece[cut:]
+    yield from line_words(tail)  # a last line without a line end
+
+
+def encode_words(lines, vocabulary):
+    """Ids of the words of `lines` (lists of words); words outside the vocabulary become `<unk>`.
 
     Returns:
         (ids, unknown): an int32 array, and how many words became `<unk>`.
     """
     index, unk = vocabulary.index, vocabulary.index.get(UNK)
     ids, unknown = array.array("i"), 0
-    for words in line_words(text):
+    for words in lines:
         line = [index.get(word, -1) for word in words]
         if -1 in line:
             if unk is None:
@@ -126,12 +137,15 @@ def load_corpus(folder, vocab_size=None):
     """
     if not os.path.isdir(folder):
         raise DataError(f"--corpus {folder} is not a folder; give a folder with train.txt, valid.txt and test.txt.")
-    texts = {split: read_text(split_file(folder, split), f"{split} file") for split in SPLITS}
-    counts = {split: collections.Counter(word for words in line_words(text) for word in words)
-              for split, text in texts.items()}
+    paths = {split: split_file(folder, split) for split in SPLITS}
+
+    def lines(split):  # read twice, to count and to encode: a large file is never held as text
+        return file_line_words(paths[split], f"{split} file")
+
+    counts = {split: collections.Counter(word for words in lines(split) for word in words) for split in SPLITS}
     if not counts["train"] or set(counts["train"]) == {EOS}:
         raise DataError(f"the train split of {folder} has no words; give it the text to learn.")
     outside = any(word not in counts["train"] for split in ("valid", "test") for word in counts[split])
     vocabulary = Vocabulary.of_words(counts["train"], max_size=vocab_size, unk=outside)
-    encoded = {split: encode_words(text, vocabulary) for split, text in texts.items()}
+    encoded = {split: encode_words(lines(split), vocabulary) for split in SPLITS}
     return (*(encoded[split][0] for split in SPLITS), vocabulary, {split: encoded[split][1] for split in SPLITS})

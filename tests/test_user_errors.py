@@ -272,3 +272,30 @@ def test_tensorflow_start_up_noise_is_hidden(ptb_run):
     assert result.returncode == 0, result.stderr[-2000:]
     for noise in ("cuda drivers", "cuInit", "absl::InitializeLog", "This TensorFlow binary is optimized"):
         assert noise not in result.stderr
+
+
+def test_progress_lines_when_stdout_is_not_a_terminal(capsys):
+    import keras
+
+    from training.progress import fit_options
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(np.zeros((40, 2)), np.zeros((40, 1)), batch_size=2, epochs=1, **fit_options())  # pytest: not a tty
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("  step ")]
+    assert len(lines) == 20 and lines[0].startswith("  step 1/20 - ") and "loss: " in lines[-1]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--jit-compile", "maybe"], "--jit-compile takes true, false or true,false"),
+    (["--rounds", "0"], "--rounds must be at least 1"),
+    (["--steps", "0"], "--steps must be at least 1"),
+])
+def test_speed_benchmark_arguments(argv, message, capsys):
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    import lstm_speed
+
+    with pytest.raises(SystemExit) as exit_info:
+        lstm_speed.main(["--cases", "ptb-small"] + argv)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and message in err and "Traceback" not in err

@@ -124,7 +124,8 @@ class RunFolder:
                                 f"in it was changed.")
             run = cls(path, state["settings"], state)
         elif os.path.isfile(run.file("config.json")):  # a start that never finished an epoch
-            run._check_script(read_json(run.file("config.json"), "the run's settings").get("script"))
+            started = read_json(run.file("config.json"), "the run's settings")
+            run._check_script(started.get("script") if isinstance(started, dict) else "another program")
             if resume:
                 print(f"note: {path} has no finished epoch; starting the run from the beginning.")
         elif os.path.isdir(path) and [n for n in os.listdir(path) if not n.startswith(TMP_PREFIX)]:

@@ -1,0 +1,243 @@
+"""One whole training step of each script's real model: ours, keras.layers.LSTM, and the same model in PyTorch.
+
+    python benchmarks/model_speed.py                          # all three models, 7 rounds of 10 steps
+    python benchmarks/model_speed.py --models ptb-small --rounds 5
+
+Each framework runs in its own long-lived process (ours and the builtin on
+the Keras backend of the environment, PyTorch eager with `nn.LSTM`), all
+warmed up, then timed in alternating rounds, so that the noise of a shared
+machine falls on all of them alike; the table gives the median ms per step,
+the ratios, and the achieved GFLOP/s (the model's matrix products, forward
+and backward, per second) beside this machine's own float32 matmul GFLOP/s.
+PyTorch is optional: `pip install torch` for the benchmark only (without it
+its column is left out).
+
+The models are the scripts' own: `train_ptb.py --preset small` (20 × 20
+words, 2 × 200, a 10,000-word softmax, SGD with clipping, stateful),
+`train_char_rnn.py --preset small` (32 × 50 characters, a 64-wide embedding,
+2 × 256, dropout 0.1, Adam with clipping, stateful) and
+`train_mnist_bilstm.py` (128 images of 28 rows, 2 × BiLSTM(128), dropout
+0.25, Adam); the PyTorch twins have the same shapes, loss, optimizer and clipping.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODELS = ("ptb-small", "char-small", "mnist-default")
+FRAMEWORKS = ("custom", "builtin", "torch")
+
+
+def shapes(name):
+    """(batch, steps, vocabulary or input width, embedding, units, layers, bidirectional) of a model."""
+    return {"ptb-small": (20, 20, 10_000, 200, 200, 2, False),
+            "char-small": (32, 50, 65, 64, 256, 2, False),
+            "mnist-default": (128, 28, 28, 0, 128, 2, True)}[name]
+
+
+def flops_per_step(name):
+    """Multiply-adds ×2 of the matrix products of one step, forward and backward (≈ 3 × forward)."""
+    batch, steps, vocab, embedding, units, layers, bidirectional = shapes(name)
+    directions = 2 if bidirectional else 1
+    forward, width = 0, embedding or vocab
+    for _ in range(layers):
+        forward += directions * 2 * batch * steps * (width + units) * 4 * units
+        width = directions * units
+    forward += 2 * batch * (steps if name != "mnist-default" else 1) * width * (vocab if name != "mnist-default" else 10)
+    return 3 * forward
+
+
+def keras_step(name, cell, jit_compile):
+    """A function that runs one training step of the script's model with `cell`, on fixed random data."""
+    sys.path.insert(0, ROOT)
+    import numpy as np
+
+    import keras
+
+    from training.metrics import sequence_loss
+
+    rng = np.random.default_rng(0)
+    batch, steps, vocab, *_ = shapes(name)
+    if name == "mnist-default":
+        import train_mnist_bilstm
+        from models import build_model
+
+        config = train_mnist_bilstm.PRESETS["default"]
+        model = build_model(train_mnist_bilstm.model_spec(config, cell, 0))
+        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss="sparse_categorical_crossentropy")
+        x, y = rng.uniform(0, 1, (batch, 28, 28)).astype("float32"), rng.integers(0, 10, batch).astype("int32")
+    else:
+        import train_char_rnn
+        import train_ptb
+
+        from models import build_model
+
+        script = train_ptb if name == "ptb-small" else train_char_rnn
+        config = script.PRESETS["small"]
+        model = build_model(script.model_spec(config, vocab, cell, 0), batch_size=batch, num_steps=steps, stateful=True)
+        if script is train_ptb:
+            train_ptb.compile_for_training(model, config)
+        else:
+            model.compile(optimizer=keras.optimizers.Adam(config.learning_rate, global_clipnorm=config.max_grad_norm),
+                          loss=sequence_loss)
+        x, y = (rng.integers(0, vocab, (batch, steps)).astype("int32") for _ in range(2))
+    if jit_compile != "auto":  # before the first step builds the train function
+        model.jit_compile = jit_compile == "true"
+    return lambda: float(model.train_on_batch(x, y))
+
+
+def torch_step(name):
+    """The same model, loss, optimizer and clipping in PyTorch (nn.LSTM), one training step."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    torch.set_num_threads(os.cpu_count())
+    batch, steps, vocab, embedding, units, layers, bidirectional = shapes(name)
+
+    class LanguageModel(nn.Module):
+        def __init__(self, dropout):
+            super().__init__()
+            self.embedding = nn.Embedding(vocab, embedding)
+            self.drop = nn.Dropout(dropout)
+            self.lstm = nn.LSTM(embedding, units, layers, batch_first=True, dropout=dropout)
+            self.logits = nn.Linear(units, vocab)
+            self.state = None
+
+        def forward(self, tokens):
+            out, state = self.lstm(self.drop(self.embedding(tokens)), self.state)
+            self.state = tuple(s.detach() for s in state)  # carried to the next batch, as the stateful Keras LSTM
+            return self.logits(self.drop(out))
+
+    class Classifier(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = nn.LSTM(28, units, layers, batch_first=True, dropout=0.25, bidirectional=True)
+            self.drop = nn.Dropout(0.25)
+            self.logits = nn.Linear(2 * units, 10)
+
+        def forward(self, images):
+            out, _ = self.lstm(images)
+            return self.logits(self.drop(torch.cat([out[:, -1, :units], out[:, 0, units:]], dim=-1)))
+
+    if name == "mnist-default":
+        model, clip = Classifier(), None
+        optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+        x, y = torch.rand(batch, steps, 28), torch.randint(0, 10, (batch,))
+        loss_of = nn.CrossEntropyLoss()
+    else:
+        model = LanguageModel(0.0 if name == "ptb-small" else 0.1)
+        clip = 5.0
+        optimizer = (torch.optim.SGD(model.parameters(), lr=1.0) if name == "ptb-small"
+                     else torch.optim.Adam(model.parameters(), lr=2e-3))
+        x, y = torch.randint(0, vocab, (batch, steps)), torch.randint(0, vocab, (batch, steps))
+
+        def loss_of(logits, targets):  # summed over the steps, averaged over the batch (sequence_loss)
+            return nn.functional.cross_entropy(logits.reshape(-1, vocab), targets.reshape(-1), reduction="sum") / batch
+    model.train()
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_of(model(x), y)
+        loss.backward()
+        if clip:
+            nn.utils.clip_grad_norm_(model.parameters(), clip)
+        optimizer.step()
+        return loss.item()
+
+    return step
+
+
+def matmul_gflops():
+    """This machine's float32 matmul speed (2048², NumPy), GFLOP/s: the ceiling the table compares with."""
+    import numpy as np
+
+    a = np.random.default_rng(0).standard_normal((2048, 2048), dtype=np.float32)
+    a @ a
+    start, count = time.perf_counter(), 5
+    for _ in range(count):
+        a @ a
+    return 2 * 2048**3 * count / (time.perf_counter() - start) / 1e9
+
+
+def worker(name, framework, jit_compile):
+    """Answers each line "N" on stdin with the ms per step of N more steps."""
+    step = torch_step(name) if framework == "torch" else keras_step(name, framework, jit_compile)
+    for _ in range(5):  # compile and warm up
+        step()
+    print("ready", flush=True)
+    for line in sys.stdin:
+        count = int(line)
+        start = time.perf_counter()
+        for _ in range(count):
+            step()
+        print(1000 * (time.perf_counter() - start) / count, flush=True)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", default=",".join(MODELS), help=f"comma-separated, from {', '.join(MODELS)}")
+    parser.add_argument("--rounds", type=int, default=7, help="alternating rounds (at least 1)")
+    parser.add_argument("--steps", type=int, default=10, help="training steps per round (at least 1)")
+    parser.add_argument("--jit-compile", choices=["auto", "true", "false"], default="auto",
+                        help="the Keras models' jit_compile (default auto, as the scripts: XLA off on a CPU-only "
+                             "TensorFlow, on under JAX)")
+    parser.add_argument("--worker", nargs=2, metavar=("MODEL", "FRAMEWORK"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        return worker(*args.worker, args.jit_compile)
+    names = args.models.split(",")
+    if not set(names) <= set(MODELS):
+        parser.error(f"unknown model(s) {sorted(set(names) - set(MODELS))}; choose from {', '.join(MODELS)}")
+    for name in ("rounds", "steps"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1; got {getattr(args, name)}")
+    import importlib.util
+
+    frameworks = [f for f in FRAMEWORKS if f != "torch" or importlib.util.find_spec("torch")]
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    ceiling = matmul_gflops()
+    print(f"Keras backend {backend}, jit_compile {args.jit_compile}; {os.cpu_count()} cores; float32 matmul "
+          f"(NumPy, 2048²): {ceiling:.1f} GFLOP/s")
+    print("| model | " + " | ".join(f"{f} ms (GFLOP/s)" for f in frameworks)
+          + " | custom/builtin" + (" | custom/torch" if "torch" in frameworks else "") + " |")
+    print("|---" * (len(frameworks) + 2 + ("torch" in frameworks)) + "|")
+    results = {}
+    for name in names:
+        processes = {f: subprocess.Popen([sys.executable, os.path.abspath(__file__), "--worker", name, f,
+                                          "--jit-compile", args.jit_compile],
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+                     for f in frameworks}
+        times = {f: [] for f in frameworks}
+        try:
+            for f, process in processes.items():  # one at a time, so the warm-ups do not overlap
+                while process.stdout.readline().strip() != "ready":
+                    if process.poll() is not None:
+                        raise RuntimeError(f"the {f} worker of {name} failed")
+            for _ in range(args.rounds):
+                for f, process in processes.items():
+                    process.stdin.write(f"{args.steps}\n")
+                    process.stdin.flush()
+                    times[f].append(float(process.stdout.readline()))
+        finally:
+            for process in processes.values():
+                process.stdin.close()
+                process.wait()
+        median = {f: sorted(t)[len(t) // 2] for f, t in times.items()}
+        gflops = {f: flops_per_step(name) / (median[f] / 1000) / 1e9 for f in frameworks}
+        row = " | ".join(f"{median[f]:.1f} ({gflops[f]:.1f})" for f in frameworks)
+        ratios = f" | {median['custom'] / median['builtin']:.2f}"
+        if "torch" in frameworks:
+            ratios += f" | {median['custom'] / median['torch']:.2f}"
+        print(f"| {name} | {row}{ratios} |", flush=True)
+        results[name] = median
+    print(json.dumps(results))
+    return results
+
+
+if __name__ == "__main__":
+    main()
