@@ -68,10 +68,7 @@ def load_text(path, split=DEFAULT_SPLIT):
     data = read_bytes(path)
     if not data:
         raise DataError(f"the text file {path} is empty; give a file with the text to learn.")
-    codes = np.zeros(0, np.uint32)  # two passes over the bytes, a few MB of text at a time
-    for piece in decoded_pieces(data, path):
-        codes = np.union1d(codes, np.frombuffer(piece.encode("utf-32-le"), np.uint32))
-    vocabulary = Vocabulary("chars", [chr(code) for code in codes])
+    vocabulary = Vocabulary.of_chars(decoded_pieces(data, path))  # two passes over the bytes, a MB at a time
     ids, count = np.empty(len(data), vocabulary.id_dtype()), 0  # no more characters than bytes
     for piece in decoded_pieces(data, path):
         ids[count:count + len(piece)] = vocabulary.encode(piece)

@@ -77,10 +77,15 @@ class Vocabulary:
 
     @classmethod
     def of_chars(cls, text, chunk=1 << 22):
-        """Every character of `text`, in sorted order (read a few MB at a time: fast on 100 MB texts)."""
+        """Every character of `text` (a string, or an iterable of its pieces), in sorted order.
+
+        Read a few MB at a time, as code points: fast on 100 MB texts.
+        """
+        if isinstance(text, str):
+            text = (text[start:start + chunk] for start in range(0, len(text), chunk))
         codes = np.zeros(0, np.uint32)
-        for start in range(0, len(text), chunk):
-            codes = np.union1d(codes, np.frombuffer(text[start:start + chunk].encode("utf-32-le"), np.uint32))
+        for piece in text:
+            codes = np.union1d(codes, np.frombuffer(piece.encode("utf-32-le"), np.uint32))
         return cls("chars", [chr(code) for code in codes])
 
     @classmethod
