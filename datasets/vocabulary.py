@@ -81,10 +81,11 @@ class Vocabulary:
 
         Read a few MB at a time, as code points: fast on 100 MB texts.
         """
+        pieces = text
         if isinstance(text, str):
-            text = (text[start:start + chunk] for start in range(0, len(text), chunk))
+            pieces = (text[start:start + chunk] for start in range(0, len(text), chunk))
         codes = np.zeros(0, np.uint32)
-        for piece in text:
+        for piece in pieces:
             codes = np.union1d(codes, np.frombuffer(piece.encode("utf-32-le"), np.uint32))
         return cls("chars", [chr(code) for code in codes])
 
