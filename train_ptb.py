@@ -48,6 +48,18 @@ class Config:
     vocab_size: int = 0          # at most this many words (the rest become <unk>); 0: every training word
     steps_per_epoch: int = 0     # 0: the whole training stream each epoch; n: its first n steps
     eval_num_steps: int = 35     # window of the test pass (batch 1, state carried: any value gives the same result)
+    # Beyond the 2014 recipe (AWD-LSTM, Merity et al. 2017); all off in the book's presets.
+    tie_weights: bool = False               # the softmax reuses the embedding matrix (last LSTM as wide as it)
+    locked_dropout: bool = False            # one dropout mask per sequence for all its steps, not one per step
+    input_dropout: float | None = None      # dropout on the embedding output (None: `dropout`)
+    output_dropout: float | None = None     # dropout on the last LSTM output (None: `dropout`)
+    embedding_dropout: float = 0.0          # whole words dropped from the embedding for a batch
+    weight_dropout: float = 0.0             # DropConnect on each LSTM's recurrent kernel W_h
+    activation_penalty: float = 0.0         # AR α on the dropped last LSTM output
+    temporal_activation_penalty: float = 0.0  # TAR β on the last LSTM output
+    weight_decay: float = 0.0               # SGD's weight decay (L2)
+    asgd_patience: int = 0                  # NT-ASGD: average the iterates once valid has not improved for n epochs
+    asgd_after: int = 0                     # ... or after this many epochs at the latest (0: only the trigger)
 
 
 PRESETS = {  # TensorFlow's ptb_word_lm.py configs
@@ -57,6 +69,34 @@ PRESETS = {  # TensorFlow's ptb_word_lm.py configs
     "large": Config(init_scale=0.04, max_grad_norm=10.0, num_steps=35, units=1500, embedding_size=1500,
                     decay_after=14, epochs=55, dropout=0.65, lr_decay=1 / 1.15),
     "test": Config(max_grad_norm=1.0, layers=1, num_steps=2, units=2, embedding_size=2, decay_after=1, epochs=1),
+    # AWD-LSTM's PTB setting (its README's command: batch 20, dropouti 0.4, dropouth 0.25; 500 epochs on a GPU).
+    # Our loss sums over the steps where AWD-LSTM's averages, so its lr 30 and clip 0.25 become 30/70 and 0.25·70.
+    "awd": Config(init_scale=0.0, learning_rate=30 / 70, max_grad_norm=0.25 * 70, layers=3, num_steps=70,
+                  units=1150, embedding_size=400, epochs=500, lr_decay=1.0, dropout=0.25, input_dropout=0.4,
+                  output_dropout=0.4, tie_weights=True, locked_dropout=True, embedding_dropout=0.1,
+                  weight_dropout=0.5, activation_penalty=2.0, temporal_activation_penalty=1.0,
+                  weight_decay=1.2e-6, asgd_patience=5),
+    # The same recipe, scaled to what a 2-core CPU trains in 30 minutes.
+    "awd-small": Config(init_scale=0.0, learning_rate=30 / 35, max_grad_norm=0.25 * 35, layers=2, num_steps=35,
+                        units=400, embedding_size=200, epochs=8, lr_decay=1.0, dropout=0.2, input_dropout=0.25,
+                        output_dropout=0.3, tie_weights=True, locked_dropout=True, embedding_dropout=0.05,
+                        weight_dropout=0.2, activation_penalty=2.0, temporal_activation_penalty=1.0,
+                        weight_decay=1.2e-6, asgd_patience=2, asgd_after=5),
+    # Every technique on a toy model, for the tests (averaging from the second epoch).
+    "awd-test": Config(init_scale=0.0, learning_rate=30 / 5, max_grad_norm=0.25 * 5, layers=2, num_steps=5, units=8,
+                       embedding_size=4, epochs=3, lr_decay=1.0, dropout=0.2, input_dropout=0.25, output_dropout=0.3,
+                       tie_weights=True, locked_dropout=True, embedding_dropout=0.1, weight_dropout=0.3,
+                       activation_penalty=2.0, temporal_activation_penalty=1.0, weight_decay=1.2e-6, asgd_after=1),
+}
+
+# What `--without` switches off, for the ablation of the awd presets.
+TECHNIQUES = {
+    "tying": {"tie_weights": False},
+    "locked-dropout": {"locked_dropout": False},
+    "embedding-dropout": {"embedding_dropout": 0.0},
+    "weight-drop": {"weight_dropout": 0.0},
+    "ar-tar": {"activation_penalty": 0.0, "temporal_activation_penalty": 0.0},
+    "asgd": {"asgd_patience": 0, "asgd_after": 0},
 }
 
 
@@ -65,18 +105,40 @@ def model_spec(config, vocab_size, cell, seed):
 
     return LanguageModelSpec(vocab_size=vocab_size, units=config.units, layers=config.layers,
                              embedding_size=config.embedding_size, dropout=config.dropout,
-                             init_scale=config.init_scale, cell=cell, seed=seed)
+                             input_dropout=config.input_dropout, output_dropout=config.output_dropout,
+                             locked_dropout=config.locked_dropout, embedding_dropout=config.embedding_dropout,
+                             weight_dropout=config.weight_dropout, activation_penalty=config.activation_penalty,
+                             temporal_activation_penalty=config.temporal_activation_penalty,
+                             tie_weights=config.tie_weights, init_scale=config.init_scale, cell=cell, seed=seed)
 
 
 def compile_for_training(model, config):
-    """SGD with global-norm clipping on the tutorial's cost (summed over the steps, averaged over the batch)."""
+    """SGD with global-norm clipping on the tutorial's cost (summed over the steps, averaged over the batch).
+
+    With NT-ASGD (`asgd_patience` or `asgd_after`) the SGD is `training.averaging.AveragedSGD`.
+    """
     import keras
 
+    from training.averaging import AveragedSGD
     from training.metrics import sequence_loss
 
-    model.compile(optimizer=keras.optimizers.SGD(config.learning_rate, global_clipnorm=config.max_grad_norm),
-                  loss=sequence_loss)
+    sgd = AveragedSGD if config.asgd_patience or config.asgd_after else keras.optimizers.SGD
+    optimizer = sgd(config.learning_rate, global_clipnorm=config.max_grad_norm, weight_decay=config.weight_decay or None)
+    model.compile(optimizer=optimizer, loss=sequence_loss)
     return model
+
+
+def start_averaging_if_due(model, config, history):
+    """NT-ASGD: switch the optimizer to averaging when the valid perplexity stalls (or after `asgd_after` epochs)."""
+    from training.averaging import AveragedSGD, not_improving
+
+    optimizer = model.optimizer
+    if not isinstance(optimizer, AveragedSGD) or optimizer.averaging:
+        return
+    valid = [row["valid_perplexity"] for row in history]
+    if not_improving(valid, config.asgd_patience) or (config.asgd_after and len(valid) >= config.asgd_after):
+        optimizer.start_averaging()
+        print(f"Averaging the weights from epoch {len(valid) + 1} on (NT-ASGD).", flush=True)
 
 
 def add_arguments(parser):
@@ -85,6 +147,8 @@ def add_arguments(parser):
                                                         "and test.txt (default: Penn Treebank)")
     parser.add_argument("--vocab-size", type=int, help="keep the N most frequent training words; the rest become "
                                                        "<unk> (default: every word)")
+    parser.add_argument("--without", metavar="TECHNIQUE[,...]",
+                        help=f"switch techniques of the preset off, for an ablation: {', '.join(TECHNIQUES)}")
     add_language_model_arguments(parser)
 
 
@@ -112,13 +176,20 @@ def main(argv=None):
     check_positive(args, "batch_size", "num_steps")
     if args.vocab_size is not None and args.vocab_size < 2:
         raise UserError(f"--vocab-size must be at least 2 (a word and <unk>); got {args.vocab_size}.")
+    switched_off = {}
+    for technique in filter(None, (args.without or "").split(",")):
+        if technique not in TECHNIQUES:
+            raise UserError(f"--without {technique}: unknown technique; choose from {', '.join(TECHNIQUES)} "
+                            f"(comma-separated).")
+        switched_off.update(TECHNIQUES[technique])
     run = open_run(args, "train_ptb.py", PRESETS, data={"corpus": args.corpus and os.path.abspath(args.corpus)},
                    lr_schedule=args.lr_schedule, vocab_size=args.vocab_size, batch_size=args.batch_size,
-                   num_steps=args.num_steps)
+                   num_steps=args.num_steps, **switched_off)
     config = run.config
 
     import keras
 
+    from training.averaging import evaluation_weights
     from training.language_model import (compile_evaluator, epoch_row, evaluate_perplexity, fit_epoch, print_epoch,
                                          stream_rows, whole_stream_rows)
     from training.schedule import start_epoch
@@ -149,11 +220,14 @@ def main(argv=None):
           f"{config.batch_size}×{config.num_steps} words per epoch, backend {keras.backend.backend()}")
 
     for epoch in run.epochs(config.epochs):
+        start_averaging_if_due(model, config, run.history)
         lr = start_epoch(model, config, epoch)
         train_ppl, seconds = fit_epoch(model, x_train, y_train, config.batch_size, config.num_steps)
-        evaluator.set_weights(model.get_weights())  # the tutorial's valid pass: batch 20, state carried
+        weights = evaluation_weights(model)  # the averaged weights once NT-ASGD averages
+        evaluator.set_weights(weights)  # the tutorial's valid pass: batch 20, state carried
         valid_ppl = evaluate_perplexity(evaluator, x_valid, y_valid, config.batch_size)
-        print_epoch(run.end_epoch(model, epoch_row(lr, train_ppl, valid_ppl, x_train.size, seconds, "word")), "word")
+        row = epoch_row(lr, train_ppl, valid_ppl, x_train.size, seconds, "word")
+        print_epoch(run.end_epoch(model, row, weights), "word")
 
     # The test pass: the kept model reads the whole test stream once, batch 1, state carried.
     tester = compile_evaluator(run.build_model(batch_size=1, num_steps=config.eval_num_steps, stateful=True))

@@ -56,7 +56,9 @@ def keras_step(name, cell, jit_compile):
     sys.path.insert(0, ROOT)
     import numpy as np
 
-    import keras
+    from training.backend import import_keras
+
+    keras = import_keras()  # as the scripts import it: oneDNN on, TensorFlow's start-up lines hidden
 
     from training.metrics import sequence_loss
 

@@ -6,6 +6,15 @@ With `tie_weights` the logits are h·Eᵀ + b with E the embedding matrix itself
 (Inan et al. 2017; Press & Wolf 2017): one variable, used twice. The last
 LSTM then has `embedding_size` units, as in AWD-LSTM, so that h and E match.
 
+The regularization of AWD-LSTM (Merity, Keskar & Socher 2017), each off by
+default: `locked_dropout` draws one dropout mask per sequence and shares it over
+the time steps (Gal & Ghahramani 2016) instead of a new mask every step, with
+its own rate on the embedding output (`input_dropout`), between the LSTMs
+(`dropout`) and on the last output (`output_dropout`); `embedding_dropout`
+drops whole words (rows of E) for a batch; `weight_dropout` is DropConnect on
+every LSTM's W_h (`models.LSTM(weight_dropout=...)`); `activation_penalty` and
+`temporal_activation_penalty` are AR and TAR on the last LSTM's output.
+
 One builder serves `train_ptb.py` (Zaremba et al. 2014: a learned embedding as
 wide as the LSTM, every weight uniform in ±init_scale) and `train_char_rnn.py`
 (one-hot or a small embedding, Keras' default initializers). The spec is all a
@@ -26,6 +35,13 @@ class LanguageModelSpec:
     layers: int                # stacked LSTMs
     embedding_size: int = 0    # width of the learned embedding; 0: one-hot tokens (a fixed identity embedding)
     dropout: float = 0.0       # on the embedding output, between the LSTMs and on the last LSTM output
+    input_dropout: float | None = None   # on the embedding output instead of `dropout` (AWD's dropouti)
+    output_dropout: float | None = None  # on the last LSTM output instead of `dropout` (AWD's dropout)
+    locked_dropout: bool = False         # one mask per sequence for all its steps (variational dropout)
+    embedding_dropout: float = 0.0       # whole words: rows of the embedding dropped for a batch (AWD's dropoute)
+    weight_dropout: float = 0.0          # DropConnect on every LSTM's recurrent kernel (AWD's wdrop)
+    activation_penalty: float = 0.0      # AR: α · mean(h²) of the dropped last LSTM output, per step
+    temporal_activation_penalty: float = 0.0  # TAR: β · mean((h_t − h_{t−1})²) of the last LSTM output, per step
     init_scale: float = 0.0    # > 0: every weight uniform in ±init_scale, LSTM biases 0; 0: Keras' initializers
     tie_weights: bool = False  # the softmax reuses the embedding matrix (the last LSTM has embedding_size units)
     cell: str = "custom"       # "custom" (models.LSTM) or "builtin" (keras.layers.LSTM)
@@ -42,6 +58,84 @@ class OutputBias(keras.layers.Layer):
 
     def call(self, inputs):
         return inputs + self.bias
+
+
+@keras.saving.register_keras_serializable(package="lstm_tf")
+class EmbeddingDropout(keras.layers.Layer):
+    """Drops whole words while training: every occurrence of a dropped word in the batch embeds to zeros.
+
+    Equivalent to zeroing random rows of the embedding matrix for one batch and
+    scaling the others by 1/(1 − rate) (AWD-LSTM's `embedded_dropout`), but
+    applied to the looked-up vectors: one mask entry per vocabulary word.
+
+    Call arguments: `embedded` (batch, T, width), `tokens` (batch, T), `training`.
+    """
+
+    def __init__(self, rate, vocab_size, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.rate, self.vocab_size, self.seed = float(rate), int(vocab_size), seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, embedded, tokens, training=False):
+        if not training or not self.rate:
+            return embedded
+        keep = keras.random.uniform((self.vocab_size,), seed=self.seed_generator) >= self.rate
+        scale = keras.ops.cast(keep, embedded.dtype) / (1.0 - self.rate)
+        return embedded * keras.ops.expand_dims(keras.ops.take(scale, tokens, axis=0), -1)
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "vocab_size": self.vocab_size, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="lstm_tf")
+class ActivationPenalty(keras.layers.Layer):
+    """AR and TAR (Merity et al. 2017): penalties on the size and the step-to-step change of an LSTM's output.
+
+        loss += α · Σ_t mean(h̃_t²) + β · Σ_{t>1} mean((h_t − h_{t−1})²)
+
+    h̃ is the output after dropout, h before; the means run over the batch and
+    the units, the sums over the steps, as the language models' loss sums its
+    cross-entropy over the steps (so α, β are AWD-LSTM's per-token weights).
+    Only while training. The layer passes `dropped` through and adds each
+    batch's penalty to its non-trainable `penalty_sum` (and 1 to `batches`),
+    so that the training perplexity can leave the penalty out
+    (`mean_penalty()`, `reset_penalty()`).
+
+    Call arguments: `dropped` and `raw`, both (batch, T, units); `training`.
+    """
+
+    def __init__(self, activation=0.0, temporal=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.activation, self.temporal = float(activation), float(temporal)
+
+    def build(self, dropped_shape, raw_shape=None):
+        self.penalty_sum = self.add_weight(shape=(), initializer="zeros", trainable=False, name="penalty_sum")
+        self.batches = self.add_weight(shape=(), initializer="zeros", trainable=False, name="batches")
+
+    def mean_penalty(self):
+        """The mean penalty per batch since the last reset_penalty() (0 before any training batch)."""
+        batches = float(keras.ops.convert_to_numpy(self.batches))
+        return float(keras.ops.convert_to_numpy(self.penalty_sum)) / batches if batches else 0.0
+
+    def reset_penalty(self):
+        self.penalty_sum.assign(0.0)
+        self.batches.assign(0.0)
+
+    def call(self, dropped, raw, training=False):
+        if training and (self.activation or self.temporal):
+            ops = keras.ops
+            penalty = 0.0
+            if self.activation:
+                penalty += self.activation * ops.sum(ops.mean(ops.square(dropped), axis=(0, 2)))
+            if self.temporal:
+                penalty += self.temporal * ops.sum(ops.mean(ops.square(raw[:, 1:] - raw[:, :-1]), axis=(0, 2)))
+            self.add_loss(penalty)
+            self.penalty_sum.assign_add(keras.ops.stop_gradient(penalty))
+            self.batches.assign_add(1.0)
+        return dropped
+
+    def get_config(self):
+        return {**super().get_config(), "activation": self.activation, "temporal": self.temporal}
 
 
 def lstm_class(cell):
@@ -69,7 +163,16 @@ def build_language_model(spec, batch_size=None, num_steps=None, stateful=False):
 
     if spec.tie_weights and not spec.embedding_size:
         raise ValueError("tie_weights needs a learned embedding: set embedding_size > 0.")
+    if spec.weight_dropout and spec.cell != "custom":
+        raise ValueError("weight_dropout is DropConnect inside this project's LSTM; keras.layers.LSTM has no "
+                         "such option. Use cell='custom' or set weight_dropout=0.")
     lstm = lstm_class(spec.cell)
+    lstm_options = {"weight_dropout": spec.weight_dropout} if spec.weight_dropout else {}
+
+    def dropout(rate, offset, name):  # per step (Zaremba) or one mask per sequence (locked)
+        noise_shape = (None, 1, None) if spec.locked_dropout else None
+        return keras.layers.Dropout(rate, noise_shape=noise_shape, seed=seed + offset, name=name)
+
     tokens = keras.Input(batch_size=batch_size, shape=(num_steps,), dtype="int32", name="tokens")
     if spec.tie_weights:
         embedding = keras.layers.ReversibleEmbedding(spec.vocab_size, spec.embedding_size, tie_weights=True,
@@ -78,21 +181,28 @@ def build_language_model(spec, batch_size=None, num_steps=None, stateful=False):
     elif spec.embedding_size:
         x = keras.layers.Embedding(spec.vocab_size, spec.embedding_size, name="embedding",
                                    embeddings_initializer=init(0, "uniform"))(tokens)
-    else:
+    if spec.embedding_dropout and spec.embedding_size:
+        x = EmbeddingDropout(spec.embedding_dropout, spec.vocab_size, seed=seed + 200, name="word_dropout")(x, tokens)
+    if not spec.embedding_size:
         x = keras.layers.Embedding(spec.vocab_size, spec.vocab_size, embeddings_initializer="identity",
                                    trainable=False, name="one_hot")(tokens)
     for layer in range(spec.layers):
-        if spec.dropout:
-            name = "embedding_dropout" if layer == 0 else f"lstm_{layer - 1}_dropout"
-            x = keras.layers.Dropout(spec.dropout, seed=seed + layer, name=name)(x)
+        rate = spec.dropout if layer or spec.input_dropout is None else spec.input_dropout
+        if rate:
+            x = dropout(rate, layer, "embedding_dropout" if layer == 0 else f"lstm_{layer - 1}_dropout")(x)
         last = layer == spec.layers - 1
         units = spec.embedding_size if last and spec.tie_weights else spec.units
         x = lstm(units, return_sequences=True, stateful=stateful, unit_forget_bias=False,
                  kernel_initializer=init(10 * layer + 1, "glorot_uniform"),
                  recurrent_initializer=init(10 * layer + 2, "orthogonal"),
-                 seed=seed + 100 + layer, name=f"lstm_{layer}")(x)
-    if spec.dropout:
-        x = keras.layers.Dropout(spec.dropout, seed=seed + spec.layers, name=f"lstm_{spec.layers - 1}_dropout")(x)
+                 seed=seed + 100 + layer, name=f"lstm_{layer}", **lstm_options)(x)
+    raw = x
+    rate = spec.dropout if spec.output_dropout is None else spec.output_dropout
+    if rate:
+        x = dropout(rate, spec.layers, f"lstm_{spec.layers - 1}_dropout")(x)
+    if spec.activation_penalty or spec.temporal_activation_penalty:
+        x = ActivationPenalty(spec.activation_penalty, spec.temporal_activation_penalty, name="activation_penalty")(
+            x, raw)
     if spec.tie_weights:
         logits = OutputBias(name="logits")(embedding(x, reverse=True))
     else:

@@ -194,15 +194,17 @@ class LSTMCell(keras.layers.Layer, DropoutRNNCell):
             z = z + self.bias
         return z
 
-    def step(self, z_x, h_tm1, c_tm1, recurrent_mask=None, return_gates=False):
+    def step(self, z_x, h_tm1, c_tm1, recurrent_mask=None, return_gates=False, recurrent_kernel=None):
         """One recurrence step from the projected input z_x = x_t·W_x + b.
 
         Returns `(h_t, C_t)`, or `(h_t, C_t, {"i", "f", "c", "o"})` with the
         gate activations (C̃_t under "c") when `return_gates` is set.
+        `recurrent_kernel` replaces W_h (the sequence layer's weight drop).
         """
         if recurrent_mask is not None:
             h_tm1 = h_tm1 * recurrent_mask
-        z = z_x + ops.matmul(h_tm1, self.recurrent_kernel)
+        kernel = self.recurrent_kernel if recurrent_kernel is None else recurrent_kernel
+        z = z_x + ops.matmul(h_tm1, kernel)
         z_i, z_f, z_c, z_o = ops.split(z, 4, axis=-1)
         i = self.recurrent_activation(z_i)
         f = self.recurrent_activation(z_f)
@@ -306,6 +308,11 @@ class LSTM(keras.layers.RNN):
             `return_sequences`, the outputs come in reading order, as in Keras.
         stateful: Start each batch from the last state of the previous one
             (sample i continues sample i). Needs a fixed batch size.
+        weight_dropout: Fraction of the entries of `recurrent_kernel` W_h to
+            drop while training (DropConnect, Wan et al. 2013; the weight drop
+            of AWD-LSTM, Merity et al. 2017): one mask on the matrix per batch,
+            shared by every sequence and step, the kept entries scaled by
+            1/(1 − rate); off at inference. Default 0.
         unroll: `None` (default) unrolls when the number of steps is static;
             `True` insists on unrolling; `False` always uses the scan loop.
         zero_output_for_mask: With a mask, output zeros (instead of the
@@ -344,6 +351,7 @@ class LSTM(keras.layers.RNN):
         stateful=False,
         unroll=None,
         zero_output_for_mask=False,
+        weight_dropout=0.0,
         **kwargs,
     ):
         kwargs.pop("use_cudnn", None)  # a config of keras.layers.LSTM may carry it
@@ -381,6 +389,7 @@ class LSTM(keras.layers.RNN):
             activity_regularizer=activity_regularizer,
             **kwargs,
         )
+        self.weight_dropout = _check_rate("weight_dropout", weight_dropout)
         if unroll is False and keras.backend.backend() == "tensorflow":
             # XLA cannot compile the gradient of TensorFlow's scan loop, so
             # jit_compile="auto" must resolve to False for this layer.
@@ -418,6 +427,7 @@ class LSTM(keras.layers.RNN):
         recurrent_mask = None
         if training and cell.recurrent_dropout > 0:
             recurrent_mask = cell.get_recurrent_dropout_mask(h)
+        recurrent_kernel = self._recurrent_kernel(training)
 
         time_major = ops.transpose(sequences, (1, 0, 2))
         if mask is not None:
@@ -430,9 +440,9 @@ class LSTM(keras.layers.RNN):
         z_x = cell.project_inputs(time_major)  # (T, batch, 4·units), all steps at once
 
         if unrolled:
-            outputs, h, c = self._unrolled(z_x, h, c, mask, recurrent_mask, steps)
+            outputs, h, c = self._unrolled(z_x, h, c, mask, recurrent_mask, recurrent_kernel, steps)
         else:
-            outputs, h, c = self._scan(z_x, h, c, mask, recurrent_mask)
+            outputs, h, c = self._scan(z_x, h, c, mask, recurrent_mask, recurrent_kernel)
         last_output = outputs[-1]
         if not self.return_sequences:
             outputs = ops.expand_dims(last_output, 1)
@@ -442,11 +452,26 @@ class LSTM(keras.layers.RNN):
             outputs = ops.transpose(outputs, (1, 0, 2))
         return last_output, outputs, [h, c]
 
+    def _recurrent_kernel(self, training):
+        """W_h; while training with `weight_dropout`, a fraction of its entries zeroed and the rest scaled up."""
+        kernel = self.cell.recurrent_kernel
+        if not (training and self.weight_dropout):
+            # A tensor, not the variable: TensorFlow's custom_gradient would ask for variable gradients.
+            return ops.copy(kernel)
+        kernel = ops.convert_to_tensor(kernel)
+        keep = keras.random.uniform(ops.shape(kernel), seed=self.cell.seed_generator) >= self.weight_dropout
+        return ops.where(keep, kernel / (1.0 - self.weight_dropout), ops.zeros_like(kernel))
+
     def _masked(self, m, h_new, c_new, h, c, previous_output):
         h_out = ops.where(m, h_new, ops.zeros_like(h_new) if self.zero_output_for_mask else previous_output)
         return h_out, ops.where(m, h_new, h), ops.where(m, c_new, c)
 
-    def _unrolled(self, z_x, h, c, mask, recurrent_mask, steps):
+    def _unrolled(self, z_x, h, c, mask, recurrent_mask, recurrent_kernel, steps):
+        if mask is None and recurrent_mask is None and self._has_fused_gradient():
+            if self.go_backwards:
+                z_x = ops.flip(z_x, axis=0)
+            outputs, c = _fused_recurrence(z_x, h, c, recurrent_kernel)
+            return outputs, outputs[-1], c
         outputs = []
         z_steps = ops.unstack(z_x, num=steps, axis=0)
         mask_steps = None if mask is None else ops.unstack(mask, num=steps, axis=0)
@@ -455,7 +480,7 @@ class LSTM(keras.layers.RNN):
             mask_steps = None if mask is None else mask_steps[::-1]
         output = ops.zeros_like(h)
         for t in range(steps):
-            h_new, c_new = self.cell.step(z_steps[t], h, c, recurrent_mask)
+            h_new, c_new = self.cell.step(z_steps[t], h, c, recurrent_mask, recurrent_kernel=recurrent_kernel)
             if mask is None:
                 output, h, c = h_new, h_new, c_new
             else:
@@ -463,13 +488,22 @@ class LSTM(keras.layers.RNN):
             outputs.append(output)
         return outputs, h, c
 
-    def _scan(self, z_x, h, c, mask, recurrent_mask):
+    def _has_fused_gradient(self):
+        # The hand-written backward pass knows σ and tanh only, and needs a
+        # backend whose custom_gradient Keras implements.
+        return (
+            self.cell.recurrent_activation is activations.sigmoid
+            and self.cell.activation is activations.tanh
+            and keras.backend.backend() in ("tensorflow", "jax")
+        )
+
+    def _scan(self, z_x, h, c, mask, recurrent_mask, recurrent_kernel):
         # keras.ops.scan on TensorFlow wants each step's output shaped like the
         # carry, so the carry (h, c, output) is what every step emits.
         def body(carry, step_inputs):
             h, c, output = carry
             z, m = step_inputs
-            h_new, c_new = self.cell.step(z, h, c, recurrent_mask)
+            h_new, c_new = self.cell.step(z, h, c, recurrent_mask, recurrent_kernel=recurrent_kernel)
             if mask is None:
                 carry = (h_new, c_new, h_new)
             else:
@@ -510,11 +544,91 @@ class LSTM(keras.layers.RNN):
         config = super().get_config()
         cell_config = config.pop("cell")["config"]
         config.update({name: cell_config[name] for name in _CELL_ARGUMENTS})
+        config["weight_dropout"] = self.weight_dropout
         return config
 
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+@ops.custom_gradient
+def _fused_recurrence(z_x, h_0, c_0, recurrent_kernel):
+    """The unrolled recurrence of `LSTMCell.step` (σ, tanh), with a hand-written backward pass.
+
+    Args:
+        z_x: `(T, batch, 4·units)`, x_t·W_x + b of every step, gate blocks i, f, C̃, o.
+        h_0, c_0: `(batch, units)`, the initial state.
+        recurrent_kernel: `(units, 4·units)`, W_h.
+
+    Returns:
+        `(outputs, C_T)`: h_t of every step `(T, batch, units)` and the last cell state.
+
+    Automatic differentiation of the unrolled loop emits a few dozen small ops per
+    step (the gradient of every split, product and activation, and one weight
+    product h_{t-1}ᵀ·dz_t per step). Here the backward pass precomputes all that
+    does not depend on the step before the loop, runs a 7-op step
+    (dh, dC, dz, dh_{t-1}, dC_{t-1}), and forms the weight gradient of W_h as one
+    product over all steps, Σ_t h_{t-1}ᵀ·dz_t = H_prevᵀ·dZ. With a_t the gate
+    activations (i, f, C̃, o) and their derivatives σ' = a(1−a), tanh' = 1−a²:
+
+        dh_t     = ∂L/∂h_t (from above) + dh_t (from step t+1)
+        dC_t     = dC_{t+1}·f_{t+1} + dh_t·o_t·(1 − tanh²C_t)
+        dz_t     = [dC_t·C̃_t·σ'_i, dC_t·C_{t-1}·σ'_f, dC_t·i_t·tanh'_C̃, dh_t·tanh C_t·σ'_o]
+        dh_{t-1} = dz_t·W_hᵀ
+    """
+    steps = z_x.shape[0]
+    h, c = h_0, c_0
+    hs, cs, gates = [], [], []
+    for z in ops.unstack(z_x, num=steps, axis=0):
+        z = z + ops.matmul(h, recurrent_kernel)
+        z_i, z_f, z_c, z_o = ops.split(z, 4, axis=-1)
+        i, f, c_tilde, o = ops.sigmoid(z_i), ops.sigmoid(z_f), ops.tanh(z_c), ops.sigmoid(z_o)
+        c = f * c + i * c_tilde
+        h = o * ops.tanh(c)
+        hs.append(h)
+        cs.append(c)
+        gates.append((i, f, c_tilde, o))
+    outputs = ops.stack(hs, axis=0)
+
+    def backward(*upstream):
+        if len(upstream) == 1:  # JAX hands the cotangents as one tuple, TensorFlow one by one
+            upstream = upstream[0]
+        d_outputs, d_c_last = upstream
+        d_outputs = ops.zeros_like(outputs) if d_outputs is None else d_outputs
+        d_c = ops.zeros_like(c) if d_c_last is None else d_c_last
+        i, f, c_tilde, o = (ops.stack(g, axis=0) for g in zip(*gates))
+        cell = ops.stack(cs, axis=0)
+        c_prev = ops.concatenate([ops.expand_dims(c_0, 0), cell[:-1]], axis=0)
+        tanh_c = ops.tanh(cell)
+        # dz_t = [dC, dC, dC, dh] * gate_factor_t, the factors computed for all steps at once
+        gate_factor = ops.concatenate(
+            [c_tilde * i * (1 - i), c_prev * f * (1 - f), i * (1 - c_tilde * c_tilde), tanh_c * o * (1 - o)],
+            axis=-1,
+        )
+        dc_from_h = o * (1 - tanh_c * tanh_c)
+        d_out_t = ops.unstack(d_outputs, num=steps, axis=0)
+        factor_t = ops.unstack(gate_factor, num=steps, axis=0)
+        dc_from_h_t = ops.unstack(dc_from_h, num=steps, axis=0)
+        f_t = ops.unstack(f, num=steps, axis=0)
+        kernel_t = ops.transpose(recurrent_kernel)
+        d_h = ops.zeros_like(h_0)
+        d_z = [None] * steps
+        for t in reversed(range(steps)):
+            d_h = d_out_t[t] + d_h
+            d_c = d_c + d_h * dc_from_h_t[t]
+            d_z[t] = ops.concatenate([d_c, d_c, d_c, d_h], axis=-1) * factor_t[t]
+            d_h = ops.matmul(d_z[t], kernel_t)
+            d_c = d_c * f_t[t]
+        d_z = ops.stack(d_z, axis=0)
+        h_prev = ops.concatenate([ops.expand_dims(h_0, 0), outputs[:-1]], axis=0)
+        units = recurrent_kernel.shape[0]
+        d_kernel = ops.matmul(
+            ops.transpose(ops.reshape(h_prev, (-1, units))), ops.reshape(d_z, (-1, 4 * units))
+        )
+        return d_z, d_h, d_c, d_kernel
+
+    return (outputs, c), backward
 
 
 def _cell_property(name):

@@ -7,6 +7,8 @@ import sys
 import numpy as np
 import pytest
 
+# The numerics of the scripts (training.backend turns oneDNN on before TensorFlow loads).
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)

@@ -172,6 +172,41 @@ def test_scan_loop_equals_unrolled_loop(rng):
         np.testing.assert_allclose(a, b, atol=ATOL)
 
 
+def test_hand_written_backward_equals_automatic_differentiation(rng):
+    """The unrolled loop's own gradient (models.lstm._fused_recurrence) against autodiff of the scan loop.
+
+    Every output (h of each step, h_T, C_T) gets its own upstream gradient, and the
+    initial state is an input, so ∂/∂x, ∂/∂h_0, ∂/∂C_0 and all three weights are checked.
+    """
+    x = rng.normal(size=(3, 6, 4)).astype("float32")
+    h0, c0 = (rng.normal(size=(3, 5)).astype("float32") for _ in range(2))
+    models_ = []
+    for unroll in (None, False):  # None: unrolled, the hand-written gradient; False: scan, autodiff
+        inputs = [keras.Input((6, 4), batch_size=3), keras.Input((5,), batch_size=3), keras.Input((5,), batch_size=3)]
+        layer = LSTM(5, return_sequences=True, return_state=True, unroll=unroll, go_backwards=False)
+        models_.append(keras.Model(inputs, layer(inputs[0], initial_state=inputs[1:])))
+    models_[1].set_weights(models_[0].get_weights())
+    weights = [rng.normal(size=s).astype("float32") for s in [(3, 6, 5), (3, 5), (3, 5)]]
+    grads = []
+    for model in models_:
+        packed = np.concatenate([x.reshape(3, -1), h0, c0], axis=1)  # one input array for the helper
+
+        class Unpack(keras.Model):
+            def __init__(self, inner):
+                super().__init__()
+                self.inner = inner
+
+            def call(self, packed):
+                return self.inner([ops.reshape(packed[:, :24], (3, 6, 4)), packed[:, 24:29], packed[:, 29:]])
+
+        wrapper = Unpack(model)
+        wrapper(packed)
+        grads.append(gradients(wrapper, packed, weighted_sum(weights), wrt_inputs=True))
+    assert len(grads[0]) == 4  # kernel, recurrent_kernel, bias, inputs
+    for fused, autodiff in zip(*grads):
+        np.testing.assert_allclose(fused, autodiff, rtol=1e-4, atol=1e-5)
+
+
 CONSTANT_WEIGHTS = dict(kernel_initializer=keras.initializers.Constant(0.01),
                         recurrent_initializer=keras.initializers.Constant(0.02),
                         bias_initializer=keras.initializers.Constant(0.03))

@@ -91,4 +91,8 @@ def open_run(args, script, presets, data=None, **overrides):
     except TypeError as error:
         raise UserError(f"the settings saved in {run.path} do not fit this version of {script} ({error}); "
                         f"start a new run.") from None
+    if getattr(run.config, "weight_dropout", 0) and run.cell == "builtin":
+        raise UserError(f"the {run.preset} preset drops weights of the recurrent kernel (weight_dropout "
+                        f"{run.config.weight_dropout}), which only this project's LSTM can do: keras.layers.LSTM has "
+                        f"no such option. Use --cell custom, or --without weight-drop to compare the rest.")
     return run

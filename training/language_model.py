@@ -69,15 +69,27 @@ class PerplexityFromLoss(keras.callbacks.Callback):
 
     The training loss is `sequence_loss` (summed over the steps of a sequence),
     so perplexity costs nothing extra: no second softmax over the vocabulary.
+    With AR/TAR (`models.language_model.ActivationPenalty`) the loss also holds
+    the penalty, which the perplexity leaves out: exactly at the end of the
+    epoch; in the progress bar, as far as the backend has written the layer's
+    running sum (TensorFlow: every batch; JAX: at the end of the epoch).
     """
 
     def __init__(self, tokens_per_sequence):
         super().__init__()
         self.tokens_per_sequence = tokens_per_sequence
 
+    def _penalty_layers(self):
+        return [layer for layer in self.model.layers if hasattr(layer, "mean_penalty")]
+
+    def on_epoch_begin(self, epoch, logs=None):
+        for layer in self._penalty_layers():
+            layer.reset_penalty()
+
     def _add(self, logs):
         if logs and "loss" in logs:
-            logs["perplexity"] = math.exp(min(float(logs["loss"]) / self.tokens_per_sequence, 700.0))
+            cross_entropy = float(logs["loss"]) - sum(layer.mean_penalty() for layer in self._penalty_layers())
+            logs["perplexity"] = math.exp(min(cross_entropy / self.tokens_per_sequence, 700.0))
 
     def on_train_batch_end(self, batch, logs=None):
         self._add(logs)

@@ -180,8 +180,12 @@ class RunFolder:
             self._epoch_start = time.perf_counter()
             yield epoch
 
-    def end_epoch(self, model, row):
-        """What every epoch ends with: keep the best model, checkpoint, history.csv, TensorBoard, plots."""
+    def end_epoch(self, model, row, weights=None):
+        """What every epoch ends with: keep the best model, checkpoint, history.csv, TensorBoard, plots.
+
+        `weights` are those of the model to keep when they are not `model`'s own
+        (averaged SGD's means); the checkpoint always holds `model` and its optimizer.
+        """
         column, mode = self.keep
         previous = [r[column] for r in self.history]
         row = {"epoch": len(self.history) + 1, **row}
@@ -190,7 +194,7 @@ class RunFolder:
         else:
             row["kept"] = row[column] < min(previous) if mode == "min" else row[column] > max(previous)
         if row["kept"]:
-            self.save_model(model)
+            self.save_model(model, weights)
         row["wall_seconds"] = time.perf_counter() - self._epoch_start  # the epoch's work, before the checkpoint
         self.history.append(row)
         self.save_checkpoint(model)
@@ -209,10 +213,11 @@ class RunFolder:
         kept.load_weights(self.file("model.keras"))
         return kept.get_weights()
 
-    def save_model(self, model):
-        """model.keras: the portable model (any batch size and length, not stateful) with `model`'s weights."""
+    def save_model(self, model, weights=None):
+        """model.keras: the portable model (any batch size and length, not stateful) with `model`'s weights
+        (or `weights`)."""
         portable = self.build_model()
-        portable.set_weights(model.get_weights())
+        portable.set_weights(model.get_weights() if weights is None else weights)
         self._saving(atomic_save_model, portable, self.file("model.keras"))
 
     def save_checkpoint(self, model):

@@ -1,0 +1,74 @@
+"""Averaged SGD as AWD-LSTM uses it (NT-ASGD, Merity, Keskar & Socher 2017).
+
+Plain SGD until the validation perplexity has not improved for `patience`
+epochs ("non-monotonically triggered"), then SGD that also keeps the running
+mean of its iterates (Polyak & Juditsky 1992): after k averaged steps,
+
+    w̄_k = w̄_{k−1} + (w_k − w̄_{k−1}) / k,   i.e. w̄_k = (w_1 + … + w_k) / k.
+
+Training goes on from the raw iterates w_k; the validation and test passes and
+the saved model use w̄. Keras' optimizers offer `use_ema`, an exponential
+moving average with a fixed momentum: that weights recent iterates more and
+never becomes the plain mean, so the mean is kept here, in optimizer
+variables that the checkpoint saves (a resumed run averages on exactly).
+Differences from AWD-LSTM's `torch.optim.ASGD(t0=0, lambd=0)`: none in the
+average itself; the trigger compares perplexities of whole epochs, as AWD-LSTM
+does, but counts `patience` in epochs of this script's (possibly shortened) length.
+"""
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="lstm_tf")
+class AveragedSGD(keras.optimizers.SGD):
+    """SGD (Keras' own, with its clipping and weight decay) that averages its iterates once `start_averaging()` is called."""
+
+    def build(self, variables):
+        if self.built:
+            return
+        super().build(variables)
+        self.averages = self.add_optimizer_variables(variables, "average")
+        # The iteration at which averaging started; −1: not (yet) averaging.
+        self.average_start = self.add_variable((), initializer=keras.initializers.Constant(-1),
+                                               dtype=self.iterations.dtype, name="average_start")
+
+    def update_step(self, gradient, variable, learning_rate):
+        super().update_step(gradient, variable, learning_rate)
+        average = self.averages[self._get_variable_index(variable)]
+        start = self.average_start
+        # 1/k on the k-th averaged step (the iteration counter moves on after all variables), 0 before averaging.
+        weight = ops.where(start >= 0, 1.0 / ops.cast(self.iterations - start + 1, variable.dtype), 0.0)
+        self.assign_add(average, (variable - average) * ops.cast(weight, variable.dtype))
+
+    def start_averaging(self):
+        """Averages from the next step on (call between epochs)."""
+        # A number, not the counter's array: under JAX two variables must not share one buffer.
+        self.average_start.assign(int(ops.convert_to_numpy(self.iterations)))
+
+    @property
+    def averaging(self):
+        return self.built and int(ops.convert_to_numpy(self.average_start)) >= 0
+
+    @property
+    def averaged_steps(self):
+        return int(ops.convert_to_numpy(self.iterations - self.average_start)) if self.averaging else 0
+
+    def averaged_weights(self, model):
+        """`model.get_weights()` with every trained weight replaced by its average."""
+        trainable = {id(v): self.averages[self._get_variable_index(v)] for v in model.trainable_variables}
+        return [ops.convert_to_numpy(trainable.get(id(v), v)) for v in model.weights]
+
+
+def evaluation_weights(model):
+    """The weights to evaluate and save: the averages once averaging has started, else the model's own."""
+    optimizer = model.optimizer
+    if isinstance(optimizer, AveragedSGD) and optimizer.averaging:
+        return optimizer.averaged_weights(model)
+    return model.get_weights()
+
+
+def not_improving(valid_perplexities, patience):
+    """NT-ASGD's trigger: the last epoch is worse than the best of all but the last `patience` epochs."""
+    return bool(patience) and len(valid_perplexities) > patience and \
+        valid_perplexities[-1] > min(valid_perplexities[:-patience])
