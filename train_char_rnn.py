@@ -153,6 +153,7 @@ def main(argv=None):
 
     import keras
 
+    from training import distribute
     from training.inference import Sampler, line_start
     from training.language_model import (compile_evaluator, epoch_row, evaluate_perplexity, fit_epoch, print_epoch,
                                          whole_stream_rows)
@@ -167,13 +168,15 @@ def main(argv=None):
     run.begin(model_spec(config, len(vocabulary), run.cell, run.seed), vocabulary,
               title=f"char-rnn {run.preset}, {run.cell} cell", keep=("valid_nats", "min"),
               plots={"perplexity.png": (["train_perplexity", "valid_perplexity"], "perplexity", True)})
-    model = run.build_model(batch_size=config.batch_size, num_steps=config.num_steps,
-                            stateful=config.batch_layout == "streams")
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate, global_clipnorm=config.max_grad_norm),
-                  loss=sequence_loss)
-    if run.resumed:
-        run.restore(model)
-        print(f"Resuming {run.path} after epoch {len(run.history)}.")
+    stateful = config.batch_layout == "streams"
+    distribution = distribute.start(args.distribute, config.batch_size, stateful)
+    with distribute.scope(distribution):
+        model = run.build_model(batch_size=config.batch_size, num_steps=config.num_steps, stateful=stateful)
+        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate, global_clipnorm=config.max_grad_norm),
+                      loss=sequence_loss)
+        if run.resumed:
+            run.restore(model)
+            print(f"Resuming {run.path} after epoch {len(run.history)}.")
     evaluator = compile_evaluator(run.build_model(batch_size=1, num_steps=config.eval_num_steps, stateful=True))
     sampler = Sampler(run.build_model(batch_size=1, num_steps=1, stateful=True))
 
@@ -190,7 +193,8 @@ def main(argv=None):
     for epoch in run.epochs(config.epochs):
         lr = start_epoch(model, config, epoch)
         x, y = training_rows(config, train_ids, run.seed, epoch)
-        train_ppl, seconds = fit_epoch(model, x, y, config.batch_size, config.num_steps)
+        with distribute.scope(distribution):
+            train_ppl, seconds = fit_epoch(model, x, y, config.batch_size, config.num_steps)
         evaluator.set_weights(model.get_weights())
         row = epoch_row(lr, train_ppl, stream_perplexity(valid_rows), x.size, seconds, "char")
         sampler.model.set_weights(model.get_weights())

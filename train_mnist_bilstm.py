@@ -82,6 +82,7 @@ def main(argv=None):
     import keras
 
     from datasets import load_mnist
+    from training import distribute
     from training.figures import confusion_matrix, plot_confusion_matrix, plot_misclassified
     from training.progress import fit_options
     from training.schedule import start_epoch
@@ -96,12 +97,14 @@ def main(argv=None):
     run.begin(model_spec(config, run.cell, run.seed), title=title, keep=("valid_accuracy", "max"),
               plots={"accuracy.png": (["train_accuracy", "valid_accuracy"], "accuracy", False),
                      "loss.png": (["train_loss", "valid_loss"], "cross-entropy", True)})
-    model = run.build_model()
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
-    if run.resumed:
-        run.restore(model)
-        print(f"Resuming {run.path} after epoch {len(run.history)}.")
+    distribution = distribute.start(args.distribute, config.batch_size, stateful=False)
+    with distribute.scope(distribution):
+        model = run.build_model()
+        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+        if run.resumed:
+            run.restore(model)
+            print(f"Resuming {run.path} after epoch {len(run.history)}.")
     print(f"MNIST BiLSTM {run.preset}: {config.layers}×BiLSTM({config.units}) {run.cell}, "
           f"{model.count_params():,} parameters, {per_epoch:,} images per epoch, backend {keras.backend.backend()}")
 
@@ -109,8 +112,10 @@ def main(argv=None):
         lr = start_epoch(model, config, epoch)
         rng = np.random.default_rng([run.seed, epoch])  # per epoch, so a resumed run draws the same
         order = rng.permutation(len(x_train))[:per_epoch]
-        logs = model.fit(scale(shifted(x_train[order], config.shift, rng)), y_train[order], batch_size=config.batch_size,
-                         shuffle=False, epochs=1, validation_data=(x_valid, y_valid), **fit_options()).history
+        with distribute.scope(distribution):
+            logs = model.fit(scale(shifted(x_train[order], config.shift, rng)), y_train[order],
+                             batch_size=config.batch_size, shuffle=False, epochs=1, validation_data=(x_valid, y_valid),
+                             **fit_options()).history
         row = run.end_epoch(model, {"learning_rate": lr, "train_loss": logs["loss"][-1],
                                     "train_accuracy": logs["accuracy"][-1], "valid_loss": logs["val_loss"][-1],
                                     "valid_accuracy": logs["val_accuracy"][-1]})

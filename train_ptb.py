@@ -189,6 +189,7 @@ def main(argv=None):
 
     import keras
 
+    from training import distribute
     from training.averaging import evaluation_weights
     from training.language_model import (compile_evaluator, epoch_row, evaluate_perplexity, fit_epoch, print_epoch,
                                          stream_rows, whole_stream_rows)
@@ -210,10 +211,12 @@ def main(argv=None):
               title=f"{os.path.basename(source)} {run.preset}, {run.cell} cell", keep=("valid_perplexity", "min"),
               plots={"perplexity.png": (["train_perplexity", "valid_perplexity"], "perplexity", True)})
     layout = {"batch_size": config.batch_size, "num_steps": config.num_steps, "stateful": True}
-    model = compile_for_training(run.build_model(**layout), config)
-    if run.resumed:
-        run.restore(model)
-        print(f"Resuming {run.path} after epoch {len(run.history)}.")
+    distribution = distribute.start(args.distribute, config.batch_size, stateful=True)
+    with distribute.scope(distribution):
+        model = compile_for_training(run.build_model(**layout), config)
+        if run.resumed:
+            run.restore(model)
+            print(f"Resuming {run.path} after epoch {len(run.history)}.")
     evaluator = compile_evaluator(run.build_model(**layout))
     print(f"{source} {run.preset}: {len(vocabulary):,} words, {config.layers}×{config.units} {run.cell} LSTM, "
           f"{model.count_params():,} parameters, {len(x_train) // config.batch_size} steps of "
@@ -222,7 +225,8 @@ def main(argv=None):
     for epoch in run.epochs(config.epochs):
         start_averaging_if_due(model, config, run.history)
         lr = start_epoch(model, config, epoch)
-        train_ppl, seconds = fit_epoch(model, x_train, y_train, config.batch_size, config.num_steps)
+        with distribute.scope(distribution):
+            train_ppl, seconds = fit_epoch(model, x_train, y_train, config.batch_size, config.num_steps)
         weights = evaluation_weights(model)  # the averaged weights once NT-ASGD averages
         evaluator.set_weights(weights)  # the tutorial's valid pass: batch 20, state carried
         valid_ppl = evaluate_perplexity(evaluator, x_valid, y_valid, config.batch_size)

@@ -21,6 +21,8 @@ def parse_script_args(description, presets, default_preset, argv, add_arguments=
     parser.add_argument("--steps-per-epoch", type=int, help="cut each epoch to this many training steps")
     parser.add_argument("--seed", type=int, default=0, help=f"random seed, 0 to {MAX_SEED} (default 0)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --output-dir from its last finished epoch")
+    parser.add_argument("--distribute", choices=["off", "data"], default="off",
+                        help="data: split every training batch over all local devices (and hosts); default off")
     if add_arguments:
         add_arguments(parser)
     args = parser.parse_args(argv)

@@ -1,0 +1,149 @@
+"""--distribute data: the same numbers on 2 and 4 virtual devices as on one (JAX; MNIST also on TensorFlow).
+
+Each case runs in a fresh process, since the device count is fixed when the
+backend starts (XLA_FLAGS for JAX's CPU devices, logical devices for TensorFlow).
+"""
+
+import csv
+import importlib.util
+import json
+
+import pytest
+
+from tests.conftest import run_python
+
+needs_jax = pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="needs jax (requirements-jax.txt)")
+
+
+def run_script(script, argv, devices, backend="jax"):
+    """main(argv) of `script` in a fresh process on `devices` CPU devices; (results, history rows) or the error."""
+    env = {"KERAS_BACKEND": backend}
+    setup = ""
+    if backend == "jax":
+        env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    elif devices > 1:
+        setup = f"""
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * {devices})
+"""
+    code = f"""{setup}
+import json, {script}
+try:
+    results = {script}.main({argv!r})
+except SystemExit as exit:
+    results = {{"exit": exit.code}}
+print("RESULT", json.dumps(results))
+"""
+    result = run_python(code, env=env)
+    lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
+    assert lines, result.stderr[-3000:]
+    return json.loads(lines[0][len("RESULT "):]), result.stderr
+
+
+def history(folder):
+    return list(csv.DictReader(open(folder / "history.csv")))
+
+
+def assert_same_history(a, b, columns):
+    assert len(a) == len(b)
+    for row_a, row_b in zip(a, b):
+        for column in columns:
+            assert float(row_a[column]) == pytest.approx(float(row_b[column]), rel=1e-4), column
+
+
+PTB = ["--preset", "test", "--steps-per-epoch", "60", "--epochs", "2", "--batch-size", "4", "--seed", "1"]
+
+
+@needs_jax
+@pytest.mark.parametrize("devices", [2, 4])
+def test_ptb_on_several_devices_equals_one(tmp_path, data_dir, devices):
+    common = PTB + ["--data-dir", data_dir]
+    one, _ = run_script("train_ptb", common + ["--output-dir", str(tmp_path / "one")], 1)
+    many, _ = run_script("train_ptb", common + ["--output-dir", str(tmp_path / "many"), "--distribute", "data"],
+                         devices)
+    assert_same_history(history(tmp_path / "one"), history(tmp_path / "many"), ["train_perplexity", "valid_perplexity"])
+    assert many["test_perplexity"] == pytest.approx(one["test_perplexity"], rel=1e-4)
+
+
+@needs_jax
+def test_resume_on_two_devices_equals_uninterrupted(tmp_path, data_dir):
+    common = PTB[:-4] + ["--seed", "1", "--batch-size", "4", "--data-dir", data_dir, "--distribute", "data"]
+    whole, _ = run_script("train_ptb", common + ["--epochs", "2", "--output-dir", str(tmp_path / "whole")], 2)
+    run_script("train_ptb", common + ["--epochs", "1", "--output-dir", str(tmp_path / "cut")], 2)
+    resumed, _ = run_script("train_ptb", ["--resume", "--epochs", "2", "--output-dir", str(tmp_path / "cut"),
+                                          "--data-dir", data_dir, "--distribute", "data"], 2)
+    assert resumed["test_perplexity"] == pytest.approx(whole["test_perplexity"], rel=1e-5)
+    assert_same_history(history(tmp_path / "whole"), history(tmp_path / "cut"), ["valid_perplexity"])
+
+
+@needs_jax
+def test_carried_state_is_sharded_by_rows_and_equals_one_device():
+    code = """
+import json, numpy as np, keras
+from models import LanguageModelSpec, build_model
+from training import distribute
+from training.metrics import sequence_loss
+spec = LanguageModelSpec(vocab_size=20, units=6, layers=2, embedding_size=5, seed=3)
+x = np.random.default_rng(0).integers(0, 20, (24, 7)).astype("int32")
+states = {}
+for name, distribution in (("one", None), ("many", distribute.start("data", 8, stateful=True))):
+    keras.utils.set_random_seed(3)
+    with distribute.scope(distribution):
+        model = build_model(spec, batch_size=8, num_steps=7, stateful=True)
+        model.compile(optimizer=keras.optimizers.SGD(0.5), loss=sequence_loss)
+        model.fit(x, x, batch_size=8, shuffle=False, epochs=1, verbose=0)  # 3 batches, state carried
+    lstm = model.get_layer("lstm_1")
+    states[name] = [np.asarray(s.value).tolist() for s in lstm.states]
+    if distribution is not None:
+        states["spec"] = str(lstm.states[0].value.sharding.spec)
+        states["devices"] = len(lstm.states[0].value.sharding.device_set)
+print("RESULT", json.dumps(states))
+"""
+    result = run_python(code, env={"KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
+    lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
+    assert lines, result.stderr[-3000:]
+    states = json.loads(lines[0][len("RESULT "):])
+    assert states["devices"] == 4 and "batch" in states["spec"]  # rows split over the 4 devices
+    for one, many in zip(states["one"], states["many"]):
+        assert len(one) == 8
+        for row_one, row_many in zip(one, many):  # row by row
+            assert row_many == pytest.approx(row_one, rel=1e-4, abs=1e-6)
+
+
+@needs_jax
+def test_char_rnn_and_mnist_on_two_devices_equal_one(tmp_path, data_dir):
+    for script, argv, columns in (
+        ("train_char_rnn", ["--preset", "test", "--steps-per-epoch", "20", "--epochs", "2"],
+         ["train_perplexity", "valid_perplexity"]),
+        ("train_mnist_bilstm", ["--preset", "test", "--steps-per-epoch", "10", "--epochs", "2"],
+         ["train_loss", "valid_loss", "valid_accuracy"]),
+    ):
+        common = argv + ["--data-dir", data_dir, "--seed", "2"]
+        run_script(script, common + ["--output-dir", str(tmp_path / script / "one")], 1)
+        run_script(script, common + ["--output-dir", str(tmp_path / script / "many"), "--distribute", "data"], 2)
+        assert_same_history(history(tmp_path / script / "one"), history(tmp_path / script / "many"), columns)
+
+
+@needs_jax
+def test_a_batch_that_does_not_split_is_a_clear_error(tmp_path, data_dir):
+    results, stderr = run_script("train_ptb", PTB[:-4] + ["--batch-size", "3", "--data-dir", data_dir, "--output-dir",
+                                                          str(tmp_path / "run"), "--distribute", "data"], 2)
+    assert results == {"exit": 2}
+    message = " ".join(stderr.split())
+    assert "must divide by 2; it is 3" in message and "--batch-size 2, 4, 6, 8" in message
+    assert not (tmp_path / "run" / "checkpoint-epoch1.keras").exists()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None or
+                    __import__("keras").backend.backend() != "tensorflow", reason="the TensorFlow stage runs it")
+def test_mnist_on_two_tensorflow_cpus_equals_one_and_language_models_ask_for_jax(tmp_path, data_dir):
+    common = ["--preset", "test", "--steps-per-epoch", "10", "--epochs", "2", "--data-dir", data_dir, "--seed", "2"]
+    run_script("train_mnist_bilstm", common + ["--output-dir", str(tmp_path / "one")], 1, "tensorflow")
+    run_script("train_mnist_bilstm", common + ["--output-dir", str(tmp_path / "many"), "--distribute", "data"], 2,
+               "tensorflow")
+    assert_same_history(history(tmp_path / "one"), history(tmp_path / "many"),
+                        ["train_loss", "valid_loss", "valid_accuracy"])
+    results, stderr = run_script("train_ptb", PTB + ["--data-dir", data_dir, "--output-dir", str(tmp_path / "lm"),
+                                                     "--distribute", "data"], 2, "tensorflow")
+    assert results == {"exit": 2} and "KERAS_BACKEND=jax" in stderr
