@@ -34,10 +34,11 @@ import os
 
 from training.cli import add_language_model_arguments, check_positive, open_run, parse_script_args
 from training.errors import UserError, friendly_main
+from training.regularization import TECHNIQUES, Regularization, add_without_argument, spec_fields, switched_off
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
+class Config(Regularization):
     init_scale: float = 0.1      # every weight starts uniform in ±init_scale (LSTM biases at 0)
     learning_rate: float = 1.0   # plain SGD
     max_grad_norm: float = 5.0   # clip the gradients' global norm
@@ -54,15 +55,7 @@ class Config:
     vocab_size: int = 0          # at most this many words (the rest become <unk>); 0: every training word
     steps_per_epoch: int = 0     # 0: the whole training stream each epoch; n: its first n steps
     eval_num_steps: int = 35     # window of the test pass (batch 1, state carried: any value gives the same result)
-    # Beyond the 2014 recipe (AWD-LSTM, Merity et al. 2017); all off in the book's presets.
-    tie_weights: bool = False               # the softmax reuses the embedding matrix (last LSTM as wide as it)
-    locked_dropout: bool = False            # one dropout mask per sequence for all its steps, not one per step
-    input_dropout: float | None = None      # dropout on the embedding output (None: `dropout`)
-    output_dropout: float | None = None     # dropout on the last LSTM output (None: `dropout`)
-    embedding_dropout: float = 0.0          # whole words dropped from the embedding for a batch
-    weight_dropout: float = 0.0             # DropConnect on each LSTM's recurrent kernel W_h
-    activation_penalty: float = 0.0         # AR α on the dropped last LSTM output
-    temporal_activation_penalty: float = 0.0  # TAR β on the last LSTM output
+    # AWD-LSTM's optimizer side, off in the book's presets (its model side: the fields of `Regularization`).
     weight_decay: float = 0.0               # SGD's weight decay (L2)
     asgd_patience: int = 0                  # NT-ASGD: average the iterates once valid has not improved for n epochs
     asgd_after: int = 0                     # ... or after this many epochs at the latest (0: only the trigger)
@@ -95,27 +88,14 @@ PRESETS = {  # TensorFlow's ptb_word_lm.py configs
                        activation_penalty=2.0, temporal_activation_penalty=1.0, weight_decay=1.2e-6, asgd_after=1),
 }
 
-# What `--without` switches off, for the ablation of the awd presets.
-TECHNIQUES = {
-    "tying": {"tie_weights": False},
-    "locked-dropout": {"locked_dropout": False},
-    "embedding-dropout": {"embedding_dropout": 0.0},
-    "weight-drop": {"weight_dropout": 0.0},
-    "ar-tar": {"activation_penalty": 0.0, "temporal_activation_penalty": 0.0},
-    "asgd": {"asgd_patience": 0, "asgd_after": 0},
-}
+# What `--without` switches off, for the ablation of the awd presets: the model's techniques and NT-ASGD.
+PTB_TECHNIQUES = {**TECHNIQUES, "asgd": {"asgd_patience": 0, "asgd_after": 0}}
 
 
 def model_spec(config, vocab_size, cell, seed):
     from models import LanguageModelSpec
 
-    return LanguageModelSpec(vocab_size=vocab_size, units=config.units, layers=config.layers,
-                             embedding_size=config.embedding_size, dropout=config.dropout,
-                             input_dropout=config.input_dropout, output_dropout=config.output_dropout,
-                             locked_dropout=config.locked_dropout, embedding_dropout=config.embedding_dropout,
-                             weight_dropout=config.weight_dropout, activation_penalty=config.activation_penalty,
-                             temporal_activation_penalty=config.temporal_activation_penalty,
-                             tie_weights=config.tie_weights, init_scale=config.init_scale, cell=cell, seed=seed)
+    return LanguageModelSpec(vocab_size=vocab_size, cell=cell, seed=seed, **spec_fields(config))
 
 
 def compile_for_training(model, config):
@@ -153,8 +133,7 @@ def add_arguments(parser):
                                                         "and test.txt (default: Penn Treebank)")
     parser.add_argument("--vocab-size", type=int, help="keep the N most frequent training words; the rest become "
                                                        "<unk> (default: every word)")
-    parser.add_argument("--without", metavar="TECHNIQUE[,...]",
-                        help=f"switch techniques of the preset off, for an ablation: {', '.join(TECHNIQUES)}")
+    add_without_argument(parser, PTB_TECHNIQUES)
     add_language_model_arguments(parser)
 
 
@@ -182,15 +161,9 @@ def main(argv=None):
     check_positive(args, "batch_size", "num_steps")
     if args.vocab_size is not None and args.vocab_size < 2:
         raise UserError(f"--vocab-size must be at least 2 (a word and <unk>); got {args.vocab_size}.")
-    switched_off = {}
-    for technique in filter(None, (args.without or "").split(",")):
-        if technique not in TECHNIQUES:
-            raise UserError(f"--without {technique}: unknown technique; choose from {', '.join(TECHNIQUES)} "
-                            f"(comma-separated).")
-        switched_off.update(TECHNIQUES[technique])
     run = open_run(args, "train_ptb.py", PRESETS, data={"corpus": args.corpus and os.path.abspath(args.corpus)},
                    lr_schedule=args.lr_schedule, vocab_size=args.vocab_size, batch_size=args.batch_size,
-                   num_steps=args.num_steps, **switched_off)
+                   num_steps=args.num_steps, **switched_off(args.without, PTB_TECHNIQUES))
     config = run.config
 
     import keras

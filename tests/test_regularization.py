@@ -182,3 +182,22 @@ def test_awd_preset_is_the_papers_setting():
         (0.4, 0.25, 0.4, 0.1, 0.5)
     assert awd.tie_weights and awd.locked_dropout and awd.asgd_patience == 5
     assert awd.learning_rate * awd.num_steps == pytest.approx(30) and awd.max_grad_norm / awd.num_steps == 0.25
+
+
+def test_char_rnn_takes_the_same_techniques_and_without():
+    import dataclasses
+
+    import train_char_rnn
+    from training.regularization import switched_off
+
+    config = train_char_rnn.PRESETS["awd-small"]
+    spec = train_char_rnn.model_spec(config, 65, "custom", 3)
+    assert spec.locked_dropout and spec.weight_dropout == config.weight_dropout > 0
+    assert (spec.units, spec.layers, spec.embedding_size, spec.seed) == (config.units, config.layers, 64, 3)
+    model = build_model(spec, batch_size=2, num_steps=5)
+    assert all(model.get_layer(f"lstm_{i}").weight_dropout == config.weight_dropout for i in range(config.layers))
+    assert model.get_layer("lstm_0_dropout").noise_shape == (None, 1, None)  # locked
+    plain = train_char_rnn.model_spec(dataclasses.replace(config, **switched_off("weight-drop,locked-dropout")), 65,
+                                      "builtin", 3)
+    assert not plain.locked_dropout and plain.weight_dropout == 0
+    build_model(plain, batch_size=2, num_steps=5)  # the builtin cell takes the rest
