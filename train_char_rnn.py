@@ -59,10 +59,10 @@ PRESETS = {
     # Our best for the 2-core CPU in about 20 minutes.
     "small": Config(units=256, embedding_size=64, num_steps=50, batch_size=32, dropout=0.1, epochs=13,
                     lr_decay=0.85, decay_after=6),
-    # `small` with AWD-LSTM's recurrent regularization (locked dropout, weight drop), trained longer: 2-core CPU, 20 min.
+    # `small` with AWD-LSTM's recurrent regularization (locked dropout, weight drop): 2-core CPU, 20 min.
     "awd-small": Config(units=256, embedding_size=64, num_steps=50, batch_size=32, dropout=0.2, input_dropout=0.1,
-                        output_dropout=0.2, locked_dropout=True, weight_dropout=0.2, epochs=18, lr_decay=0.85,
-                        decay_after=8),
+                        output_dropout=0.2, locked_dropout=True, weight_dropout=0.2, epochs=13, lr_decay=0.85,
+                        decay_after=6),
     # Our best for a GPU.
     "large": Config(layers=3, units=700, embedding_size=128, num_steps=100, batch_size=64, dropout=0.35,
                     epochs=40, lr_decay=0.9, decay_after=10),
