@@ -27,6 +27,8 @@ TensorFlow backend, 2026-11-23; the README has the details):
 `awd-small` and `awd` add AWD-LSTM's regularization (Merity et al. 2017): weight
 tying, locked dropout, embedding dropout, weight drop, AR/TAR and NT-ASGD; awd-small
 measured with `python train_ptb.py --preset awd-small`, same CPU, 2026-11-24.
+`--without tying,...` switches techniques off for an ablation (the README's table:
+at 800 steps, tying is worth 30 points of test perplexity, locked dropout 4).
 """
 
 import dataclasses
