@@ -27,7 +27,7 @@ import math
 import os
 
 from datasets import parse_split
-from training.cli import add_language_model_arguments, check_positive, open_run, parse_script_args
+from training.cli import add_language_model_arguments, open_run, parse_script_args
 from training.errors import UserError, friendly_main
 from training.regularization import Regularization, add_without_argument, spec_fields, switched_off
 
@@ -148,7 +148,6 @@ def load_data(run, data_dir):
 @friendly_main
 def main(argv=None):
     args = parse_script_args(__doc__.split("\n\n")[0], PRESETS, "small", argv, add_arguments)
-    check_positive(args, "batch_size", "num_steps")
     if args.split is not None and not args.text:
         raise UserError("--split cuts a --text file; Tiny Shakespeare keeps the split of tensorflow-datasets.")
     run = open_run(args, "train_char_rnn.py", PRESETS, data={"text": args.text and os.path.abspath(args.text)},

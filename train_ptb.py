@@ -34,7 +34,7 @@ at 800 steps, tying is worth 30 points of test perplexity, locked dropout 4).
 import dataclasses
 import os
 
-from training.cli import add_language_model_arguments, check_positive, open_run, parse_script_args
+from training.cli import add_language_model_arguments, open_run, parse_script_args
 from training.errors import UserError, friendly_main
 from training.regularization import TECHNIQUES, Regularization, add_without_argument, spec_fields, switched_off
 
@@ -160,7 +160,6 @@ def load_data(run, data_dir):
 @friendly_main
 def main(argv=None):
     args = parse_script_args(__doc__.split("\n\n")[0], PRESETS, "small", argv, add_arguments)
-    check_positive(args, "batch_size", "num_steps")
     if args.vocab_size is not None and args.vocab_size < 2:
         raise UserError(f"--vocab-size must be at least 2 (a word and <unk>); got {args.vocab_size}.")
     run = open_run(args, "train_ptb.py", PRESETS, data={"corpus": args.corpus and os.path.abspath(args.corpus)},

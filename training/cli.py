@@ -30,7 +30,7 @@ def parse_script_args(description, presets, default_preset, argv, add_arguments=
         raise UserError(f"unknown preset {args.preset!r}; choose one of {', '.join(presets)}.")
     if args.cell not in ("custom", "builtin"):
         raise UserError(f"unknown cell {args.cell!r}; use --cell custom (this project's LSTM) or --cell builtin (keras.layers.LSTM).")
-    check_positive(args, "epochs", "steps_per_epoch")
+    check_positive(args, "epochs", "steps_per_epoch", "batch_size", "num_steps")  # the last two: language models
     check_seed(args.seed)
     if args.resume and not args.output_dir:
         raise UserError("--resume needs --output-dir: the run folder to continue.")
@@ -48,7 +48,7 @@ def add_language_model_arguments(parser):
 
 def check_positive(args, *names):
     for name in names:
-        value = getattr(args, name)
+        value = getattr(args, name, None)
         if value is not None and value < 1:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1; got {value}.")
 
