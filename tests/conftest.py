@@ -37,6 +37,19 @@ def data_dir():
     return folder
 
 
+def script_run(tmp_path_factory, main, *argv):
+    """One run of a script's main(argv) on the verified data, for a module's tests to share.
+
+    Returns:
+        (run folder, the results main returned, data folder); skips the tests without data.
+    """
+    data = shared_data_dir()
+    if data is None:
+        pytest.skip("no data folder: set LSTM_DATA_DIR or put the verified copies in ../shared/data")
+    out = tmp_path_factory.mktemp(main.__module__) / "run"
+    return out, main([*argv, "--data-dir", data, "--output-dir", str(out)]), data
+
+
 @pytest.fixture
 def isolated_data_env(tmp_path, monkeypatch):
     """No LSTM_DATA_DIR and an empty cache, so only the folder a test names is searched."""

@@ -12,19 +12,13 @@ import keras
 
 import sample
 import train_char_rnn
-from tests.conftest import run_python, script_error, shared_data_dir
+from tests.conftest import run_python, script_error, script_run
 from training.inference import Sampler, load_language_model, pick
 
 
 @pytest.fixture(scope="module")
 def char_run(tmp_path_factory):
-    data = shared_data_dir()
-    if data is None:
-        pytest.skip("no data folder")
-    out = tmp_path_factory.mktemp("char") / "run"
-    results = train_char_rnn.main(["--preset", "test", "--steps-per-epoch", "300", "--data-dir", data,
-                                   "--output-dir", str(out)])
-    return out, results, data
+    return script_run(tmp_path_factory, train_char_rnn.main, "--preset", "test", "--steps-per-epoch", "300")
 
 
 def unigram_entropy_nats(text):

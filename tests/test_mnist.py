@@ -8,17 +8,12 @@ import pytest
 
 import predict_mnist
 import train_mnist_bilstm
-from tests.conftest import run_python, script_error, shared_data_dir
+from tests.conftest import run_python, script_error, script_run
 
 
 @pytest.fixture(scope="module")
 def mnist_run(tmp_path_factory):
-    data = shared_data_dir()
-    if data is None:
-        pytest.skip("no data folder")
-    out = tmp_path_factory.mktemp("mnist") / "run"
-    results = train_mnist_bilstm.main(["--preset", "test", "--data-dir", data, "--output-dir", str(out)])
-    return out, results, data
+    return script_run(tmp_path_factory, train_mnist_bilstm.main, "--preset", "test")
 
 
 def test_short_run_passes_90_percent_and_writes_artifacts(mnist_run):

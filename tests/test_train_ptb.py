@@ -15,7 +15,7 @@ import pytest
 import keras
 
 import train_ptb
-from tests.conftest import ROOT, run_python, script_error
+from tests.conftest import ROOT, run_python, script_error, script_run
 from models import LanguageModelSpec, build_model
 from training.language_model import compile_evaluator, evaluate_perplexity, stream_rows, whole_stream_rows
 from training.schedule import learning_rate
@@ -25,15 +25,7 @@ STEPS = "300"
 
 @pytest.fixture(scope="module")
 def ptb_run(tmp_path_factory):
-    from tests.conftest import shared_data_dir
-
-    data = shared_data_dir()
-    if data is None:
-        pytest.skip("no data folder")
-    out = tmp_path_factory.mktemp("ptb") / "run"
-    results = train_ptb.main(["--preset", "test", "--steps-per-epoch", STEPS, "--data-dir", data,
-                              "--output-dir", str(out), "--seed", "1"])
-    return out, results, data
+    return script_run(tmp_path_factory, train_ptb.main, "--preset", "test", "--steps-per-epoch", STEPS, "--seed", "1")
 
 
 def test_end_to_end_artifacts_and_perplexity(ptb_run):

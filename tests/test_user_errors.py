@@ -16,7 +16,7 @@ import train_char_rnn
 import train_mnist_bilstm
 import train_ptb
 from models import spec_from_dict
-from tests.conftest import ROOT, script_error
+from tests.conftest import ROOT, script_error, script_run
 from training.errors import UserError
 from training.run import RunFolder
 
@@ -25,13 +25,7 @@ SETTINGS = {"script": "train_ptb.py", "preset": "test", "cell": "custom", "seed"
 
 @pytest.fixture(scope="module")
 def ptb_run(tmp_path_factory):
-    from tests.conftest import shared_data_dir
-
-    data = shared_data_dir()
-    if data is None:
-        pytest.skip("no data folder")
-    out = tmp_path_factory.mktemp("errors") / "ptb"
-    train_ptb.main(["--preset", "test", "--steps-per-epoch", "20", "--data-dir", data, "--output-dir", str(out)])
+    out, _, data = script_run(tmp_path_factory, train_ptb.main, "--preset", "test", "--steps-per-epoch", "20")
     return out, data
 
 
