@@ -188,3 +188,14 @@ def test_existing_run_is_not_overwritten(ptb_run, capsys):
     before = (out / "history.csv").read_bytes()
     message = script_error(train_ptb.main, ["--preset", "test", "--output-dir", str(out), "--data-dir", data], capsys)
     assert "already holds a run" in message and (out / "history.csv").read_bytes() == before
+
+
+def test_the_awd_test_model_trains_to_the_same_bits_in_two_processes(data_dir, capsys):
+    # What the exact resume tests rely on; benchmarks/reproducibility.py is the check for the big presets.
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    import reproducibility
+
+    reproducibility.main(["--preset", "awd-test", "--steps", "3", "--repeats", "2", "--data-dir", data_dir])
+    out = capsys.readouterr().out
+    assert "awd-test, custom cell, 3 steps: 1 different set(s) of weights in 2 fresh processes" in out
+    assert "differs by up to" not in out

@@ -1,0 +1,92 @@
+"""Does the same training, from the same seed, give the same weights in two processes?
+
+    python benchmarks/reproducibility.py --preset awd                 # 4 steps, 3 fresh processes
+    python benchmarks/reproducibility.py --preset awd-small --steps 20 --repeats 2
+
+Each repeat is a fresh Python process that builds `train_ptb.py`'s model of the
+preset from seed 0, compiles it as the script does, trains it on the first
+`--steps` batches of Penn Treebank (state carried, no shuffling) and saves its
+weights. This script prints each repeat's last loss and an md5 of its weights,
+then the largest difference of every weight between repeats. A difference
+means the backend's kernels are not bit-reproducible on this machine for these
+shapes (and then two runs of the script, or a run and its resumed copy, drift
+apart by more than the last bit once training amplifies it).
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from train_ptb import PRESETS  # noqa: E402  (imports no backend)
+
+TRAIN = """
+import hashlib, json, sys
+sys.path.insert(0, {root!r})
+import numpy as np
+import keras
+import train_ptb
+from datasets import load_ptb
+from models import build_model
+from training.language_model import stream_rows
+
+config = train_ptb.PRESETS[{preset!r}]
+train, _, _, vocabulary = load_ptb({data_dir!r})
+keras.utils.set_random_seed(0)
+model = build_model(train_ptb.model_spec(config, len(vocabulary), {cell!r}, 0), batch_size=config.batch_size,
+                    num_steps=config.num_steps, stateful=True)
+train_ptb.compile_for_training(model, config)
+x, y = stream_rows(train, config.batch_size, config.num_steps)
+rows = {steps} * config.batch_size
+loss = model.fit(x[:rows], y[:rows], batch_size=config.batch_size, shuffle=False, epochs=1, verbose=0).history["loss"]
+weights = [np.asarray(w) for w in model.get_weights()]
+np.savez({out!r}, *weights)
+print(json.dumps({{"loss": loss[-1], "md5": hashlib.md5(b"".join(w.tobytes() for w in weights)).hexdigest(),
+                  "names": [w.path for w in model.weights]}}))
+"""
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--preset", default="awd", choices=list(PRESETS), help="a train_ptb.py preset (default awd)")
+    parser.add_argument("--cell", default="custom", choices=["custom", "builtin"])
+    parser.add_argument("--steps", type=int, default=4, help="training steps per repeat (default 4)")
+    parser.add_argument("--repeats", type=int, default=3, help="fresh processes (default 3)")
+    parser.add_argument("--data-dir", default=os.environ.get("LSTM_DATA_DIR"), help="default $LSTM_DATA_DIR")
+    args = parser.parse_args(argv)
+    if args.steps < 1 or args.repeats < 2:
+        parser.error("--steps must be at least 1 and --repeats at least 2.")
+
+    runs = []
+    with tempfile.TemporaryDirectory() as folder:
+        for repeat in range(args.repeats):
+            out = os.path.join(folder, f"weights{repeat}.npz")
+            code = TRAIN.format(root=ROOT, preset=args.preset, cell=args.cell, steps=args.steps, out=out,
+                                data_dir=args.data_dir)
+            done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+            if done.returncode:
+                sys.exit(f"repeat {repeat + 1} failed:\n{done.stderr[-3000:]}")
+            result = json.loads(done.stdout.strip().splitlines()[-1])
+            print(f"repeat {repeat + 1}: loss {result['loss']!r}, weights md5 {result['md5']}", flush=True)
+            with np.load(out) as saved:
+                runs.append((result, [saved[name] for name in saved.files]))
+
+    names = runs[0][0]["names"]
+    digests = {result["md5"] for result, _ in runs}
+    print(f"{args.preset}, {args.cell} cell, {args.steps} steps: {len(digests)} different set(s) of weights "
+          f"in {args.repeats} fresh processes")
+    for index, name in enumerate(names):
+        difference = max(float(np.max(np.abs(weights[index] - runs[0][1][index]))) for _, weights in runs[1:])
+        if difference:
+            print(f"  {name}: differs by up to {difference:.3g}")
+
+
+if __name__ == "__main__":
+    main()
