@@ -22,11 +22,12 @@ TensorFlow backend, 2026-11-23; the README has the details):
     | medium          | 86.16    | 82.07   | not yet measured (GPU) |     |
     | large           | 82.62    | 78.29   | not yet measured (GPU) |     |
     | awd-small       |          |         | 104.31     | 101.05 (25 min)|
+    | awd-small, 22 ep|          |         | 92.81      | 89.36 (82 min) |
     | awd             |          |         | not yet measured (GPU) |     |
 
 `awd-small` and `awd` add AWD-LSTM's regularization (Merity et al. 2017): weight
 tying, locked dropout, embedding dropout, weight drop, AR/TAR and NT-ASGD; awd-small
-measured with `python train_ptb.py --preset awd-small`, same CPU, 2026-11-24.
+measured with `python train_ptb.py --preset awd-small [--epochs 22]`, same CPU, 2026-11-24.
 `--without tying,...` switches techniques off for an ablation (the README's table:
 at 800 steps, tying is worth 30 points of test perplexity, locked dropout 4).
 """
