@@ -29,12 +29,17 @@ def shared_data_dir():
     return os.path.abspath(folder) if os.path.isdir(folder) else None
 
 
-@pytest.fixture
-def data_dir():
+def required_data_dir():
+    """shared_data_dir(), or the test is skipped."""
     folder = shared_data_dir()
     if folder is None:
         pytest.skip("no data folder: set LSTM_DATA_DIR or put the verified copies in ../shared/data")
     return folder
+
+
+@pytest.fixture
+def data_dir():
+    return required_data_dir()
 
 
 def script_run(tmp_path_factory, main, *argv):
@@ -43,9 +48,7 @@ def script_run(tmp_path_factory, main, *argv):
     Returns:
         (run folder, the results main returned, data folder); skips the tests without data.
     """
-    data = shared_data_dir()
-    if data is None:
-        pytest.skip("no data folder: set LSTM_DATA_DIR or put the verified copies in ../shared/data")
+    data = required_data_dir()
     out = tmp_path_factory.mktemp(main.__module__) / "run"
     return out, main([*argv, "--data-dir", data, "--output-dir", str(out)]), data
 
