@@ -14,6 +14,7 @@ apart by more than the last bit once training amplifies it).
 """
 
 import argparse
+import hashlib
 import json
 import os
 import subprocess
@@ -28,7 +29,7 @@ sys.path.insert(0, ROOT)
 from train_ptb import PRESETS  # noqa: E402  (imports no backend)
 
 TRAIN = """
-import hashlib, json, sys
+import json, sys
 sys.path.insert(0, {root!r})
 import numpy as np
 import keras
@@ -46,10 +47,8 @@ train_ptb.compile_for_training(model, config)
 x, y = stream_rows(train, config.batch_size, config.num_steps)
 rows = {steps} * config.batch_size
 loss = model.fit(x[:rows], y[:rows], batch_size=config.batch_size, shuffle=False, epochs=1, verbose=0).history["loss"]
-weights = [np.asarray(w) for w in model.get_weights()]
-np.savez({out!r}, *weights)
-print(json.dumps({{"loss": loss[-1], "md5": hashlib.md5(b"".join(w.tobytes() for w in weights)).hexdigest(),
-                  "names": [w.path for w in model.weights]}}))
+np.savez({out!r}, *model.get_weights())
+print(json.dumps({{"loss": loss[-1], "names": [w.path for w in model.weights]}}))
 """
 
 
@@ -74,16 +73,18 @@ def main(argv=None):
             if done.returncode:
                 sys.exit(f"repeat {repeat + 1} failed:\n{done.stderr[-3000:]}")
             result = json.loads(done.stdout.strip().splitlines()[-1])
-            print(f"repeat {repeat + 1}: loss {result['loss']!r}, weights md5 {result['md5']}", flush=True)
             with np.load(out) as saved:
-                runs.append((result, [saved[name] for name in saved.files]))
+                weights = [saved[name] for name in saved.files]
+            digest = hashlib.md5(b"".join(w.tobytes() for w in weights)).hexdigest()
+            print(f"repeat {repeat + 1}: loss {result['loss']!r}, weights md5 {digest}", flush=True)
+            runs.append((result, weights, digest))
 
     names = runs[0][0]["names"]
-    digests = {result["md5"] for result, _ in runs}
+    digests = {digest for _, _, digest in runs}
     print(f"{args.preset}, {args.cell} cell, {args.steps} steps: {len(digests)} different set(s) of weights "
           f"in {args.repeats} fresh processes")
     for index, name in enumerate(names):
-        difference = max(float(np.max(np.abs(weights[index] - runs[0][1][index]))) for _, weights in runs[1:])
+        difference = max(float(np.max(np.abs(weights[index] - runs[0][1][index]))) for _, weights, _ in runs[1:])
         if difference:
             print(f"  {name}: differs by up to {difference:.3g}")
 
