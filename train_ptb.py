@@ -11,19 +11,21 @@ project's LSTM (or `--cell builtin`) in Keras 3, on any backend.
     KERAS_BACKEND=jax python train_ptb.py --preset medium  # GPU
     python train_ptb.py --corpus my_corpus/ --vocab-size 20000  # your own train.txt, valid.txt, test.txt
 
-Results (perplexity on PTB; TensorFlow's table and ours; ours measured with
+Results (perplexity on PTB; TensorFlow's table and ours; small measured with
 `python train_ptb.py --preset small [--lr-schedule book]` on a 2-core CPU,
-TensorFlow backend, 2026-11-23; the README has the details):
+TensorFlow backend, 2026-11-23; medium, large and awd with
+`KERAS_BACKEND=jax python train_ptb.py --preset medium|large|awd` on one H100,
+2026-11-24; the README has the details):
 
     | preset          | TF valid | TF test | ours valid | ours test      |
     |-----------------|----------|---------|------------|----------------|
     | small           | 121.39   | 115.91  | 119.15     | 113.55         |
     | small, book lr  |          |         | 138.41     | 133.18         |
-    | medium          | 86.16    | 82.07   | not yet measured (GPU) |     |
-    | large           | 82.62    | 78.29   | not yet measured (GPU) |     |
+    | medium          | 86.16    | 82.07   | 87.32      | 83.91 (185 s)  |
+    | large           | 82.62    | 78.29   | 85.05 after 25 of 55 epochs (run lost) |
     | awd-small       |          |         | 104.31     | 101.05 (25 min)|
     | awd-small, 22 ep|          |         | 92.81      | 89.36 (82 min) |
-    | awd             |          |         | not yet measured (GPU) |     |
+    | awd             |          |         | 78.75 after 25 of 500 epochs (run lost) |
 
 `awd-small` and `awd` add AWD-LSTM's regularization (Merity et al. 2017): weight
 tying, locked dropout, embedding dropout, weight drop, AR/TAR and NT-ASGD; awd-small

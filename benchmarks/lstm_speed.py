@@ -7,7 +7,7 @@ timed in alternating rounds in one process, so the ratio custom/builtin is
 fair even on a shared, noisy machine; the absolute times are not.
 
     python benchmarks/lstm_speed.py                      # TensorFlow backend
-    KERAS_BACKEND=jax python benchmarks/lstm_speed.py    # JAX (GPU when there is one)
+    KERAS_BACKEND=jax python benchmarks/lstm_speed.py --loop fit --steps 50   # JAX on a GPU
 """
 
 import argparse
@@ -44,7 +44,7 @@ def build(layer_class, batch, steps, input_dim, units, bidirectional, jit_compil
     return model
 
 
-def time_case(case, jit_compile, rounds, steps_per_round):
+def time_case(case, jit_compile, rounds, steps_per_round, loop="train_on_batch"):
     name, batch, steps, input_dim, units, bidirectional = case
     rng = np.random.default_rng(0)
     x = rng.uniform(-1, 1, (batch, steps, input_dim)).astype("float32")
@@ -53,15 +53,23 @@ def time_case(case, jit_compile, rounds, steps_per_round):
     builtin.set_weights(custom.get_weights())
     y = rng.uniform(-1, 1, keras.ops.shape(custom(x))).astype("float32")
     times = {"custom": [], "builtin": []}
+    xs = np.tile(x, (steps_per_round, 1, 1))
+    ys = np.tile(y, (steps_per_round,) + (1,) * (y.ndim - 1))
+
+    def steps(model):
+        if loop == "fit":  # one model.fit over the round: no wait for the device between steps
+            model.fit(xs, ys, batch_size=batch, epochs=1, shuffle=False, verbose=0)
+            return
+        for _ in range(steps_per_round):
+            loss = model.train_on_batch(x, y)
+        float(loss)  # waits for the device
+
     for model in (custom, builtin):  # compile and warm up
-        for _ in range(3):
-            model.train_on_batch(x, y)
+        steps(model)
     for _ in range(rounds):
         for label, model in (("custom", custom), ("builtin", builtin)):
             start = time.perf_counter()
-            for _ in range(steps_per_round):
-                loss = model.train_on_batch(x, y)
-            float(loss)  # waits for the device
+            steps(model)
             times[label].append((time.perf_counter() - start) / steps_per_round)
     return {label: 1000 * float(np.median(t)) for label, t in times.items()}
 
@@ -88,6 +96,9 @@ def main(argv=None):
                         help="comma-separated: true, false (both sides always get the same)")
     parser.add_argument("--rounds", type=int, default=5, help="alternating timing rounds per case (at least 1)")
     parser.add_argument("--steps", type=int, default=10, help="training steps per round (at least 1)")
+    parser.add_argument("--loop", choices=["train_on_batch", "fit"], default="train_on_batch",
+                        help="train_on_batch (waits for each step; the CPU figures) or fit (one model.fit per round, "
+                             "no wait between steps: use it on a GPU)")
     args = parser.parse_args(argv)
     names = args.cases.split(",")
     unknown = sorted(set(names) - {c[0] for c in CASES})
@@ -109,7 +120,7 @@ def main(argv=None):
         if case[0] not in names:
             continue
         for jit in settings:
-            t = time_case(case, jit, args.rounds, args.steps)
+            t = time_case(case, jit, args.rounds, args.steps, args.loop)
             name, batch, steps, input_dim, units, bidirectional = case
             label = name + (" (bidirectional)" if bidirectional else "")
             print(f"| {label} | {batch} | {steps} | {input_dim} | {units} | {jit} | "

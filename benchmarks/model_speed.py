@@ -2,6 +2,7 @@
 
     python benchmarks/model_speed.py                          # all three models, 7 rounds of 10 steps
     python benchmarks/model_speed.py --models ptb-small --rounds 5
+    KERAS_BACKEND=jax python benchmarks/model_speed.py --loop fit --steps 50   # GPU
 
 Each framework runs in its own long-lived process (ours and the builtin on
 the Keras backend of the environment, PyTorch eager with `nn.LSTM`), all
@@ -51,8 +52,8 @@ def flops_per_step(name):
     return 3 * forward
 
 
-def keras_step(name, cell, jit_compile):
-    """A function that runs one training step of the script's model with `cell`, on fixed random data."""
+def keras_steps(name, cell, jit_compile, loop):
+    """A function that runs n training steps of the script's model with `cell`, on fixed random data."""
     sys.path.insert(0, ROOT)
     import numpy as np
 
@@ -89,16 +90,31 @@ def keras_step(name, cell, jit_compile):
         x, y = (rng.integers(0, vocab, (batch, steps)).astype("int32") for _ in range(2))
     if jit_compile != "auto":  # before the first step builds the train function
         model.jit_compile = jit_compile == "true"
-    return lambda: float(model.train_on_batch(x, y))
+
+    def run(count):
+        if loop == "fit":  # one model.fit over `count` batches: no wait for the device between steps
+            repeat = (count,) + (1,) * (x.ndim - 1)
+            model.fit(np.tile(x, repeat), np.tile(y, (count,) + (1,) * (y.ndim - 1)), batch_size=batch, epochs=1,
+                      shuffle=False, verbose=0)
+            return
+        for _ in range(count):
+            float(model.train_on_batch(x, y))
+
+    return run
 
 
-def torch_step(name):
-    """The same model, loss, optimizer and clipping in PyTorch (nn.LSTM), one training step."""
+def torch_steps(name):
+    """The same model, loss, optimizer and clipping in PyTorch (nn.LSTM): a function that runs n training steps.
+
+    On a GPU (cuDNN's LSTM) float32 matrix products may use TF32, as JAX's do by default.
+    """
     import torch
     from torch import nn
 
     torch.manual_seed(0)
     torch.set_num_threads(os.cpu_count())
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     batch, steps, vocab, embedding, units, layers, bidirectional = shapes(name)
 
     class LanguageModel(nn.Module):
@@ -127,16 +143,16 @@ def torch_step(name):
             return self.logits(self.drop(torch.cat([out[:, -1, :units], out[:, 0, units:]], dim=-1)))
 
     if name == "mnist-default":
-        model, clip = Classifier(), None
+        model, clip = Classifier().to(device), None
         optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
-        x, y = torch.rand(batch, steps, 28), torch.randint(0, 10, (batch,))
+        x, y = torch.rand(batch, steps, 28, device=device), torch.randint(0, 10, (batch,), device=device)
         loss_of = nn.CrossEntropyLoss()
     else:
-        model = LanguageModel(0.0 if name == "ptb-small" else 0.1)
+        model = LanguageModel(0.0 if name == "ptb-small" else 0.1).to(device)
         clip = 5.0
         optimizer = (torch.optim.SGD(model.parameters(), lr=1.0) if name == "ptb-small"
                      else torch.optim.Adam(model.parameters(), lr=2e-3))
-        x, y = torch.randint(0, vocab, (batch, steps)), torch.randint(0, vocab, (batch, steps))
+        x, y = (torch.randint(0, vocab, (batch, steps), device=device) for _ in range(2))
 
         def loss_of(logits, targets):  # summed over the steps, averaged over the batch (sequence_loss)
             return nn.functional.cross_entropy(logits.reshape(-1, vocab), targets.reshape(-1), reduction="sum") / batch
@@ -149,34 +165,55 @@ def torch_step(name):
         if clip:
             nn.utils.clip_grad_norm_(model.parameters(), clip)
         optimizer.step()
-        return loss.item()
+        return loss
 
-    return step
+    def run(count):
+        for _ in range(count):
+            loss = step()
+        loss.item()  # waits for the device
+
+    return run
 
 
 def matmul_gflops():
-    """This machine's float32 matmul speed (2048², NumPy), GFLOP/s: the ceiling the table compares with."""
+    """This machine's float32 matmul speed, GFLOP/s: the ceiling the table compares with.
+
+    Returns:
+        (GFLOP/s, what was timed): NumPy's 2048² on a CPU; with a CUDA GPU
+        (PyTorch), 8192² on the GPU with TF32 allowed, as the models run.
+    """
     import numpy as np
 
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    if torch is not None and torch.cuda.is_available():
+        torch.backends.cuda.matmul.allow_tf32 = True
+        a = torch.randn(8192, 8192, device="cuda")
+        (a @ a).sum().item()
+        start, count = time.perf_counter(), 20
+        for _ in range(count):
+            b = a @ a
+        b.sum().item()
+        return 2 * 8192**3 * count / (time.perf_counter() - start) / 1e9, f"{torch.cuda.get_device_name()}, 8192², TF32"
     a = np.random.default_rng(0).standard_normal((2048, 2048), dtype=np.float32)
     a @ a
     start, count = time.perf_counter(), 5
     for _ in range(count):
         a @ a
-    return 2 * 2048**3 * count / (time.perf_counter() - start) / 1e9
+    return 2 * 2048**3 * count / (time.perf_counter() - start) / 1e9, "NumPy, 2048²"
 
 
-def worker(name, framework, jit_compile):
-    """Answers each line "N" on stdin with the ms per step of N more steps."""
-    step = torch_step(name) if framework == "torch" else keras_step(name, framework, jit_compile)
-    for _ in range(5):  # compile and warm up
-        step()
+def worker(name, framework, jit_compile, loop, count):
+    """Answers each line on stdin with the ms per step of `count` more steps."""
+    steps = torch_steps(name) if framework == "torch" else keras_steps(name, framework, jit_compile, loop)
+    for _ in range(2):  # compile and warm up
+        steps(count)
     print("ready", flush=True)
-    for line in sys.stdin:
-        count = int(line)
+    for _ in sys.stdin:
         start = time.perf_counter()
-        for _ in range(count):
-            step()
+        steps(count)
         print(1000 * (time.perf_counter() - start) / count, flush=True)
 
 
@@ -188,10 +225,13 @@ def main(argv=None):
     parser.add_argument("--jit-compile", choices=["auto", "true", "false"], default="auto",
                         help="the Keras models' jit_compile (default auto, as the scripts: XLA off on a CPU-only "
                              "TensorFlow, on under JAX)")
+    parser.add_argument("--loop", choices=["train_on_batch", "fit"], default="train_on_batch",
+                        help="how the Keras models take their steps: train_on_batch (waits for each step; the CPU "
+                             "figures) or fit (one model.fit per round, no wait between steps: use it on a GPU)")
     parser.add_argument("--worker", nargs=2, metavar=("MODEL", "FRAMEWORK"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        return worker(*args.worker, args.jit_compile)
+        return worker(*args.worker, args.jit_compile, args.loop, args.steps)
     names = args.models.split(",")
     if not set(names) <= set(MODELS):
         parser.error(f"unknown model(s) {sorted(set(names) - set(MODELS))}; choose from {', '.join(MODELS)}")
@@ -202,17 +242,19 @@ def main(argv=None):
 
     frameworks = [f for f in FRAMEWORKS if f != "torch" or importlib.util.find_spec("torch")]
     backend = os.environ.get("KERAS_BACKEND", "tensorflow")
-    ceiling = matmul_gflops()
-    print(f"Keras backend {backend}, jit_compile {args.jit_compile}; {os.cpu_count()} cores; float32 matmul "
-          f"(NumPy, 2048²): {ceiling:.1f} GFLOP/s")
+    ceiling, timed = matmul_gflops()
+    print(f"Keras backend {backend}, jit_compile {args.jit_compile}, loop {args.loop}; {os.cpu_count()} cores; "
+          f"float32 matmul ({timed}): {ceiling:.1f} GFLOP/s")
     print("| model | " + " | ".join(f"{f} ms (GFLOP/s)" for f in frameworks)
           + " | custom/builtin" + (" | custom/torch" if "torch" in frameworks else "") + " |")
     print("|---" * (len(frameworks) + 2 + ("torch" in frameworks)) + "|")
     results = {}
     for name in names:
         processes = {f: subprocess.Popen([sys.executable, os.path.abspath(__file__), "--worker", name, f,
-                                          "--jit-compile", args.jit_compile],
-                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+                                          "--jit-compile", args.jit_compile, "--loop", args.loop,
+                                          "--steps", str(args.steps)],
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
+                                         env={**os.environ, "XLA_PYTHON_CLIENT_PREALLOCATE": "false"})  # GPU: share
                      for f in frameworks}
         times = {f: [] for f in frameworks}
         try:
@@ -222,7 +264,7 @@ def main(argv=None):
                         raise RuntimeError(f"the {f} worker of {name} failed")
             for _ in range(args.rounds):
                 for f, process in processes.items():
-                    process.stdin.write(f"{args.steps}\n")
+                    process.stdin.write("go\n")
                     process.stdin.flush()
                     times[f].append(float(process.stdout.readline()))
         finally:

@@ -76,3 +76,27 @@ print("RESULT", json.dumps({{"ptb": ptb["test_perplexity"], "char": char["test_n
     for run in ("ptb", "char", "mnist"):  # every artifact, TensorBoard logs included
         assert (tmp_path / run / "model.keras").is_file()
         assert any((tmp_path / run / "tensorboard").iterdir()), run
+
+
+def test_batch_hooks_run_off_the_step_loop_on_jax(tmp_path, data_dir):
+    """On JAX the scripts' per-batch callbacks are dispatched asynchronously (the GPU never waits for them),
+    and training with them runs to the end: reading the model's variables from Keras' callback thread raced
+    the step loop ("Buffer has been deleted or donated", within 30 steps of the `test` preset)."""
+    code = f"""
+import json, keras
+from training.language_model import EpochTimer, PerplexityFromLoss
+from training.progress import ProgressLines
+import train_ptb
+hooks = keras.callbacks.CallbackList([PerplexityFromLoss(5), EpochTimer(), ProgressLines()])
+results = [train_ptb.main(['--preset', preset, '--steps-per-epoch', '200', '--epochs', '1', '--data-dir',
+                           r'{data_dir}', '--output-dir', r'{tmp_path}/' + preset]) for preset in ('test', 'awd-test')]
+print("RESULT", json.dumps({{"async": hooks._async_train, "test": [r["test_perplexity"] for r in results]}}))
+"""
+    result = run_python(code, env={"KERAS_BACKEND": "jax"})
+    lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
+    assert result.returncode == 0 and lines, result.stdout[-2000:] + result.stderr[-4000:]
+    found = json.loads(lines[0][len("RESULT "):])
+    assert found["async"] is True
+    assert all(1 < perplexity < 10_000 for perplexity in found["test"])
+    history = (tmp_path / "awd-test" / "history.csv").read_text().splitlines()
+    assert len(history) == 2  # the awd-test run (AR/TAR's penalty read at the epoch's end) finished its epoch

@@ -73,26 +73,32 @@ class PerplexityFromLoss(keras.callbacks.Callback):
     the penalty, which the perplexity leaves out: exactly at the end of the
     epoch; in the progress bar, as far as the backend has written the layer's
     running sum (TensorFlow: every batch; JAX: at the end of the epoch).
+
+    On JAX it runs on Keras' callback thread (`async_safe`): reading the loss
+    of batch n there does not hold back the dispatch of batch n + 1, which on
+    a GPU would otherwise wait for each step to finish.
     """
+
+    async_safe = True
 
     def __init__(self, tokens_per_sequence):
         super().__init__()
         self.tokens_per_sequence = tokens_per_sequence
 
-    def _penalty_layers(self):
-        return [layer for layer in self.model.layers if hasattr(layer, "mean_penalty")]
-
     def on_epoch_begin(self, epoch, logs=None):
-        for layer in self._penalty_layers():
+        self.penalty_layers = [layer for layer in self.model.layers if hasattr(layer, "mean_penalty")]
+        for layer in self.penalty_layers:
             layer.reset_penalty()
 
-    def _add(self, logs):
+    def _add(self, logs, read_penalty=True):
         if logs and "loss" in logs:
-            cross_entropy = float(logs["loss"]) - sum(layer.mean_penalty() for layer in self._penalty_layers())
-            logs["perplexity"] = math.exp(min(cross_entropy / self.tokens_per_sequence, 700.0))
+            penalty = sum(layer.mean_penalty() for layer in self.penalty_layers) if read_penalty else 0.0
+            logs["perplexity"] = math.exp(min((float(logs["loss"]) - penalty) / self.tokens_per_sequence, 700.0))
 
     def on_train_batch_end(self, batch, logs=None):
-        self._add(logs)
+        # JAX keeps the variables off the model until the epoch ends; reading them here, on Keras' callback
+        # thread, would race the step loop (a donated buffer), and they would not hold this epoch's sum yet.
+        self._add(logs, read_penalty=keras.backend.backend() != "jax")
 
     def on_epoch_end(self, epoch, logs=None):
         self._add(logs)

@@ -14,6 +14,8 @@ class ProgressLines(keras.callbacks.Callback):
     running figures and the elapsed time as the epoch goes.
     """
 
+    async_safe = True  # JAX: Keras calls the batch hooks on a worker thread, so the step loop never waits for them
+
     def __init__(self, fraction=0.05):
         super().__init__()
         self.fraction = fraction

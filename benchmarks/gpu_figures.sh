@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The README's GPU figures, in stages that each fit a 10-minute command on a machine with JAX and one CUDA GPU
+# (Keras on the JAX backend; TensorFlow need not be installed):
+#
+#   bash benchmarks/gpu_figures.sh speed      # layer and whole-model benchmarks, alone on the GPU (~4 min)
+#   bash benchmarks/gpu_figures.sh train      # starts the trainings in the background, one after another:
+#                                             #   PTB medium (alone), one epoch of PTB medium on the builtin cell
+#                                             #   (alone), then MNIST and char-rnn large together, then PTB large
+#                                             #   and awd once MNIST is done
+#   bash benchmarks/gpu_figures.sh watch 540  # prints progress for 540 s, packing logs and results into $OUT
+#
+# The runs live in $GPU_RUNS (default /tmp/gpu_runs); `watch` packs their logs, history.csv and results.json
+# (not the models) into $OUT/runs.tgz every minute. The trainings outlive each command (setsid) but not the
+# machine: call `watch` again within the machine's idle time (30 s on the device tool's machines), or they are
+# lost with it (2026-11-24: PTB large and awd, at epoch 25, were).
+set -u
+export KERAS_BACKEND=jax XLA_PYTHON_CLIENT_PREALLOCATE=false PYTHONUNBUFFERED=1  # several processes share the GPU
+RUNS=${GPU_RUNS:-/tmp/gpu_runs}
+OUT=${OUT:-$RUNS/out}
+mkdir -p "$RUNS" "$OUT"
+
+timed() {  # timed NAME ARGS...: runs a script, its output and wall time in $RUNS/NAME.log
+    local name=$1
+    shift
+    local start=$SECONDS
+    python3 "$@" --output-dir "$RUNS/$name" > "$RUNS/$name.log" 2>&1
+    echo "exit $? after $((SECONDS - start)) s wall: python3 $*" >> "$RUNS/$name.log"
+}
+
+case "${1:-}" in
+speed)
+    nvidia-smi -L
+    python3 -c "import jax; print('jax', jax.__version__, jax.devices())"
+    python3 benchmarks/lstm_speed.py --loop fit --steps 50 --rounds 5 2>&1 | tee "$OUT/lstm_speed.txt"
+    python3 benchmarks/model_speed.py --loop fit --steps 50 --rounds 5 2>&1 | tee "$OUT/model_speed.txt"
+    ;;
+train)
+    setsid nohup bash -c "
+        source '$0' functions
+        timed ptb-medium train_ptb.py --preset medium
+        timed ptb-medium-builtin train_ptb.py --preset medium --cell builtin --epochs 1
+        timed char-large train_char_rnn.py --preset large &
+        timed mnist train_mnist_bilstm.py
+        timed ptb-large train_ptb.py --preset large &
+        timed ptb-awd train_ptb.py --preset awd &
+        wait" > "$RUNS/chain.log" 2>&1 &
+    echo "started; logs in $RUNS"
+    ;;
+functions)  # sourced by the chain above
+    ;;
+watch)
+    end=$((SECONDS + ${2:-540}))
+    while :; do  # packs what there is every minute: a command killed at its limit still returns the last pack
+        for log in "$RUNS"/*.log; do
+            [ -e "$log" ] && echo "== $(basename "$log"): $(grep -E '^Epoch [0-9]+:|^Test|^Kept|^exit' "$log" | tail -n 2 | tr '\n' ' ')"
+        done
+        nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader
+        (cd "$RUNS" && find . -name '*.log' -o -name history.csv -o -name results.json -o -name config.json \
+            | tar czf "$OUT/runs.tgz" -T -)
+        left=$((end - SECONDS))
+        [ $left -le 0 ] && break
+        sleep $((left < 60 ? left : 60))
+    done
+    ;;
+*)
+    echo "usage: bash benchmarks/gpu_figures.sh speed | train | watch SECONDS" >&2
+    exit 2
+    ;;
+esac
