@@ -7,6 +7,7 @@
 #                                             #   PTB medium (alone), one epoch of PTB medium on the builtin cell
 #                                             #   (alone), then MNIST and char-rnn large together, then PTB large
 #                                             #   and awd once MNIST is done
+#   bash benchmarks/gpu_figures.sh only ptb-large ptb-awd  # starts just these, one after another, alone
 #   bash benchmarks/gpu_figures.sh watch 540  # prints progress for 540 s, packing logs and results into $OUT
 #
 # The runs live in $GPU_RUNS (default /tmp/gpu_runs); `watch` packs their logs, history.csv and results.json
@@ -19,12 +20,20 @@ RUNS=${GPU_RUNS:-/tmp/gpu_runs}
 OUT=${OUT:-$RUNS/out}
 mkdir -p "$RUNS" "$OUT"
 
-timed() {  # timed NAME ARGS...: runs a script, its output and wall time in $RUNS/NAME.log
-    local name=$1
-    shift
-    local start=$SECONDS
-    python3 "$@" --output-dir "$RUNS/$name" > "$RUNS/$name.log" 2>&1
-    echo "exit $? after $((SECONDS - start)) s wall: python3 $*" >> "$RUNS/$name.log"
+declare -A TRAININGS=(  # name: the script and its options
+    [ptb-medium]="train_ptb.py --preset medium"
+    [ptb-medium-builtin]="train_ptb.py --preset medium --cell builtin --epochs 1"
+    [char-large]="train_char_rnn.py --preset large"
+    [mnist]="train_mnist_bilstm.py"
+    [ptb-large]="train_ptb.py --preset large"
+    [ptb-awd]="train_ptb.py --preset awd"
+)
+
+timed() {  # timed NAME: runs that training (resumed if its folder has a checkpoint), output and wall time in NAME.log
+    local name=$1 resume="" start=$SECONDS
+    [ -e "$RUNS/$name/state.json" ] && resume=--resume
+    python3 ${TRAININGS[$name]} --output-dir "$RUNS/$name" $resume >> "$RUNS/$name.log" 2>&1
+    echo "exit $? after $((SECONDS - start)) s wall: python3 ${TRAININGS[$name]} $resume" >> "$RUNS/$name.log"
 }
 
 case "${1:-}" in
@@ -37,14 +46,22 @@ speed)
 train)
     setsid nohup bash -c "
         source '$0' functions
-        timed ptb-medium train_ptb.py --preset medium
-        timed ptb-medium-builtin train_ptb.py --preset medium --cell builtin --epochs 1
-        timed char-large train_char_rnn.py --preset large &
-        timed mnist train_mnist_bilstm.py
-        timed ptb-large train_ptb.py --preset large &
-        timed ptb-awd train_ptb.py --preset awd &
+        timed ptb-medium
+        timed ptb-medium-builtin
+        timed char-large &
+        timed mnist
+        timed ptb-large &
+        timed ptb-awd &
         wait" > "$RUNS/chain.log" 2>&1 &
     echo "started; logs in $RUNS"
+    ;;
+only)
+    shift
+    for name in "$@"; do
+        [ -n "${TRAININGS[$name]:-}" ] || { echo "unknown training $name; choose from ${!TRAININGS[*]}" >&2; exit 2; }
+    done
+    setsid nohup bash -c "source '$0' functions; for name in $*; do timed \$name; done" > "$RUNS/chain.log" 2>&1 &
+    echo "started $*; logs in $RUNS"
     ;;
 functions)  # sourced by the chain above
     ;;
@@ -63,7 +80,7 @@ watch)
     done
     ;;
 *)
-    echo "usage: bash benchmarks/gpu_figures.sh speed | train | watch SECONDS" >&2
+    echo "usage: bash benchmarks/gpu_figures.sh speed | train | only NAME... | watch SECONDS" >&2
     exit 2
     ;;
 esac
