@@ -13,7 +13,8 @@ project's LSTM (or `--cell builtin`) in Keras 3, on any backend.
 
 Results (perplexity on PTB; TensorFlow's table and ours; small measured with
 `python train_ptb.py --preset small [--lr-schedule book]` on a 2-core CPU,
-TensorFlow backend, 2026-11-23; medium, large and awd with
+TensorFlow backend, 2026-11-23 ("again": the current code on another, AVX2
+VM, 2026-11-24, best-valid model of epoch 6); medium, large and awd with
 `KERAS_BACKEND=jax python train_ptb.py --preset medium|large|awd` on one H100,
 2026-11-24; the README has the details):
 
@@ -21,6 +22,7 @@ TensorFlow backend, 2026-11-23; medium, large and awd with
     |-----------------|----------|---------|------------|----------------|
     | small           | 121.39   | 115.91  | 119.15     | 113.55         |
     | small, book lr  |          |         | 138.41     | 133.18         |
+    | small, again    |          |         | 118.66     | 114.17 (43 min)|
     | medium          | 86.16    | 82.07   | 87.32      | 83.91 (185 s)  |
     | large           | 82.62    | 78.29   | 85.05 after 25 of 55 epochs (run lost) |
     | awd-small       |          |         | 104.31     | 101.05 (25 min)|
