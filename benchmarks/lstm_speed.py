@@ -44,6 +44,26 @@ def build(layer_class, batch, steps, input_dim, units, bidirectional, jit_compil
     return model
 
 
+def round_of_steps(model, x, y, batch_size, count, loop="train_on_batch"):
+    """A function that runs `count` training steps of `model` on the batch (x, y) and waits for the device.
+
+    loop "fit": one `model.fit` over the batch repeated `count` times (tiled once, here, outside
+    the timed rounds), so the steps are dispatched one after another without waiting;
+    "train_on_batch": one call per step, each waiting for its result.
+    """
+    if loop == "fit":
+        xs = np.tile(x, (count,) + (1,) * (x.ndim - 1))
+        ys = np.tile(y, (count,) + (1,) * (y.ndim - 1))
+        return lambda: model.fit(xs, ys, batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
+
+    def train_on_batch():
+        for _ in range(count):
+            loss = model.train_on_batch(x, y)
+        float(loss)  # waits for the device
+
+    return train_on_batch
+
+
 def time_case(case, jit_compile, rounds, steps_per_round, loop="train_on_batch"):
     name, batch, steps, input_dim, units, bidirectional = case
     rng = np.random.default_rng(0)
@@ -53,23 +73,14 @@ def time_case(case, jit_compile, rounds, steps_per_round, loop="train_on_batch")
     builtin.set_weights(custom.get_weights())
     y = rng.uniform(-1, 1, keras.ops.shape(custom(x))).astype("float32")
     times = {"custom": [], "builtin": []}
-    xs = np.tile(x, (steps_per_round, 1, 1))
-    ys = np.tile(y, (steps_per_round,) + (1,) * (y.ndim - 1))
-
-    def steps(model):
-        if loop == "fit":  # one model.fit over the round: no wait for the device between steps
-            model.fit(xs, ys, batch_size=batch, epochs=1, shuffle=False, verbose=0)
-            return
-        for _ in range(steps_per_round):
-            loss = model.train_on_batch(x, y)
-        float(loss)  # waits for the device
-
-    for model in (custom, builtin):  # compile and warm up
-        steps(model)
+    run = {label: round_of_steps(model, x, y, batch, steps_per_round, loop)
+           for label, model in (("custom", custom), ("builtin", builtin))}
+    for label in run:  # compile and warm up
+        run[label]()
     for _ in range(rounds):
-        for label, model in (("custom", custom), ("builtin", builtin)):
+        for label in run:
             start = time.perf_counter()
-            steps(model)
+            run[label]()
             times[label].append((time.perf_counter() - start) / steps_per_round)
     return {label: 1000 * float(np.median(t)) for label, t in times.items()}
 

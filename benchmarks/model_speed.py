@@ -52,8 +52,8 @@ def flops_per_step(name):
     return 3 * forward
 
 
-def keras_steps(name, cell, jit_compile, loop):
-    """A function that runs n training steps of the script's model with `cell`, on fixed random data."""
+def keras_steps(name, cell, jit_compile, loop, count):
+    """A function that runs `count` training steps of the script's model with `cell`, on fixed random data."""
     sys.path.insert(0, ROOT)
     import numpy as np
 
@@ -91,20 +91,13 @@ def keras_steps(name, cell, jit_compile, loop):
     if jit_compile != "auto":  # before the first step builds the train function
         model.jit_compile = jit_compile == "true"
 
-    def run(count):
-        if loop == "fit":  # one model.fit over `count` batches: no wait for the device between steps
-            repeat = (count,) + (1,) * (x.ndim - 1)
-            model.fit(np.tile(x, repeat), np.tile(y, (count,) + (1,) * (y.ndim - 1)), batch_size=batch, epochs=1,
-                      shuffle=False, verbose=0)
-            return
-        for _ in range(count):
-            float(model.train_on_batch(x, y))
+    from lstm_speed import round_of_steps  # benchmarks/, beside this file
 
-    return run
+    return round_of_steps(model, x, y, batch, count, loop)
 
 
-def torch_steps(name):
-    """The same model, loss, optimizer and clipping in PyTorch (nn.LSTM): a function that runs n training steps.
+def torch_steps(name, count):
+    """The same model, loss, optimizer and clipping in PyTorch (nn.LSTM): a function that runs `count` training steps.
 
     On a GPU (cuDNN's LSTM) float32 matrix products may use TF32, as JAX's do by default.
     """
@@ -167,7 +160,7 @@ def torch_steps(name):
         optimizer.step()
         return loss
 
-    def run(count):
+    def run():
         for _ in range(count):
             loss = step()
         loss.item()  # waits for the device
@@ -196,7 +189,8 @@ def matmul_gflops():
         for _ in range(count):
             b = a @ a
         b.sum().item()
-        return 2 * 8192**3 * count / (time.perf_counter() - start) / 1e9, f"{torch.cuda.get_device_name()}, 8192², TF32"
+        seconds = time.perf_counter() - start
+        return 2 * 8192**3 * count / seconds / 1e9, f"{torch.cuda.get_device_name()}, 8192², TF32"
     a = np.random.default_rng(0).standard_normal((2048, 2048), dtype=np.float32)
     a @ a
     start, count = time.perf_counter(), 5
@@ -207,13 +201,16 @@ def matmul_gflops():
 
 def worker(name, framework, jit_compile, loop, count):
     """Answers each line on stdin with the ms per step of `count` more steps."""
-    steps = torch_steps(name) if framework == "torch" else keras_steps(name, framework, jit_compile, loop)
+    if framework == "torch":
+        steps = torch_steps(name, count)
+    else:
+        steps = keras_steps(name, framework, jit_compile, loop, count)
     for _ in range(2):  # compile and warm up
-        steps(count)
+        steps()
     print("ready", flush=True)
     for _ in sys.stdin:
         start = time.perf_counter()
-        steps(count)
+        steps()
         print(1000 * (time.perf_counter() - start) / count, flush=True)
 
 
