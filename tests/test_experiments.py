@@ -71,3 +71,21 @@ def test_gate_pictures_on_a_char_run(tmp_path, data_dir):
     found = gate_pictures.main([str(run), "--chars", "60", "--data-dir", data_dir])
     assert set(found) == {"speaker-name line", "position in line", "inside a word"}
     assert (run / "gates.png").stat().st_size > 1000
+
+
+def test_weight_averaging_study_keeps_its_averages_apart(tmp_path, data_dir):
+    import dataclasses
+
+    import train_ptb
+    from experiments import weight_averaging
+
+    config = dataclasses.replace(train_ptb.PRESETS["awd-test"], asgd_after=0)
+    averages = {"mean@1": (1, 0), "ema 1000@1": (1, 1000), "ema 5@2": (2, 5)}
+    table = weight_averaging.run(config, 2, steps_per_epoch=40, averages=averages, data_dir=data_dir)
+    first, second = table
+    assert "ema 5@2" not in first and set(averages) | {"raw"} <= set(second)
+    # a window longer than the run is the plain mean
+    np.testing.assert_allclose(second["ema 1000@1"], second["mean@1"], rtol=1e-4)
+    assert abs(second["mean@1"] - second["raw"]) > 1e-3 and abs(second["ema 5@2"] - second["mean@1"]) > 1e-3
+    weight_averaging.plot(table, tmp_path / "averages.png")
+    assert (tmp_path / "averages.png").stat().st_size > 1000

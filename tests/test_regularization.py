@@ -14,7 +14,7 @@ import train_ptb
 from models import LSTM, LanguageModelSpec, build_model
 from models.language_model import ActivationPenalty, EmbeddingDropout
 from tests.conftest import run_python, script_error
-from training.averaging import AveragedSGD, evaluation_weights, not_improving
+from training.averaging import AveragedAdam, AveragedSGD, evaluation_weights, not_improving
 
 
 def np_(x):
@@ -123,6 +123,31 @@ def test_averaged_weights_are_the_mean_of_the_iterates():
     assert model.optimizer.averaged_steps == 5
     for averaged, *values in zip(evaluation_weights(model), *iterates):
         np.testing.assert_allclose(averaged, np.mean(values, axis=0), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("optimizer", [AveragedSGD(0.1, average_window=3), AveragedAdam(0.05, average_window=3)],
+                         ids=["sgd", "adam"])
+def test_windowed_average_is_the_mean_then_an_exponential_average(optimizer):
+    # a_k = max(1/k, 1/3): w̄ is the plain mean of the first 3 iterates, then w̄ += (w_k − w̄)/3.
+    rng = np.random.default_rng(5)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile(optimizer=optimizer, loss="mse")
+    x, y = rng.normal(size=(4, 3)).astype("float32"), rng.normal(size=(4, 2)).astype("float32")
+    model.train_on_batch(x, y)
+    model.optimizer.start_averaging()
+    expected = None
+    for k in range(1, 8):
+        model.train_on_batch(x, y)
+        weight = max(1 / k, 1 / 3)
+        expected = [w.copy() if expected is None else e + (w - e) * weight
+                    for w, e in zip(model.get_weights(), expected or model.get_weights())]
+    for averaged, by_hand in zip(evaluation_weights(model), expected):
+        np.testing.assert_allclose(averaged, by_hand, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(evaluation_weights(model)[0], model.get_weights()[0])
+    restored = type(optimizer).from_config(optimizer.get_config())
+    assert restored.average_window == 3
+    with pytest.raises(ValueError, match="average_window"):
+        AveragedSGD(0.1, average_window=-1)
 
 
 def test_non_monotonic_trigger():

@@ -1,28 +1,44 @@
-"""Averaged SGD as AWD-LSTM uses it (NT-ASGD, Merity, Keskar & Socher 2017).
+"""Averaged SGD as AWD-LSTM uses it (NT-ASGD, Merity, Keskar & Socher 2017), and a windowed variant.
 
 Plain SGD until the validation perplexity has not improved for `patience`
 epochs ("non-monotonically triggered"), then SGD that also keeps the running
 mean of its iterates (Polyak & Juditsky 1992): after k averaged steps,
 
-    w̄_k = w̄_{k−1} + (w_k − w̄_{k−1}) / k,   i.e. w̄_k = (w_1 + … + w_k) / k.
+    w̄_k = w̄_{k−1} + (w_k − w̄_{k−1}) · a_k,   a_k = 1/k,   i.e. w̄_k = (w_1 + … + w_k) / k.
 
 Training goes on from the raw iterates w_k; the validation and test passes and
-the saved model use w̄. Keras' optimizers offer `use_ema`, an exponential
-moving average with a fixed momentum: that weights recent iterates more and
-never becomes the plain mean, so the mean is kept here, in optimizer
-variables that the checkpoint saves (a resumed run averages on exactly).
-Differences from AWD-LSTM's `torch.optim.ASGD(t0=0, lambd=0)`: none in the
-average itself; the trigger compares perplexities of whole epochs, as AWD-LSTM
-does, but counts `patience` in epochs of this script's (possibly shortened) length.
+the saved model use w̄. With `average_window` N > 0 the weight is
+a_k = max(1/k, 1/N): the plain mean for the first N steps, then an exponential
+average whose memory is about N steps, so that early iterates stop weighing on
+w̄ as training moves on (what a short budget needs: see the README's
+measurement). Keras' optimizers offer `use_ema`, an exponential average with a
+fixed momentum, but `fit` writes it into the model at the end of every call
+(every epoch here), and it never is the plain mean; so the average is kept here,
+in optimizer variables that the checkpoint saves (a resumed run averages on
+exactly). Differences from AWD-LSTM's `torch.optim.ASGD(t0=0, lambd=0)`: none
+in the average itself (window 0); the trigger compares perplexities of whole
+epochs, as AWD-LSTM does, but counts `patience` in epochs of this script's
+(possibly shortened) length. `AveragedAdam` averages Adam's iterates the same way.
 """
 
 import keras
 from keras import ops
 
 
-@keras.saving.register_keras_serializable(package="lstm_tf")
-class AveragedSGD(keras.optimizers.SGD):
-    """SGD (Keras' own, with its clipping and weight decay) that averages its iterates once `start_averaging()` is called."""
+class IterateAveraging:
+    """Keeps the average of an optimizer's iterates once `start_averaging()` is called (mixed into SGD, Adam).
+
+    Args:
+        average_window: 0 (default) for the plain mean of every iterate since
+            averaging began; N > 0 for a_k = max(1/k, 1/N) (see the module).
+        Every other argument is the optimizer's own.
+    """
+
+    def __init__(self, *args, average_window=0, **kwargs):
+        super().__init__(*args, **kwargs)
+        if isinstance(average_window, bool) or not isinstance(average_window, int) or average_window < 0:
+            raise ValueError(f"average_window is a number of steps, 0 or more; got {average_window!r}.")
+        self.average_window = average_window
 
     def build(self, variables):
         if self.built:
@@ -37,8 +53,11 @@ class AveragedSGD(keras.optimizers.SGD):
         super().update_step(gradient, variable, learning_rate)
         average = self.averages[self._get_variable_index(variable)]
         start = self.average_start
-        # 1/k on the k-th averaged step (the iteration counter moves on after all variables), 0 before averaging.
-        weight = ops.where(start >= 0, 1.0 / ops.cast(self.iterations - start + 1, variable.dtype), 0.0)
+        # a_k on the k-th averaged step (the iteration counter moves on after all variables), 0 before averaging.
+        weight = 1.0 / ops.cast(self.iterations - start + 1, variable.dtype)
+        if self.average_window:
+            weight = ops.maximum(weight, 1.0 / self.average_window)
+        weight = ops.where(start >= 0, weight, 0.0)
         self.assign_add(average, (variable - average) * ops.cast(weight, variable.dtype))
 
     def start_averaging(self):
@@ -59,11 +78,24 @@ class AveragedSGD(keras.optimizers.SGD):
         trainable = {id(v): self.averages[self._get_variable_index(v)] for v in model.trainable_variables}
         return [ops.convert_to_numpy(trainable.get(id(v), v)) for v in model.weights]
 
+    def get_config(self):
+        return {**super().get_config(), "average_window": self.average_window}
+
+
+@keras.saving.register_keras_serializable(package="lstm_tf")
+class AveragedSGD(IterateAveraging, keras.optimizers.SGD):
+    """Keras' SGD (with its clipping and weight decay) that averages its iterates once `start_averaging()` is called."""
+
+
+@keras.saving.register_keras_serializable(package="lstm_tf")
+class AveragedAdam(IterateAveraging, keras.optimizers.Adam):
+    """Keras' Adam that averages its iterates once `start_averaging()` is called."""
+
 
 def evaluation_weights(model):
     """The weights to evaluate and save: the averages once averaging has started, else the model's own."""
     optimizer = model.optimizer
-    if isinstance(optimizer, AveragedSGD) and optimizer.averaging:
+    if isinstance(optimizer, IterateAveraging) and optimizer.averaging:
         return optimizer.averaged_weights(model)
     return model.get_weights()
 
