@@ -87,7 +87,8 @@ PRESETS = {  # TensorFlow's ptb_word_lm.py configs
                   weight_dropout=0.5, activation_penalty=2.0, temporal_activation_penalty=1.0,
                   weight_decay=1.2e-6, asgd_patience=5),
     # The same model side, scaled to what a 2-core CPU trains in 30 minutes; for that budget the iterates are
-    # averaged from epoch 2 over a window of ~500 steps and the rate halves in the last two epochs (README).
+    # averaged from epoch 2 over a window of ~500 steps (measured: README) and the rate halves in the last two
+    # epochs (added untested; its full run is still to be measured).
     "awd-small": Config(init_scale=0.0, learning_rate=30 / 35, max_grad_norm=0.25 * 35, layers=2, num_steps=35,
                         units=400, embedding_size=200, epochs=8, decay_after=6, lr_decay=0.5, dropout=0.15,
                         input_dropout=0.2, output_dropout=0.25, tie_weights=True, locked_dropout=True,
