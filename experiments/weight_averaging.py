@@ -48,6 +48,8 @@ def many_averages(config, steps_per_epoch, averages):
     import keras
     from keras import ops
 
+    from training.averaging import average_weight
+
     class ManyAverages(keras.optimizers.SGD):
         def build(self, variables):
             if self.built:
@@ -60,12 +62,9 @@ def many_averages(config, steps_per_epoch, averages):
             super().update_step(gradient, variable, learning_rate)
             index = self._get_variable_index(variable)
             for name, (first_epoch, window) in averages.items():
-                k = ops.cast(self.iterations - (first_epoch - 1) * steps_per_epoch + 1, variable.dtype)
-                weight = 1.0 / ops.maximum(k, 1.0)
-                if window:
-                    weight = ops.maximum(weight, 1.0 / window)
+                k = self.iterations - (first_epoch - 1) * steps_per_epoch + 1
                 average = self.averages[name][index]
-                self.assign_add(average, (variable - average) * ops.where(k >= 1, weight, 0.0))
+                self.assign_add(average, (variable - average) * average_weight(k, window, variable.dtype))
 
         def weights_of(self, model, name):
             trainable = {id(v): self.averages[name][self._get_variable_index(v)] for v in model.trainable_variables}

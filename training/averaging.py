@@ -25,6 +25,15 @@ import keras
 from keras import ops
 
 
+def average_weight(k, window, dtype):
+    """a_k of the module's update: 1/k, or max(1/k, 1/window) with a window; 0 where k < 1 (not averaging yet)."""
+    k = ops.cast(k, dtype)
+    weight = 1.0 / ops.maximum(k, 1.0)
+    if window:
+        weight = ops.maximum(weight, 1.0 / window)
+    return ops.where(k >= 1, weight, 0.0)
+
+
 class IterateAveraging:
     """Keeps the average of an optimizer's iterates once `start_averaging()` is called (mixed into SGD, Adam).
 
@@ -53,12 +62,9 @@ class IterateAveraging:
         super().update_step(gradient, variable, learning_rate)
         average = self.averages[self._get_variable_index(variable)]
         start = self.average_start
-        # a_k on the k-th averaged step (the iteration counter moves on after all variables), 0 before averaging.
-        weight = 1.0 / ops.cast(self.iterations - start + 1, variable.dtype)
-        if self.average_window:
-            weight = ops.maximum(weight, 1.0 / self.average_window)
-        weight = ops.where(start >= 0, weight, 0.0)
-        self.assign_add(average, (variable - average) * ops.cast(weight, variable.dtype))
+        # The k-th averaged step (the iteration counter moves on after all variables); 0 before averaging.
+        k = ops.where(start >= 0, self.iterations - start + 1, 0)
+        self.assign_add(average, (variable - average) * average_weight(k, self.average_window, variable.dtype))
 
     def start_averaging(self):
         """Averages from the next step on (call between epochs)."""
