@@ -29,7 +29,7 @@ import os
 from datasets import parse_split
 from training.cli import add_language_model_arguments, open_run, parse_script_args
 from training.errors import UserError, friendly_main
-from training.regularization import Regularization, add_without_argument, spec_fields, switched_off
+from training.regularization import TECHNIQUES, Regularization, add_without_argument, spec_fields, switched_off
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,6 +51,8 @@ class Config(Regularization):  # with AWD-LSTM's regularization, off unless a pr
     sample_length: int = 300     # characters of the sample written after every epoch
     split: tuple = (0.9, 0.05, 0.05)  # train/valid/test fractions of a --text file (Tiny Shakespeare: tfds' split)
     batch_layout: str = "streams"  # "streams": contiguous, state carried; "windows": random places, zero state
+    average_after: int = 0       # average Adam's iterates after this many epochs (0: never); valid, test, model use it
+    average_window: int = 0      # 0: the mean of every iterate since; N: tapering to the last ~N steps
 
 
 PRESETS = {
@@ -71,6 +73,9 @@ PRESETS = {
     "test": Config(units=32, embedding_size=16, num_steps=20, batch_size=16, epochs=1, eval_num_steps=50,
                    sample_length=50, learning_rate=1e-2),
 }
+
+# What `--without` switches off: the model's techniques and the averaging of Adam's iterates.
+CHAR_TECHNIQUES = {**TECHNIQUES, "averaging": {"average_after": 0}}
 
 
 def model_spec(config, vocab_size, cell, seed):
@@ -103,6 +108,18 @@ def training_rows(config, ids, seed, epoch):
     return random_windows(ids, rows, config.num_steps, np.random.default_rng([seed, epoch]))
 
 
+def adam(config):
+    """Adam with global-norm clipping; `training.averaging.AveragedAdam` when the config averages its iterates."""
+    import keras
+
+    from training.averaging import AveragedAdam
+
+    if config.average_after:
+        return AveragedAdam(config.learning_rate, global_clipnorm=config.max_grad_norm,
+                            average_window=config.average_window)
+    return keras.optimizers.Adam(config.learning_rate, global_clipnorm=config.max_grad_norm)
+
+
 def append_sample(run, epoch, text, temperature):
     """Adds the epoch's sample to samples.txt (replacing the block of this epoch a crash may have left)."""
     from training.run import atomic_write
@@ -120,7 +137,7 @@ def add_arguments(parser):
     parser.add_argument("--text", metavar="FILE", help="train on your own text: any UTF-8 file (default: Tiny "
                                                        "Shakespeare)")
     parser.add_argument("--split", help="train,valid,test fractions of --text (default 0.9,0.05,0.05)")
-    add_without_argument(parser)
+    add_without_argument(parser, CHAR_TECHNIQUES)
     add_language_model_arguments(parser)
 
 
@@ -153,12 +170,13 @@ def main(argv=None):
         raise UserError("--split cuts a --text file; Tiny Shakespeare keeps the split of tensorflow-datasets.")
     run = open_run(args, "train_char_rnn.py", PRESETS, data={"text": args.text and os.path.abspath(args.text)},
                    batch_layout=args.batch_layout, split=args.split and parse_split(args.split),
-                   batch_size=args.batch_size, num_steps=args.num_steps, **switched_off(args.without))
+                   batch_size=args.batch_size, num_steps=args.num_steps, **switched_off(args.without, CHAR_TECHNIQUES))
     config = run.config
 
     import keras
 
     from training import distribute
+    from training.averaging import evaluation_weights, start_averaging_if_due
     from training.inference import Sampler, line_start
     from training.language_model import (compile_evaluator, epoch_row, evaluate_perplexity, fit_epoch, print_epoch,
                                          whole_stream_rows)
@@ -177,8 +195,7 @@ def main(argv=None):
     distribution = distribute.start(args.distribute, config.batch_size, stateful)
     with distribute.scope(distribution):
         model = run.build_model(batch_size=config.batch_size, num_steps=config.num_steps, stateful=stateful)
-        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate, global_clipnorm=config.max_grad_norm),
-                      loss=sequence_loss)
+        model.compile(optimizer=adam(config), loss=sequence_loss)
         if run.resumed:
             run.restore(model)
             print(f"Resuming {run.path} after epoch {len(run.history)}.")
@@ -196,16 +213,18 @@ def main(argv=None):
           f"backend {keras.backend.backend()}")
 
     for epoch in run.epochs(config.epochs):
+        start_averaging_if_due(model.optimizer, [row["valid_nats"] for row in run.history], after=config.average_after)
         lr = start_epoch(model, config, epoch)
         x, y = training_rows(config, train_ids, run.seed, epoch)
         with distribute.scope(distribution):
             train_ppl, seconds = fit_epoch(model, x, y, config.batch_size, config.num_steps)
-        evaluator.set_weights(model.get_weights())
+        weights = evaluation_weights(model)  # the averaged weights once they are averaged
+        evaluator.set_weights(weights)
         row = epoch_row(lr, train_ppl, stream_perplexity(valid_rows), x.size, seconds, "char")
-        sampler.model.set_weights(model.get_weights())
+        sampler.model.set_weights(weights)
         sample = sampler.generate(line_start(vocabulary), config.sample_length, temperature=0.8, seed=run.seed + epoch)
         append_sample(run, epoch, vocabulary.decode(sample), 0.8)
-        print_epoch(run.end_epoch(model, row), "char")
+        print_epoch(run.end_epoch(model, row, weights), "char")
 
     evaluator.set_weights(run.kept_weights())
     test_nats = math.log(stream_perplexity(test_rows))

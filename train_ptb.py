@@ -129,20 +129,6 @@ def compile_for_training(model, config):
     return model
 
 
-def start_averaging_if_due(model, config, history):
-    """NT-ASGD: switch the optimizer to averaging when the valid perplexity stalls (or after `asgd_after` epochs)."""
-    from training.averaging import AveragedSGD, not_improving
-
-    optimizer = model.optimizer
-    if not isinstance(optimizer, AveragedSGD) or optimizer.averaging:
-        return
-    valid = [row["valid_perplexity"] for row in history]
-    if not_improving(valid, config.asgd_patience) or (config.asgd_after and len(valid) >= config.asgd_after):
-        optimizer.start_averaging()
-        how = f"over a window of ~{config.asgd_window} steps" if config.asgd_window else "NT-ASGD's plain mean"
-        print(f"Averaging the weights from epoch {len(valid) + 1} on ({how}).", flush=True)
-
-
 def add_arguments(parser):
     parser.add_argument("--lr-schedule", choices=["step", "book"], help="learning-rate decay (default step)")
     parser.add_argument("--corpus", metavar="DIR", help="train on your own corpus: a folder with train.txt, valid.txt "
@@ -184,7 +170,7 @@ def main(argv=None):
     import keras
 
     from training import distribute
-    from training.averaging import evaluation_weights
+    from training.averaging import evaluation_weights, start_averaging_if_due
     from training.language_model import (compile_evaluator, epoch_row, evaluate_perplexity, fit_epoch, print_epoch,
                                          stream_rows, whole_stream_rows)
     from training.schedule import start_epoch
@@ -217,7 +203,8 @@ def main(argv=None):
           f"{config.batch_size}×{config.num_steps} words per epoch, backend {keras.backend.backend()}")
 
     for epoch in run.epochs(config.epochs):
-        start_averaging_if_due(model, config, run.history)
+        start_averaging_if_due(model.optimizer, [row["valid_perplexity"] for row in run.history],
+                               after=config.asgd_after, patience=config.asgd_patience)
         lr = start_epoch(model, config, epoch)
         with distribute.scope(distribution):
             train_ppl, seconds = fit_epoch(model, x_train, y_train, config.batch_size, config.num_steps)

@@ -226,3 +226,27 @@ def test_char_rnn_takes_the_same_techniques_and_without():
                                       "builtin", 3)
     assert not plain.locked_dropout and plain.weight_dropout == 0
     build_model(plain, batch_size=2, num_steps=5)  # the builtin cell takes the rest
+
+
+def test_char_rnn_averages_adams_iterates_and_keeps_the_average(tmp_path, data_dir, monkeypatch, capsys):
+    import dataclasses
+
+    import train_char_rnn
+
+    averaged = dataclasses.replace(train_char_rnn.PRESETS["test"], epochs=2, average_after=1, average_window=10)
+    monkeypatch.setitem(train_char_rnn.PRESETS, "test", averaged)
+    common = ["--preset", "test", "--steps-per-epoch", "20", "--data-dir", data_dir]
+    train_char_rnn.main(common + ["--output-dir", str(tmp_path / "avg")])
+    assert "Averaging the weights from epoch 2 on (over a window of ~10 steps)" in capsys.readouterr().out
+    # model.keras holds Adam's averaged iterates: those the checkpoint's optimizer keeps, not its raw weights.
+    state = json.load(open(tmp_path / "avg" / "state.json"))
+    trained = keras.models.load_model(str(tmp_path / "avg" / state["checkpoint"]))
+    assert isinstance(trained.optimizer, AveragedAdam) and trained.optimizer.average_window == 10
+    saved = keras.models.load_model(str(tmp_path / "avg" / "model.keras"), compile=False).get_weights()
+    for kept, average in zip(saved, evaluation_weights(trained)):
+        np.testing.assert_allclose(kept, average, rtol=1e-6, atol=1e-7)
+    assert any(not np.allclose(a, b) for a, b in zip(saved, trained.get_weights()))
+
+    train_char_rnn.main(common + ["--without", "averaging", "--output-dir", str(tmp_path / "plain")])
+    assert "Averaging" not in capsys.readouterr().out
+    assert json.load(open(tmp_path / "plain" / "config.json"))["config"]["average_after"] == 0

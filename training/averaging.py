@@ -106,6 +106,24 @@ def evaluation_weights(model):
     return model.get_weights()
 
 
+def start_averaging_if_due(optimizer, valid_history, after=0, patience=0):
+    """Switches `optimizer` to averaging, between epochs, when it is due; says so and returns True then.
+
+    Due after `after` epochs (0: never by count), or when the validation
+    figures `valid_history` (one per finished epoch, lower is better) have not
+    improved for `patience` epochs (NT-ASGD's trigger; 0: never by trigger).
+    """
+    if not isinstance(optimizer, IterateAveraging) or optimizer.averaging:
+        return False
+    if not (not_improving(valid_history, patience) or (after and len(valid_history) >= after)):
+        return False
+    optimizer.start_averaging()
+    window = optimizer.average_window
+    how = f"over a window of ~{window} steps" if window else "the plain mean of the iterates"
+    print(f"Averaging the weights from epoch {len(valid_history) + 1} on ({how}).", flush=True)
+    return True
+
+
 def not_improving(valid_perplexities, patience):
     """NT-ASGD's trigger: the last epoch is worse than the best of all but the last `patience` epochs."""
     return bool(patience) and len(valid_perplexities) > patience and \
