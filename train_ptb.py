@@ -25,7 +25,7 @@ VM, 2026-11-24, best-valid model of epoch 6); medium, large and awd with
     | small, again    |          |         | 118.66     | 114.17 (43 min)|
     | medium          | 86.16    | 82.07   | 87.32      | 83.91 (185 s)  |
     | large           | 82.62    | 78.29   | 85.05 after 25 of 55 epochs (run lost) |
-    | awd-small       |          |         | unfinished run: 106.44 after epoch 5 |
+    | awd-small       |          |         | 95.33      | 91.51 (37 min) |
     | first awd-small |          |         | 104.31     | 101.05 (25 min)|
     | first, 22 epochs|          |         | 92.81      | 89.36 (82 min) |
     | awd             |          |         | 78.75 after 25 of 500 epochs (run lost) |
