@@ -4,7 +4,8 @@ Both scripts' `Config` inherit `Regularization`, so the word and the character
 model switch the same techniques on with the same names (all off by default:
 the book's presets are the 2014 recipe). The model-side fields are
 `models.LanguageModelSpec` fields of the same name; `spec_fields` hands them on.
-The optimizer-side technique, NT-ASGD, belongs to `train_ptb.py` (SGD).
+The optimizer side is each script's own: NT-ASGD in `train_ptb.py` (SGD), the
+same average of Adam's iterates in `train_char_rnn.py` (`training.averaging`).
 """
 
 import dataclasses
