@@ -89,3 +89,14 @@ def test_weight_averaging_study_keeps_its_averages_apart(tmp_path, data_dir):
     assert abs(second["mean@1"] - second["raw"]) > 1e-3 and abs(second["ema 5@2"] - second["mean@1"]) > 1e-3
     weight_averaging.plot(table, tmp_path / "averages.png")
     assert (tmp_path / "averages.png").stat().st_size > 1000
+
+
+def test_weight_averaging_study_of_the_char_model_averages_adam(tmp_path, data_dir):
+    from experiments import weight_averaging
+
+    averages = {"mean@1": (1, 0), "ema 3@1": (1, 3)}
+    table = weight_averaging.run(weight_averaging.char_recipe(), 1, steps_per_epoch=12, averages=averages,
+                                 data_dir=data_dir, task=weight_averaging.char_task)
+    (row,) = table
+    assert 1.0 < row["raw"] < 5.0  # nats per character (65 characters: ln 65 = 4.17 at chance)
+    assert len({row["raw"], row["mean@1"], row["ema 3@1"]}) == 3
