@@ -14,7 +14,8 @@ project's LSTM (or `--cell builtin`) in Keras 3, on any backend.
 Results (perplexity on PTB; TensorFlow's table and ours; small measured with
 `python train_ptb.py --preset small [--lr-schedule book]` on a 2-core CPU,
 TensorFlow backend, 2026-11-23 ("again": the current code on another, AVX2
-VM, 2026-11-24, best-valid model of epoch 6); medium, large and awd with
+VM, 2026-11-24, best-valid model of epoch 6; "AVX-512": the same on a 2-core AVX-512
+AMD EPYC, 2026-12-01); medium, large and awd with
 `KERAS_BACKEND=jax python train_ptb.py --preset medium|large|awd` on one H100,
 2026-11-24; the README has the details):
 
@@ -23,6 +24,7 @@ VM, 2026-11-24, best-valid model of epoch 6); medium, large and awd with
     | small           | 121.39   | 115.91  | 119.15     | 113.55         |
     | small, book lr  |          |         | 138.41     | 133.18         |
     | small, again    |          |         | 118.66     | 114.17 (43 min)|
+    | small, AVX-512  |          |         | 118.00     | 114.90 (18 min)|
     | medium          | 86.16    | 82.07   | 87.32      | 83.91 (185 s)  |
     | large           | 82.62    | 78.29   | 85.05 after 25 of 55 epochs (run lost) |
     | awd-small       |          |         | 95.33      | 91.51 (37 min) |
@@ -99,7 +101,8 @@ PRESETS = {  # TensorFlow's ptb_word_lm.py configs
                   weight_dropout=0.5, activation_penalty=2.0, temporal_activation_penalty=1.0,
                   weight_decay=1.2e-6, asgd_patience=5),
     "awd-small": AWD_SMALL,
-    # The same recipe for 90 minutes of the 2-core CPU: 18 epochs, the rate halved in each of the last three.
+    # The same recipe for ≤ 90 minutes of the 2-core CPU: 18 epochs, the rate halved in each of the last three
+    # (test 84.00 in 36 minutes on the AVX-512 VM: README).
     "awd-small-long": dataclasses.replace(AWD_SMALL, epochs=18, decay_after=15),
     # Every technique on a toy model, for the tests (averaging from the second epoch).
     "awd-test": Config(init_scale=0.0, learning_rate=30 / 5, max_grad_norm=0.25 * 5, layers=2, num_steps=5, units=8,
