@@ -113,6 +113,10 @@ PRESETS = {  # TensorFlow's ptb_word_lm.py configs
                        activation_penalty=2.0, temporal_activation_penalty=1.0, weight_decay=1.2e-6, asgd_after=1),
 }
 
+# Each op on all cores: the 10,000-word softmax's large products want both (PTB small's step 35 → 40 ms with
+# half the cores per op, benchmarks/model_speed.py, README Speed).
+TWO_OPS_AT_ONCE = False
+
 # What `--without` switches off, for the ablation of the awd presets: the model's techniques and NT-ASGD.
 PTB_TECHNIQUES = {**TECHNIQUES, "asgd": {"asgd_patience": 0, "asgd_after": 0}}
 
@@ -169,7 +173,7 @@ def load_data(run, data_dir):
     return train, valid, test, vocabulary, unknown
 
 
-@friendly_main
+@friendly_main(two_ops_at_once=TWO_OPS_AT_ONCE)
 def main(argv=None):
     args = parse_script_args(__doc__.split("\n\n")[0], PRESETS, "small", argv, add_arguments)
     if args.vocab_size is not None and args.vocab_size < 2:

@@ -57,29 +57,26 @@ def keras_steps(name, cell, jit_compile, loop, count):
     sys.path.insert(0, ROOT)
     import numpy as np
 
+    import train_char_rnn
+    import train_mnist_bilstm
+    import train_ptb
     from training.backend import import_keras
 
-    keras = import_keras()  # as the scripts import it: oneDNN on, TensorFlow's start-up lines hidden
+    script = {"ptb-small": train_ptb, "char-small": train_char_rnn, "mnist-default": train_mnist_bilstm}[name]
+    # as the script imports it: oneDNN on, its threads per op, TensorFlow's start-up lines hidden
+    keras = import_keras(script.TWO_OPS_AT_ONCE)
 
+    from models import build_model
     from training.metrics import sequence_loss
 
     rng = np.random.default_rng(0)
     batch, steps, vocab, *_ = shapes(name)
     if name == "mnist-default":
-        import train_mnist_bilstm
-        from models import build_model
-
         config = train_mnist_bilstm.PRESETS["default"]
         model = build_model(train_mnist_bilstm.model_spec(config, cell, 0))
         model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss="sparse_categorical_crossentropy")
         x, y = rng.uniform(0, 1, (batch, 28, 28)).astype("float32"), rng.integers(0, 10, batch).astype("int32")
     else:
-        import train_char_rnn
-        import train_ptb
-
-        from models import build_model
-
-        script = train_ptb if name == "ptb-small" else train_char_rnn
         config = script.PRESETS["small"]
         model = build_model(script.model_spec(config, vocab, cell, 0), batch_size=batch, num_steps=steps, stateful=True)
         if script is train_ptb:

@@ -37,10 +37,19 @@ def requested_backend():
         return "tensorflow"
 
 
-def import_keras():
+def import_keras(two_ops_at_once=False):
     """Imports Keras once, after checking that its backend is installed, hiding TensorFlow's start-up noise.
 
     Other lines TensorFlow prints while it loads (real warnings) are shown.
+
+    Args:
+        two_ops_at_once: On TensorFlow, give each op half of the cores
+            (`TF_NUM_INTRAOP_THREADS`) so that two independent ops run side by
+            side: the two layers of a stacked LSTM a step apart, the two
+            directions of a BiLSTM. Small recurrent products gain more from
+            that than from two threads each (see the README's Speed section).
+            An explicit `TF_NUM_INTRAOP_THREADS` is respected, and nothing
+            changes once TensorFlow is loaded.
     """
     backend = requested_backend()
     package, install = BACKEND_PACKAGES.get(backend, (None, None))
@@ -55,6 +64,8 @@ def import_keras():
         # (benchmarks/model_speed.py); TensorFlow turns them on by default only on some Intel CPUs.
         # An explicit TF_ENABLE_ONEDNN_OPTS=0 is respected.
         os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+        if two_ops_at_once:
+            os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(max(1, (os.cpu_count() or 2) // 2)))
     if backend != "tensorflow" or "keras" in sys.modules:
         import keras
 
