@@ -16,7 +16,7 @@ import train_char_rnn
 import train_mnist_bilstm
 import train_ptb
 from models import spec_from_dict
-from tests.conftest import ROOT, script_error, script_run
+from tests.conftest import ROOT, run_python, script_error, script_run
 from training.errors import UserError
 from training.run import RunFolder
 
@@ -293,3 +293,30 @@ def test_speed_benchmark_arguments(argv, message, capsys):
         lstm_speed.main(["--cases", "ptb-small"] + argv)
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("script, explicit, expected", [
+    ("train_char_rnn", None, "half"), ("train_mnist_bilstm", None, "half"), ("train_ptb", None, None),
+    ("train_char_rnn", "2", "2"),
+])
+def test_scripts_set_threads_per_op_before_tensorflow_loads(script, explicit, expected):
+    """TWO_OPS_AT_ONCE: half the cores per TensorFlow op for char-rnn and MNIST, an explicit value kept, PTB unchanged."""
+    code = (
+        "import os, sys\n"
+        "os.environ.pop('TF_NUM_INTRAOP_THREADS', None)\n"
+        + (f"os.environ['TF_NUM_INTRAOP_THREADS'] = '{explicit}'\n" if explicit else "")
+        + f"import {script} as script\n"
+        "assert 'tensorflow' not in sys.modules\n"
+        "from training.errors import friendly_main\n"
+        "friendly_main(two_ops_at_once=script.TWO_OPS_AT_ONCE)(lambda argv=None: None)()\n"
+        "import keras\n"
+        "print(keras.backend.backend(), os.environ.get('TF_NUM_INTRAOP_THREADS'))\n"
+    )
+    result = run_python(code)
+    assert result.returncode == 0, result.stderr[-2000:]
+    backend, threads = result.stdout.split()
+    if expected == "half":
+        expected = str(max(1, os.cpu_count() // 2))
+    if backend != "tensorflow" and not explicit:
+        expected = None  # other backends are left alone
+    assert threads == str(expected)
