@@ -80,8 +80,9 @@ PRESETS = {
                    sample_length=50, learning_rate=1e-2),
 }
 
-# TensorFlow runs the two LSTM layers' small products a step apart side by side, each op on half the cores:
-# char-rnn small's training step 66 → 48 ms on a 2-core CPU (benchmarks/model_speed.py, README Speed).
+# TensorFlow gives each op half the cores and runs independent ops side by side: the small recurrent
+# products gain more from that than from being split over both cores. char-rnn small's training step
+# 66 → 48 ms on a 2-core CPU (benchmarks/model_speed.py, README Speed).
 TWO_OPS_AT_ONCE = True
 
 # What `--without` switches off: the model's techniques and the averaging of Adam's iterates.

@@ -46,8 +46,8 @@ PRESETS = {
                    steps_per_epoch=300, shift=0),  # a few seconds, for tests
 }
 
-# TensorFlow runs the two directions of each BiLSTM side by side, each op on half the cores: the training
-# step 56 → 50 ms on a 2-core CPU (benchmarks/model_speed.py, README Speed).
+# TensorFlow gives each op half the cores and runs independent ops side by side (the two directions of a
+# BiLSTM are independent): the training step 56 → 50 ms on a 2-core CPU (benchmarks/model_speed.py, README Speed).
 TWO_OPS_AT_ONCE = True
 
 

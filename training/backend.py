@@ -44,10 +44,11 @@ def import_keras(two_ops_at_once=False):
 
     Args:
         two_ops_at_once: On TensorFlow, give each op half of the cores
-            (`TF_NUM_INTRAOP_THREADS`) so that two independent ops run side by
-            side: the two layers of a stacked LSTM a step apart, the two
-            directions of a BiLSTM. Small recurrent products gain more from
-            that than from two threads each (see the README's Speed section).
+            (`TF_NUM_INTRAOP_THREADS`), so that two independent ops run side
+            by side (the two directions of a BiLSTM, the gate activations of a
+            step, a weight gradient beside the recurrence). The small
+            recurrent products gain more from that than from being split over
+            all cores (see the README's Speed section).
             An explicit `TF_NUM_INTRAOP_THREADS` is respected, and nothing
             changes once TensorFlow is loaded.
     """
