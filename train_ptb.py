@@ -31,13 +31,14 @@ AMD EPYC, 2026-12-01); medium, large and awd with
     | first awd-small |          |         | 104.31     | 101.05 (25 min)|
     | awd-small again |          |         | 95.60      | 91.68 (17 min) |
     | awd-small-long  |          |         | 87.87      | 84.00 (36 min) |
+    | awd-small untied|          |         | 88.38      | 85.46 (27 min) |
     | first, 22 epochs|          |         | 92.81      | 89.36 (82 min) |
     | awd             |          |         | 78.75 after 25 of 500 epochs (run lost) |
 
 `awd-small` and `awd` add AWD-LSTM's regularization (Merity et al. 2017): weight
 tying, locked dropout, embedding dropout, weight drop, AR/TAR and NT-ASGD; awd-small
 measured with `python train_ptb.py --preset awd-small`, same CPU, 2026-11-24,
-"again" and awd-small-long on a 2-core AVX-512 AMD EPYC, 2026-12-01 (the
+"again", "untied" (`--without tying`) and awd-small-long on a 2-core AVX-512 AMD EPYC, 2026-12-01 (the
 first awd-small, at b06aa62, averaged with NT-ASGD's plain mean from epoch 4; today's
 averages over a ~500-step window from epoch 2, see `experiments/weight_averaging.py`).
 `--without tying,...` switches techniques off for an ablation (the README's tables:
