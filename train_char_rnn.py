@@ -64,7 +64,7 @@ PRESETS = {
     "small": Config(units=256, embedding_size=64, num_steps=50, batch_size=32, dropout=0.1, epochs=13,
                     lr_decay=0.85, decay_after=6, average_after=1, average_window=300),
     # `small` 1.5 × wider with more dropout, for the 2-core CPU in under 20 minutes: valid 1.354 / test 1.517
-    # nats/char in 18.4 min on the AVX-512 VM (README).
+    # nats/char in 17.9 min on the AVX-512 VM (README).
     "medium": Config(units=384, embedding_size=64, num_steps=50, batch_size=32, dropout=0.25, epochs=15,
                      lr_decay=0.85, decay_after=6, average_after=1, average_window=300),
     # `small` with AWD-LSTM's locked dropout and weight drop; measured behind `small` in these 20 minutes (README).
