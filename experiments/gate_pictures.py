@@ -59,16 +59,19 @@ def layer_trace(model, layer_index, ids):
     """Gate activations of the layer_index-th LSTM of `model` for one sequence of token ids."""
     import keras
 
-    from models import LSTM
+    from models import LSTMStack, lstm_layers
 
-    lstms = [layer for layer in model.layers if isinstance(layer, (LSTM, keras.layers.LSTM))]
+    lstms = lstm_layers(model)
     if not 0 <= layer_index < len(lstms):
         raise UserError(f"--layer must be between 0 and {len(lstms) - 1}: the model has {len(lstms)} LSTM layers.")
     layer = lstms[layer_index]
     if not hasattr(layer, "gate_activations"):
         raise UserError("this run was trained with --cell builtin; gate pictures need this project's LSTM (--cell custom).")
-    upstream = keras.Model(model.inputs[0], layer.input)
-    return layer.gate_activations(upstream(ids[None, :]))
+    stack = next((s for s in model.layers if isinstance(s, LSTMStack) and any(l is layer for l in s.lstms)), None)
+    if stack is None:
+        return layer.gate_activations(keras.Model(model.inputs[0], layer.input)(ids[None, :]))
+    below = keras.Model(model.inputs[0], stack.input)(ids[None, :])
+    return layer.gate_activations(stack.input_of([id(l) for l in stack.lstms].index(id(layer)), below))
 
 
 def plot_gates(trace, text, units, path, title):

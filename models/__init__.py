@@ -14,14 +14,14 @@ length and statefulness.
 import dataclasses
 
 from models.digit_classifier import DigitClassifierSpec, build_digit_classifier
-from models.language_model import LanguageModelSpec, build_language_model, lstm_class
-from models.lstm import LSTM, LSTMCell
+from models.language_model import LanguageModelSpec, build_language_model, find_layer, lstm_class, lstm_layers
+from models.lstm import LSTM, LSTMCell, LSTMStack
 
 SPECS = {spec.kind: spec for spec in (LanguageModelSpec, DigitClassifierSpec)}
 
 __all__ = [
-    "LSTM", "LSTMCell", "LanguageModelSpec", "DigitClassifierSpec", "build_model", "build_language_model",
-    "build_digit_classifier", "load_model", "lstm_class", "spec_from_dict",
+    "LSTM", "LSTMCell", "LSTMStack", "LanguageModelSpec", "DigitClassifierSpec", "build_model", "build_language_model",
+    "build_digit_classifier", "find_layer", "load_model", "lstm_class", "lstm_layers", "spec_from_dict",
 ]
 
 
@@ -32,6 +32,8 @@ def spec_from_dict(spec):
     kind = spec.get("kind")
     if kind not in SPECS:
         raise ValueError(f"unknown model kind {kind!r}; expected one of {', '.join(SPECS)}.")
+    if kind == "language_model" and "fused_layers" not in spec:  # saved before LSTMStack: separate layers
+        spec = {**spec, "fused_layers": False}
     return SPECS[kind](**spec)
 
 

@@ -45,6 +45,8 @@ class LanguageModelSpec:
     init_scale: float = 0.0    # > 0: every weight uniform in ±init_scale, LSTM biases 0; 0: Keras' initializers
     tie_weights: bool = False  # the softmax reuses the embedding matrix (the last LSTM has embedding_size units)
     cell: str = "custom"       # "custom" (models.LSTM) or "builtin" (keras.layers.LSTM)
+    fused_layers: bool = True  # custom cell: the LSTMs as one models.LSTMStack (steps and layers in one loop);
+                               # False: one layer after the other (run folders saved before 2026-12-01)
     seed: int = 0              # seeds of the dropout masks (and of the initializers when init_scale > 0)
     kind: str = "language_model"
 
@@ -138,6 +140,35 @@ class ActivationPenalty(keras.layers.Layer):
         return {**super().get_config(), "activation": self.activation, "temporal": self.temporal}
 
 
+def find_layer(model, name):
+    """The layer called `name` in `model`, also inside an LSTMStack (whose LSTMs and dropouts are nested)."""
+    from models.lstm import LSTMStack
+
+    for layer in model.layers:
+        if layer.name == name:
+            return layer
+        if isinstance(layer, LSTMStack):
+            for inner in layer.lstms + layer.dropouts:
+                if inner.name == name:
+                    return inner
+    raise ValueError(f"the model has no layer called {name!r}.")
+
+
+def lstm_layers(model):
+    """The model's LSTM layers (ours or keras.layers.LSTM), bottom first, also those inside an LSTMStack."""
+    from models.lstm import LSTM, LSTMStack
+
+    found = []
+    for layer in model.layers:
+        if isinstance(layer, LSTMStack):
+            found += layer.lstms
+        elif isinstance(layer, (LSTM, keras.layers.LSTM)):
+            found.append(layer)
+        elif isinstance(layer, keras.layers.Bidirectional):
+            found += [layer.forward_layer, layer.backward_layer]
+    return found
+
+
 def lstm_class(cell):
     """models.LSTM for "custom", keras.layers.LSTM for "builtin"."""
     from models.lstm import LSTM
@@ -166,6 +197,8 @@ def build_language_model(spec, batch_size=None, num_steps=None, stateful=False):
     if spec.weight_dropout and spec.cell != "custom":
         raise ValueError("weight_dropout is DropConnect inside this project's LSTM; keras.layers.LSTM has no "
                          "such option. Use cell='custom' or set weight_dropout=0.")
+    from models.lstm import LSTMStack
+
     lstm = lstm_class(spec.cell)
     lstm_options = {"weight_dropout": spec.weight_dropout} if spec.weight_dropout else {}
 
@@ -186,16 +219,25 @@ def build_language_model(spec, batch_size=None, num_steps=None, stateful=False):
     if not spec.embedding_size:
         x = keras.layers.Embedding(spec.vocab_size, spec.vocab_size, embeddings_initializer="identity",
                                    trainable=False, name="one_hot")(tokens)
+    lstms = []
     for layer in range(spec.layers):
-        rate = spec.dropout if layer or spec.input_dropout is None else spec.input_dropout
-        if rate:
-            x = dropout(rate, layer, "embedding_dropout" if layer == 0 else f"lstm_{layer - 1}_dropout")(x)
         last = layer == spec.layers - 1
         units = spec.embedding_size if last and spec.tie_weights else spec.units
-        x = lstm(units, return_sequences=True, stateful=stateful, unit_forget_bias=False,
-                 kernel_initializer=init(10 * layer + 1, "glorot_uniform"),
-                 recurrent_initializer=init(10 * layer + 2, "orthogonal"),
-                 seed=seed + 100 + layer, name=f"lstm_{layer}", **lstm_options)(x)
+        lstms.append(lstm(units, return_sequences=True, stateful=stateful, unit_forget_bias=False,
+                          kernel_initializer=init(10 * layer + 1, "glorot_uniform"),
+                          recurrent_initializer=init(10 * layer + 2, "orthogonal"),
+                          seed=seed + 100 + layer, name=f"lstm_{layer}", **lstm_options))
+    input_rate = spec.dropout if spec.input_dropout is None else spec.input_dropout
+    if input_rate:
+        x = dropout(input_rate, 0, "embedding_dropout")(x)
+    if spec.cell == "custom" and spec.fused_layers:
+        # The same layers and dropouts (same names and seeds), run as one loop over steps and layers.
+        x = LSTMStack(lstms, dropout=spec.dropout, locked_dropout=spec.locked_dropout, seed=seed, name="lstms")(x)
+    else:
+        for layer, lstm_layer in enumerate(lstms):
+            if layer and spec.dropout:
+                x = dropout(spec.dropout, layer, f"lstm_{layer - 1}_dropout")(x)
+            x = lstm_layer(x)
     raw = x
     rate = spec.dropout if spec.output_dropout is None else spec.output_dropout
     if rate:

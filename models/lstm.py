@@ -552,83 +552,310 @@ class LSTM(keras.layers.RNN):
         return cls(**config)
 
 
-@ops.custom_gradient
-def _fused_recurrence(z_x, h_0, c_0, recurrent_kernel):
-    """The unrolled recurrence of `LSTMCell.step` (σ, tanh), with a hand-written backward pass.
+@keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
+class LSTMStack(keras.layers.Layer):
+    """Stacked `LSTM` layers with dropout between them, run as one recurrence.
+
+    It computes what the layers called one after the other compute,
+
+        x → LSTM_1 → dropout → LSTM_2 → dropout → … → LSTM_L   (every h_t of the top layer)
+
+    like PyTorch's `nn.LSTM(num_layers=L, dropout=...)`, and holds the layers
+    themselves, so every layer keeps its weights (`kernel`, `recurrent_kernel`,
+    `bias`, as in `keras.layers.LSTM`), its `weight_dropout` and its carried
+    state. The difference is where the work goes: instead of layer 1 running
+    all its steps before layer 2 starts, the loop runs over steps and layers
+    together (`_fused_stack`), so layer 2's step t waits only for layer 1's
+    step t and runs beside layer 1's step t + 1, forward and backward. On a
+    CPU that keeps two cores busy where one layer's chain of small products
+    kept one. Layers 2, 3, … then project their input step by step inside the
+    loop instead of in one product before it (the same arithmetic).
+
+    The fused loop needs what `_fused_stack` knows: σ and tanh, biases, no
+    cell `dropout`/`recurrent_dropout`, no mask, a number of steps known when
+    the model is built, and the TensorFlow or JAX backend. Otherwise the
+    layers run one after the other (same results).
 
     Args:
-        z_x: `(T, batch, 4·units)`, x_t·W_x + b of every step, gate blocks i, f, C̃, o.
-        h_0, c_0: `(batch, units)`, the initial state.
-        recurrent_kernel: `(units, 4·units)`, W_h.
+        lstms: The `LSTM` layers, bottom first, each with
+            `return_sequences=True` (and not `return_state` or `go_backwards`).
+        dropout: Fraction of each layer's outputs dropped (while training)
+            before the next layer reads them. Default 0.
+        locked_dropout: One dropout mask per sequence, shared by all its steps
+            (Gal & Ghahramani 2016), instead of one per step. Default `False`.
+        seed: The dropout after layer l (l = 1, 2, …) is seeded `seed + l`.
+
+    Call arguments:
+        sequences: `(batch, timesteps, features)`.
+        training: Whether dropout (and the layers' weight drop) is applied.
+    """
+
+    def __init__(self, lstms, dropout=0.0, locked_dropout=False, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        lstms = list(lstms)
+        for layer in lstms:
+            if not isinstance(layer, LSTM) or not layer.return_sequences or layer.return_state or layer.go_backwards:
+                raise ValueError(
+                    f"LSTMStack stacks this project's LSTM layers, each with return_sequences=True (and without "
+                    f"return_state or go_backwards); got {layer!r}. Build them as LSTM(units, return_sequences=True)."
+                )
+        if not lstms:
+            raise ValueError("LSTMStack needs at least one LSTM layer.")
+        self.lstms = lstms
+        self.dropout = _check_rate("dropout", dropout)
+        self.locked_dropout = bool(locked_dropout)
+        self.seed = seed
+        noise_shape = (None, 1, None) if self.locked_dropout else None
+        self.dropouts = [
+            keras.layers.Dropout(self.dropout, noise_shape=noise_shape, seed=None if seed is None else seed + l,
+                                 name=f"{below.name}_dropout")
+            for l, below in enumerate(lstms[:-1], start=1)
+        ]
+
+    @property
+    def stateful(self):
+        return any(layer.stateful for layer in self.lstms)
+
+    def reset_state(self):
+        for layer in self.lstms:
+            layer.reset_state()
+
+    def build(self, sequences_shape):
+        _check_sequence_shape(sequences_shape)
+        shape = tuple(sequences_shape)
+        for layer, dropout in zip(self.lstms, [None, *self.dropouts]):
+            if dropout is not None:
+                dropout.build(shape)
+            layer.build(shape)
+            shape = shape[:2] + (layer.units,)
+
+    def compute_output_shape(self, sequences_shape):
+        return tuple(sequences_shape[:2]) + (self.lstms[-1].units,)
+
+    def _fusable(self, sequences, mask):
+        return (
+            mask is None
+            and sequences.shape[1] is not None
+            and all(
+                layer._has_fused_gradient() and layer.unroll is not False and layer.cell.use_bias
+                and not layer.cell.dropout and not layer.cell.recurrent_dropout
+                and layer.activity_regularizer is None
+                for layer in self.lstms
+            )
+        )
+
+    def call(self, sequences, training=False, mask=None):
+        _check_sequence_shape(sequences.shape)
+        if not self._fusable(sequences, mask):
+            x = sequences
+            for layer, dropout in zip(self.lstms, [None, *self.dropouts]):
+                if dropout is not None and self.dropout:
+                    x = dropout(x, training=training)
+                x = layer(x, training=training, mask=mask)
+            return x
+        batch, steps = ops.shape(sequences)[0], sequences.shape[1]
+        states = []
+        for layer in self.lstms:
+            if layer.stateful:
+                states.append(tuple(ops.copy(v) for v in layer.states))  # tensors, not the variables
+            else:
+                zeros = ops.zeros((batch, layer.units), dtype=self.compute_dtype)
+                states.append((zeros, zeros))
+        masks = []
+        for below, dropout in zip(self.lstms, self.dropouts):
+            if training and self.dropout:
+                ones = ops.ones((batch, 1 if self.locked_dropout else steps, below.units), dtype=self.compute_dtype)
+                masks.append(ops.transpose(dropout(ones, training=True), (1, 0, 2)))  # (T or 1, batch, units)
+            else:
+                masks.append(None)
+        z_x = self.lstms[0].cell.project_inputs(ops.transpose(sequences, (1, 0, 2)))
+        outputs, finals = _fused_stack(
+            z_x,
+            states,
+            [layer._recurrent_kernel(training) for layer in self.lstms],
+            [ops.copy(layer.cell.kernel) for layer in self.lstms[1:]],
+            [ops.copy(layer.cell.bias) for layer in self.lstms[1:]],
+            masks,
+        )
+        for layer, final in zip(self.lstms, finals):
+            if layer.stateful:
+                for variable, value in zip(layer.states, final):
+                    variable.assign(value)
+        return ops.transpose(outputs, (1, 0, 2))
+
+    def input_of(self, index, sequences):
+        """What `lstms[index]` reads when the stack reads `sequences` (inference: no dropout)."""
+        x = ops.convert_to_tensor(sequences, dtype=self.compute_dtype)
+        for layer in self.lstms[:index]:
+            x = layer(x, training=False)
+        return x
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "lstms": [keras.saving.serialize_keras_object(layer) for layer in self.lstms],
+            "dropout": self.dropout,
+            "locked_dropout": self.locked_dropout,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        lstms = [keras.saving.deserialize_keras_object(layer) for layer in config.pop("lstms")]
+        return cls(lstms, **config)
+
+
+def _fused_recurrence(z_x, h_0, c_0, recurrent_kernel):
+    """One layer's unrolled recurrence with the hand-written backward pass of `_fused_stack`.
+
+    Returns `(outputs, C_T)`: h_t of every step `(T, batch, units)` and the last cell state.
+    """
+    outputs, [(_, c)] = _fused_stack(z_x, [(h_0, c_0)], [recurrent_kernel])
+    return outputs, c
+
+
+def _fused_stack(z_x, states, recurrent_kernels, input_kernels=(), biases=(), masks=()):
+    """Stacked LSTMs (σ, tanh) unrolled as one recurrence, with a hand-written backward pass.
+
+    Args:
+        z_x: `(T, batch, 4·units_1)`, x_t·W_x + b of the first layer for every step,
+            gate blocks i, f, C̃, o.
+        states: `[(h_0, C_0)]` per layer, each `(batch, units_l)`.
+        recurrent_kernels: W_h of every layer, `(units_l, 4·units_l)`.
+        input_kernels, biases: W_x and b of layers 2, 3, …: their input is the
+            layer below's h_t, so it is projected step by step inside the loop.
+        masks: for layers 2, 3, …, None or the dropout mask (already scaled) on
+            the layer below's h_t: `(T, batch, units)`, or `(1, batch, units)`
+            for one mask per sequence (locked dropout).
 
     Returns:
-        `(outputs, C_T)`: h_t of every step `(T, batch, units)` and the last cell state.
+        `(outputs, finals)`: the top layer's h_t of every step `(T, batch, units)`
+        and the last `(h_T, C_T)` of every layer.
 
-    Automatic differentiation of the unrolled loop emits a few dozen small ops per
-    step (the gradient of every split, product and activation, and one weight
-    product h_{t-1}ᵀ·dz_t per step). Here the backward pass precomputes all that
-    does not depend on the step before the loop, runs a 7-op step
-    (dh, dC, dz, dh_{t-1}, dC_{t-1}), and forms the weight gradient of W_h as one
-    product over all steps, Σ_t h_{t-1}ᵀ·dz_t = H_prevᵀ·dZ. With a_t the gate
-    activations (i, f, C̃, o) and their derivatives σ' = a(1−a), tanh' = 1−a²:
+    Written as one loop over steps and layers, step t of layer l depends only on
+    step t of layer l − 1 and step t − 1 of layer l, so the graph is a wavefront:
+    layer 2's step t can run beside layer 1's step t + 1 (TensorFlow schedules
+    independent ops on its inter-op threads), and the backward pass likewise in
+    reverse. Automatic differentiation of the same loop would emit a few dozen
+    small ops per step and layer (the gradient of every split, product and
+    activation, a weight product per step); here the backward pass precomputes
+    all that does not depend on the step before the loop, runs 7 ops per step
+    and layer (dh, dC, dz, dh_{t-1}, dC_{t-1}, plus the input gradient
+    dz·W_xᵀ handed to the layer below), and forms every weight gradient as
+    one product over all steps, e.g. Σ_t h_{t-1}ᵀ·dz_t = H_prevᵀ·dZ. With a_t the
+    gate activations (i, f, C̃, o) and their derivatives σ' = a(1−a), tanh' = 1−a²:
 
         dh_t     = ∂L/∂h_t (from above) + dh_t (from step t+1)
         dC_t     = dC_{t+1}·f_{t+1} + dh_t·o_t·(1 − tanh²C_t)
         dz_t     = [dC_t·C̃_t·σ'_i, dC_t·C_{t-1}·σ'_f, dC_t·i_t·tanh'_C̃, dh_t·tanh C_t·σ'_o]
-        dh_{t-1} = dz_t·W_hᵀ
+        dh_{t-1} = dz_t·W_hᵀ        ∂L/∂x_t = dz_t·W_xᵀ (the layer below's "from above")
     """
-    steps = z_x.shape[0]
-    h, c = h_0, c_0
-    hs, cs, gates = [], [], []
-    for z in ops.unstack(z_x, num=steps, axis=0):
-        z = z + ops.matmul(h, recurrent_kernel)
-        z_i, z_f, z_c, z_o = ops.split(z, 4, axis=-1)
-        i, f, c_tilde, o = ops.sigmoid(z_i), ops.sigmoid(z_f), ops.tanh(z_c), ops.sigmoid(z_o)
-        c = f * c + i * c_tilde
-        h = o * ops.tanh(c)
-        hs.append(h)
-        cs.append(c)
-        gates.append((i, f, c_tilde, o))
-    outputs = ops.stack(hs, axis=0)
+    layers = len(recurrent_kernels)
+    masks = list(masks) or [None] * (layers - 1)
+    has_mask = tuple(m is not None for m in masks)
+    flat = [z_x, *(s for state in states for s in state), *recurrent_kernels, *input_kernels, *biases]
+    flat += [m for m in masks if m is not None]
+    outputs, *finals = _stack_function(layers, has_mask)(*flat)
+    return outputs, [tuple(finals[2 * l:2 * l + 2]) for l in range(layers)]
 
-    def backward(*upstream):
-        if len(upstream) == 1:  # JAX hands the cotangents as one tuple, TensorFlow one by one
-            upstream = upstream[0]
-        d_outputs, d_c_last = upstream
-        d_outputs = ops.zeros_like(outputs) if d_outputs is None else d_outputs
-        d_c = ops.zeros_like(c) if d_c_last is None else d_c_last
-        i, f, c_tilde, o = (ops.stack(g, axis=0) for g in zip(*gates))
-        cell = ops.stack(cs, axis=0)
-        c_prev = ops.concatenate([ops.expand_dims(c_0, 0), cell[:-1]], axis=0)
-        tanh_c = ops.tanh(cell)
-        # dz_t = [dC, dC, dC, dh] * gate_factor_t, the factors computed for all steps at once
-        gate_factor = ops.concatenate(
-            [c_tilde * i * (1 - i), c_prev * f * (1 - f), i * (1 - c_tilde * c_tilde), tanh_c * o * (1 - o)],
-            axis=-1,
-        )
-        dc_from_h = o * (1 - tanh_c * tanh_c)
-        d_out_t = ops.unstack(d_outputs, num=steps, axis=0)
-        factor_t = ops.unstack(gate_factor, num=steps, axis=0)
-        dc_from_h_t = ops.unstack(dc_from_h, num=steps, axis=0)
-        f_t = ops.unstack(f, num=steps, axis=0)
-        kernel_t = ops.transpose(recurrent_kernel)
-        d_h = ops.zeros_like(h_0)
-        d_z = [None] * steps
-        for t in reversed(range(steps)):
-            d_h = d_out_t[t] + d_h
-            d_c = d_c + d_h * dc_from_h_t[t]
-            d_z[t] = ops.concatenate([d_c, d_c, d_c, d_h], axis=-1) * factor_t[t]
-            d_h = ops.matmul(d_z[t], kernel_t)
-            d_c = d_c * f_t[t]
-        d_z = ops.stack(d_z, axis=0)
-        h_prev = ops.concatenate([ops.expand_dims(h_0, 0), outputs[:-1]], axis=0)
-        units = recurrent_kernel.shape[0]
-        d_kernel = ops.matmul(
-            ops.transpose(ops.reshape(h_prev, (-1, units))), ops.reshape(d_z, (-1, 4 * units))
-        )
-        return d_z, d_h, d_c, d_kernel
 
-    return (outputs, c), backward
+def _stack_function(layers, has_mask):
+    """The custom-gradient function of `_fused_stack` for a number of layers and which masks are given."""
+
+    def unpack(args):
+        args = list(args)
+        z_x = args.pop(0)
+        states = [(args.pop(0), args.pop(0)) for _ in range(layers)]
+        w_h = [args.pop(0) for _ in range(layers)]
+        w_x = [None] + [args.pop(0) for _ in range(layers - 1)]
+        b = [None] + [args.pop(0) for _ in range(layers - 1)]
+        masks = [None] + [args.pop(0) if present else None for present in has_mask]
+        return z_x, states, w_h, w_x, b, masks
+
+    @ops.custom_gradient
+    def stack(*args):
+        z_x, states, w_h, w_x, b, masks = unpack(args)
+        steps = z_x.shape[0]
+        z_first = ops.unstack(z_x, num=steps, axis=0)
+        mask_t = [None if m is None else (ops.unstack(m, num=steps, axis=0) if m.shape[0] != 1 else [m[0]] * steps)
+                  for m in masks]
+        h = [s[0] for s in states]
+        c = [s[1] for s in states]
+        hs, cs, gates, inputs = ([[] for _ in range(layers)] for _ in range(4))
+        for t in range(steps):
+            for l in range(layers):
+                if l == 0:
+                    z = z_first[t] + ops.matmul(h[0], w_h[0])
+                else:
+                    x = hs[l - 1][t] if mask_t[l] is None else hs[l - 1][t] * mask_t[l][t]
+                    inputs[l].append(x)
+                    z = ops.matmul(x, w_x[l]) + b[l] + ops.matmul(h[l], w_h[l])
+                z_i, z_f, z_c, z_o = ops.split(z, 4, axis=-1)
+                i, f, c_tilde, o = ops.sigmoid(z_i), ops.sigmoid(z_f), ops.tanh(z_c), ops.sigmoid(z_o)
+                c[l] = f * c[l] + i * c_tilde
+                h[l] = o * ops.tanh(c[l])
+                hs[l].append(h[l])
+                cs[l].append(c[l])
+                gates[l].append((i, f, c_tilde, o))
+        outputs = ops.stack(hs[-1], axis=0)
+        finals = [s for l in range(layers) for s in (h[l], c[l])]
+
+        def backward(*upstream):
+            if len(upstream) == 1:  # JAX hands the cotangents as one tuple, TensorFlow one by one
+                upstream = upstream[0]
+            d_outputs, d_finals = upstream[0], upstream[1:]
+            d_outputs = ops.zeros_like(outputs) if d_outputs is None else d_outputs
+            d_h = [ops.zeros_like(h[l]) if d_finals[2 * l] is None else d_finals[2 * l] for l in range(layers)]
+            d_c = [ops.zeros_like(c[l]) if d_finals[2 * l + 1] is None else d_finals[2 * l + 1] for l in range(layers)]
+            # dz_t = [dC, dC, dC, dh] * gate_factor_t, the factors computed for all steps at once
+            factor_t, dc_from_h_t, f_t = [], [], []
+            for l in range(layers):
+                i, f, c_tilde, o = (ops.stack(g, axis=0) for g in zip(*gates[l]))
+                cell = ops.stack(cs[l], axis=0)
+                c_prev = ops.concatenate([ops.expand_dims(states[l][1], 0), cell[:-1]], axis=0)
+                tanh_c = ops.tanh(cell)
+                gate_factor = ops.concatenate(
+                    [c_tilde * i * (1 - i), c_prev * f * (1 - f), i * (1 - c_tilde * c_tilde), tanh_c * o * (1 - o)],
+                    axis=-1,
+                )
+                factor_t.append(ops.unstack(gate_factor, num=steps, axis=0))
+                dc_from_h_t.append(ops.unstack(o * (1 - tanh_c * tanh_c), num=steps, axis=0))
+                f_t.append(ops.unstack(f, num=steps, axis=0))
+            w_h_t = [ops.transpose(w) for w in w_h]
+            w_x_t = [None] + [ops.transpose(w) for w in w_x[1:]]
+            d_out_t = ops.unstack(d_outputs, num=steps, axis=0)
+            d_z = [[None] * steps for _ in range(layers)]
+            for t in reversed(range(steps)):
+                from_above = d_out_t[t]
+                for l in reversed(range(layers)):
+                    d_h_l = d_h[l] + from_above
+                    d_c[l] = d_c[l] + d_h_l * dc_from_h_t[l][t]
+                    d_z[l][t] = ops.concatenate([d_c[l], d_c[l], d_c[l], d_h_l], axis=-1) * factor_t[l][t]
+                    d_h[l] = ops.matmul(d_z[l][t], w_h_t[l])
+                    d_c[l] = d_c[l] * f_t[l][t]
+                    if l:
+                        from_above = ops.matmul(d_z[l][t], w_x_t[l])
+                        if mask_t[l] is not None:
+                            from_above = from_above * mask_t[l][t]
+            d_z = [ops.stack(d, axis=0) for d in d_z]
+            d_states, d_w_h, d_w_x, d_b = [], [], [], []
+            for l in range(layers):
+                units = w_h[l].shape[0]
+                d_z_2d = ops.reshape(d_z[l], (-1, 4 * units))
+                h_prev = ops.stack([states[l][0]] + hs[l][:-1], axis=0)
+                d_w_h.append(ops.matmul(ops.transpose(ops.reshape(h_prev, (-1, units))), d_z_2d))
+                d_states += [d_h[l], d_c[l]]
+                if l:
+                    x = ops.stack(inputs[l], axis=0)
+                    d_w_x.append(ops.matmul(ops.transpose(ops.reshape(x, (-1, x.shape[-1]))), d_z_2d))
+                    d_b.append(ops.sum(d_z_2d, axis=0))
+            d_masks = [ops.zeros_like(m) for m in masks if m is not None]  # masks are constants
+            return (d_z[0], *d_states, *d_w_h, *d_w_x, *d_b, *d_masks)
+
+        return (outputs, *finals), backward
+
+    return stack
 
 
 def _cell_property(name):

@@ -81,7 +81,7 @@ def test_resume_on_two_devices_equals_uninterrupted(tmp_path, data_dir):
 def test_carried_state_is_sharded_by_rows_and_equals_one_device():
     code = """
 import json, numpy as np, keras
-from models import LanguageModelSpec, build_model
+from models import LanguageModelSpec, build_model, find_layer
 from training import distribute
 from training.metrics import sequence_loss
 spec = LanguageModelSpec(vocab_size=20, units=6, layers=2, embedding_size=5, seed=3)
@@ -93,7 +93,7 @@ for name, distribution in (("one", None), ("many", distribute.start("data", 8, s
         model = build_model(spec, batch_size=8, num_steps=7, stateful=True)
         model.compile(optimizer=keras.optimizers.SGD(0.5), loss=sequence_loss)
         model.fit(x, x, batch_size=8, shuffle=False, epochs=1, verbose=0)  # 3 batches, state carried
-    lstm = model.get_layer("lstm_1")
+    lstm = find_layer(model, "lstm_1")
     states[name] = [np.asarray(s.value).tolist() for s in lstm.states]
     if distribution is not None:
         states["spec"] = str(lstm.states[0].value.sharding.spec)

@@ -39,7 +39,7 @@ def test_tied_softmax_is_the_embedding_transposed(rng):
     bias = rng.normal(size=30).astype("float32")
     model.get_layer("logits").set_weights([bias])
     tokens = rng.integers(0, 30, size=(2, 3)).astype("int32")
-    h = keras.Model(model.inputs[0], model.get_layer("lstm_1").output)(tokens)
+    h = keras.Model(model.inputs[0], model.get_layer("lstms").output)(tokens)
     expected = keras.ops.convert_to_numpy(h) @ model.get_layer("embedding").get_weights()[0].T + bias
     np.testing.assert_allclose(keras.ops.convert_to_numpy(model(tokens)), expected, atol=1e-5)
 

@@ -6,7 +6,8 @@ import pytest
 import keras
 from keras import ops
 
-from models import LSTM, LSTMCell
+import models.lstm
+from models import LSTM, LSTMCell, LSTMStack
 from models.reference import lstm_backward, lstm_forward
 from tests.conftest import gradients, run_python
 
@@ -359,6 +360,92 @@ def test_config_round_trip_and_keras_file_in_fresh_process(tmp_path, rng):
         "print('reloaded ok')"
     )
     assert "reloaded ok" in result.stdout, result.stderr[-3000:]
+
+
+class _Training(keras.Model):
+    """`inner` called with training=True: dropout and weight drop on."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def call(self, x):
+        return self.inner(x, training=True)
+
+
+def _stack_model(fused, stateful, locked, weights=None):
+    """Three LSTMs (6, 5, 4 units) with dropout 0.3 between them and weight drop 0.2, as one LSTMStack.
+
+    fused=False gives every layer unroll=False, which the fused loop does not take: the
+    layers then run one after the other, differentiated automatically.
+    """
+    lstms = [LSTM(units, return_sequences=True, stateful=stateful, weight_dropout=0.2, seed=10 + l,
+                  unroll=None if fused else False, name=f"lstm_{l}") for l, units in enumerate((6, 5, 4))]
+    inputs = keras.Input((7, 3), batch_size=4)
+    model = keras.Model(inputs, LSTMStack(lstms, dropout=0.3, locked_dropout=locked, seed=5, name="lstms")(inputs))
+    if weights is not None:
+        model.set_weights(weights)
+    return model
+
+
+@pytest.mark.parametrize("stateful,locked", [(False, False), (True, True), (True, False)])
+def test_stack_equals_its_layers_one_after_another(stateful, locked, rng, monkeypatch):
+    """The fused wavefront loop and its hand-written gradient against the layers run in turn (autodiff).
+
+    Same seeds, so the same dropout masks and weight-drop masks; with training on
+    and off; two batches, so a stateful stack must carry every layer's state.
+    """
+    calls = []
+    fused_stack = models.lstm._fused_stack
+    monkeypatch.setattr(models.lstm, "_fused_stack", lambda *a, **k: calls.append(1) or fused_stack(*a, **k))
+    x = rng.normal(size=(2, 4, 7, 3)).astype("float32")
+    upstream = rng.normal(size=(4, 7, 4)).astype("float32")
+    results = []
+    for fused in (True, False):
+        model = _stack_model(fused, stateful, locked, weights=results[0]["weights"] if results else None)
+        result = {"weights": model.get_weights(), "inference": [np_(model(batch)) for batch in x]}
+        if stateful:
+            model.get_layer("lstms").reset_state()
+        result["training"] = [np_(model(batch, training=True)) for batch in x]
+        training = _Training(model)
+        training(x[0])  # built (JAX's stateless_call wants that); draws the same masks in both models
+        result["gradients"] = gradients(training, x[0], weighted_sum([upstream]), wrt_inputs=True)
+        results.append(result)
+        assert bool(calls) == fused  # the fused loop was (or was not) the one that ran
+        calls.clear()
+    fused, one_by_one = results
+    for key in ("inference", "training", "gradients"):
+        for a, b in zip(fused[key], one_by_one[key]):
+            np.testing.assert_allclose(a, b, atol=ATOL)
+    assert not np.allclose(fused["inference"][1], fused["training"][1], atol=1e-3)  # dropout was on
+
+
+def test_stack_saves_and_reloads_in_fresh_process(tmp_path, rng):
+    model = _stack_model(True, stateful=False, locked=True)
+    config = model.get_layer("lstms").get_config()
+    assert LSTMStack.from_config(config).get_config() == config
+    x = rng.normal(size=(4, 7, 3)).astype("float32")
+    path = tmp_path / "stack.keras"
+    model.save(path)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "expected.npy", np_(model(x)))
+    result = run_python(
+        "import numpy as np, keras, models\n"
+        f"m = keras.models.load_model(r'{path}')\n"
+        f"np.testing.assert_allclose(m.predict(np.load(r'{tmp_path / 'x.npy'}'), verbose=0), "
+        f"np.load(r'{tmp_path / 'expected.npy'}'), atol=1e-6)\n"
+        "stack = m.get_layer('lstms')\n"
+        "assert [l.units for l in stack.lstms] == [6, 5, 4] and stack.lstms[1].weight_dropout == 0.2\n"
+        "print('reloaded ok')"
+    )
+    assert "reloaded ok" in result.stdout, result.stderr[-3000:]
+
+
+def test_stack_takes_only_sequence_returning_lstms():
+    with pytest.raises(ValueError, match="return_sequences=True"):
+        LSTMStack([LSTM(4)])
+    with pytest.raises(ValueError, match="return_sequences=True"):
+        LSTMStack([keras.layers.LSTM(4, return_sequences=True)])
 
 
 def test_importing_models_does_not_import_tensorflow():

@@ -11,7 +11,7 @@ import keras
 from keras import ops
 
 import train_ptb
-from models import LSTM, LanguageModelSpec, build_model
+from models import LSTM, LanguageModelSpec, build_model, find_layer, lstm_layers
 from models.language_model import ActivationPenalty, EmbeddingDropout
 from tests.conftest import run_python, script_error
 from training.averaging import AveragedAdam, AveragedSGD, evaluation_weights, not_improving
@@ -28,12 +28,12 @@ def awd_spec(**changes):
 
 def test_locked_dropout_masks_are_shared_over_time_and_differ_between_sequences():
     model = build_model(awd_spec(), batch_size=8, num_steps=10)
-    dropout = model.get_layer("lstm_0_dropout")
+    dropout = find_layer(model, "lstm_0_dropout")
     dropped = np_(dropout(np.ones((8, 10, 12), "float32"), training=True))
     assert np.all(np.isclose(dropped, 0.0) | np.isclose(dropped, 1 / 0.7))
     np.testing.assert_array_equal(dropped, np.repeat(dropped[:, :1], 10, axis=1))  # one mask per sequence
     assert len({row.tobytes() for row in dropped[:, 0]}) == 8  # and a different one for each
-    per_step = build_model(awd_spec(locked_dropout=False), batch_size=8, num_steps=10).get_layer("lstm_0_dropout")
+    per_step = find_layer(build_model(awd_spec(locked_dropout=False), batch_size=8, num_steps=10), "lstm_0_dropout")
     varying = np_(per_step(np.ones((8, 10, 12), "float32"), training=True))
     assert not np.array_equal(varying[:, 0], varying[:, 1])  # Zaremba's dropout: a new mask every step
     np.testing.assert_array_equal(np_(dropout(np.ones((8, 10, 12), "float32"), training=False)), 1.0)
@@ -220,8 +220,8 @@ def test_char_rnn_takes_the_same_techniques_and_without():
     assert spec.locked_dropout and spec.weight_dropout == config.weight_dropout > 0
     assert (spec.units, spec.layers, spec.embedding_size, spec.seed) == (config.units, config.layers, 64, 3)
     model = build_model(spec, batch_size=2, num_steps=5)
-    assert all(model.get_layer(f"lstm_{i}").weight_dropout == config.weight_dropout for i in range(config.layers))
-    assert model.get_layer("lstm_0_dropout").noise_shape == (None, 1, None)  # locked
+    assert all(layer.weight_dropout == config.weight_dropout for layer in lstm_layers(model))
+    assert find_layer(model, "lstm_0_dropout").noise_shape == (None, 1, None)  # locked
     plain = train_char_rnn.model_spec(dataclasses.replace(config, **switched_off("weight-drop,locked-dropout")), 65,
                                       "builtin", 3)
     assert not plain.locked_dropout and plain.weight_dropout == 0
