@@ -10,7 +10,7 @@ split at the end (the 90/5/5 split of tensorflow-datasets and
 tensorflow-char-rnn).
 
     python train_char_rnn.py --preset small                     # 2-core CPU, ~8 minutes
-    python train_char_rnn.py --preset medium                    # 2-core CPU, ~18 minutes, better
+    python train_char_rnn.py --preset medium                    # 2-core CPU, ~14 minutes, better
     KERAS_BACKEND=jax python train_char_rnn.py --preset large   # GPU
     python train_char_rnn.py --text my_novel.txt                # your own text (any UTF-8 file, split 90/5/5)
     python sample.py runs/<run> --prime "ROMEO:" --length 1000 --temperature 0.8
@@ -63,8 +63,8 @@ PRESETS = {
     # epoch 2 on (`--without averaging`: the same without).
     "small": Config(units=256, embedding_size=64, num_steps=50, batch_size=32, dropout=0.1, epochs=13,
                     lr_decay=0.85, decay_after=6, average_after=1, average_window=300),
-    # `small` 1.5 × wider with more dropout, for the 2-core CPU in under 20 minutes: valid 1.354 / test 1.517
-    # nats/char in 17.9 min on the AVX-512 VM (README).
+    # `small` 1.5 × wider with more dropout, for the 2-core CPU in under 20 minutes: valid 1.357 / test 1.521
+    # nats/char in 14.2 min on the AVX-512 VM (README; 1.354 / 1.517 in 17.9 min with the layers one by one).
     "medium": Config(units=384, embedding_size=64, num_steps=50, batch_size=32, dropout=0.25, epochs=15,
                      lr_decay=0.85, decay_after=6, average_after=1, average_window=300),
     # `small` with AWD-LSTM's locked dropout and weight drop; measured behind `small` in these 20 minutes (README).

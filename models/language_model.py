@@ -15,6 +15,10 @@ drops whole words (rows of E) for a batch; `weight_dropout` is DropConnect on
 every LSTM's W_h (`models.LSTM(weight_dropout=...)`); `activation_penalty` and
 `temporal_activation_penalty` are AR and TAR on the last LSTM's output.
 
+With this project's LSTM the stacked layers and the dropout between them are
+one `models.LSTMStack` layer ("lstms"), which runs steps and layers in one loop
+(faster on a CPU; same numbers); `find_layer` and `lstm_layers` look inside it.
+
 One builder serves `train_ptb.py` (Zaremba et al. 2014: a learned embedding as
 wide as the LSTM, every weight uniform in ±init_scale) and `train_char_rnn.py`
 (one-hot or a small embedding, Keras' default initializers). The spec is all a

@@ -103,3 +103,41 @@ def test_spec_round_trips_through_its_dict():
     assert spec_from_dict(asdict(spec)) == spec
     with pytest.raises(ValueError, match="unknown model kind"):
         spec_from_dict({"kind": "transformer"})
+
+
+def test_spec_saved_before_the_stack_rebuilds_separate_layers_with_the_same_numbers(rng):
+    """A config.json without "fused_layers" (run folders before LSTMStack) gets the layers one after the other.
+
+    Same weights in the same order, so either model takes the other's weights, and the same outputs.
+    """
+    from dataclasses import asdict
+
+    spec = LanguageModelSpec(vocab_size=20, units=6, layers=3, embedding_size=5, dropout=0.2, seed=3)
+    saved = {key: value for key, value in asdict(spec).items() if key != "fused_layers"}
+    separate, stacked = build_model(saved, batch_size=2, num_steps=7), build_model(spec, batch_size=2, num_steps=7)
+    assert [layer.name for layer in separate.layers if "lstm" in layer.name] == [
+        "lstm_0", "lstm_0_dropout", "lstm_1", "lstm_1_dropout", "lstm_2", "lstm_2_dropout"]
+    assert [layer.name for layer in stacked.layers if "lstm" in layer.name] == ["lstms", "lstm_2_dropout"]
+    stacked.set_weights(separate.get_weights())
+    tokens = rng.integers(0, 20, size=(2, 7)).astype("int32")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(stacked(tokens)),
+                               keras.ops.convert_to_numpy(separate(tokens)), atol=1e-5)
+
+
+def test_batches_for_fit_read_the_rows_in_order():
+    """training.backend.batches: on TensorFlow a tf.data pipeline (autotuning off) of the same batches, in order."""
+    from training.backend import batches
+
+    x = np.arange(20, dtype="int32").reshape(10, 2)
+    y, w = x + 1, np.linspace(0, 1, 10).astype("float32")
+    arguments = batches(x, y, 4, w)
+    if keras.backend.backend() != "tensorflow":
+        assert arguments["x"] is x and arguments["y"] is y and arguments["batch_size"] == 4
+        return
+    assert set(arguments) == {"x"} and not arguments["x"].options().autotune.enabled
+    got = list(arguments["x"].as_numpy_iterator())
+    for (bx, by, bw), start in zip(got, (0, 4, 8)):
+        np.testing.assert_array_equal(bx, x[start:start + 4])
+        np.testing.assert_array_equal(by, y[start:start + 4])
+        np.testing.assert_array_equal(bw, w[start:start + 4])
+    assert len(got) == 3

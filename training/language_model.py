@@ -8,6 +8,7 @@ import numpy as np
 import keras
 
 from datasets import stream_batches
+from training.backend import batches
 from training.errors import UserError
 from training.metrics import Perplexity
 from training.progress import fit_options
@@ -59,7 +60,7 @@ def compile_evaluator(model):
 def evaluate_perplexity(model, x, y, batch_size, sample_weight=None, verbose=0):
     """Perplexity over the rows (x, y) with the state carried from batch to batch, starting from zero."""
     reset_states(model)
-    logs = model.evaluate(x, y, batch_size=batch_size, sample_weight=sample_weight, verbose=verbose, return_dict=True)
+    logs = model.evaluate(**batches(x, y, batch_size, sample_weight), verbose=verbose, return_dict=True)
     reset_states(model)
     return float(logs["perplexity"])
 
@@ -122,7 +123,7 @@ def fit_epoch(model, x, y, batch_size, tokens_per_sequence):
     """
     reset_states(model)
     timer = EpochTimer()
-    logs = model.fit(x, y, batch_size=batch_size, shuffle=False, epochs=1,
+    logs = model.fit(**batches(x, y, batch_size), shuffle=False, epochs=1,
                      **fit_options(PerplexityFromLoss(tokens_per_sequence), timer)).history
     return float(logs["perplexity"][-1]), timer.seconds
 
