@@ -17,7 +17,8 @@ every LSTM's W_h (`models.LSTM(weight_dropout=...)`); `activation_penalty` and
 
 With this project's LSTM the stacked layers and the dropout between them are
 one `models.LSTMStack` layer ("lstms"), which runs steps and layers in one loop
-(faster on a CPU; same numbers); `find_layer` and `lstm_layers` look inside it.
+(faster on a CPU; the same equations, summed in another order); `find_layer` and
+`lstm_layers` look inside it.
 
 One builder serves `train_ptb.py` (Zaremba et al. 2014: a learned embedding as
 wide as the LSTM, every weight uniform in ±init_scale) and `train_char_rnn.py`
