@@ -87,6 +87,7 @@ def main(argv=None):
 
     from datasets import load_mnist
     from training import distribute
+    from training.backend import batches, validation_batches
     from training.figures import confusion_matrix, plot_confusion_matrix, plot_misclassified
     from training.progress import fit_options
     from training.schedule import start_epoch
@@ -117,8 +118,9 @@ def main(argv=None):
         rng = np.random.default_rng([run.seed, epoch])  # per epoch, so a resumed run draws the same
         order = rng.permutation(len(x_train))[:per_epoch]
         with distribute.scope(distribution):
-            logs = model.fit(scale(shifted(x_train[order], config.shift, rng)), y_train[order],
-                             batch_size=config.batch_size, shuffle=False, epochs=1, validation_data=(x_valid, y_valid),
+            logs = model.fit(**batches(scale(shifted(x_train[order], config.shift, rng)), y_train[order],
+                                       config.batch_size), shuffle=False, epochs=1,
+                             validation_data=validation_batches(x_valid, y_valid, config.batch_size),
                              **fit_options()).history
         row = run.end_epoch(model, {"learning_rate": lr, "train_loss": logs["loss"][-1],
                                     "train_accuracy": logs["accuracy"][-1], "valid_loss": logs["val_loss"][-1],

@@ -141,3 +141,20 @@ def test_batches_for_fit_read_the_rows_in_order():
         np.testing.assert_array_equal(by, y[start:start + 4])
         np.testing.assert_array_equal(bw, w[start:start + 4])
     assert len(got) == 3
+
+
+def test_validation_batches_are_the_batches_fit_validates_on():
+    """training.backend.validation_batches: the (x, y) pairs in order, as one value for fit's validation_data."""
+    from training.backend import validation_batches
+
+    x = np.arange(20, dtype="float32").reshape(10, 2)
+    y = np.arange(10, dtype="int32")
+    data = validation_batches(x, y, 4)
+    if keras.backend.backend() != "tensorflow":
+        assert data[0] is x and data[1] is y
+        return
+    assert not data.options().autotune.enabled
+    got = list(data.as_numpy_iterator())
+    np.testing.assert_array_equal(np.concatenate([bx for bx, _ in got]), x)
+    np.testing.assert_array_equal(np.concatenate([by for _, by in got]), y)
+    assert [len(by) for _, by in got] == [4, 4, 2]

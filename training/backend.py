@@ -111,3 +111,9 @@ def batches(x, y, batch_size, sample_weight=None):
     whole = len(x) % batch_size == 0  # then every batch has the static size a stateful model (or its while loop) wants
     dataset = tf.data.Dataset.from_tensor_slices(data).batch(batch_size, drop_remainder=whole)
     return {"x": dataset.prefetch(1).with_options(options)}
+
+
+def validation_batches(x, y, batch_size):
+    """`model.fit`'s validation_data for (x, y): the same pipeline as `batches`, or the arrays on other backends."""
+    data = batches(x, y, batch_size)
+    return (x, y) if "y" in data else data["x"]
