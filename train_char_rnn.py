@@ -69,7 +69,7 @@ PRESETS = {
     "medium": Config(units=384, embedding_size=64, num_steps=50, batch_size=32, dropout=0.25, epochs=15,
                      lr_decay=0.85, decay_after=6, average_after=1, average_window=300),
     # `medium` wider still (2 × 448) with more dropout: the best of these within 20 minutes of the 2-core CPU,
-    # valid 1.342 / test 1.4997 nats/char in 19.0–19.9 min on the AVX-512 VM (README).
+    # valid 1.342 / test 1.4997 nats/char in 19.0–19.9 min on the AVX-512 VM (README; the builtin cell: 28.8 min).
     "wide": Config(units=448, embedding_size=64, num_steps=50, batch_size=32, dropout=0.3, epochs=14,
                    lr_decay=0.85, decay_after=6, average_after=1, average_window=300),
     # `small` with AWD-LSTM's locked dropout and weight drop; measured behind `small` in these 20 minutes (README).
