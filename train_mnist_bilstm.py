@@ -113,6 +113,7 @@ def main(argv=None):
     print(f"MNIST BiLSTM {run.preset}: {config.layers}×BiLSTM({config.units}) {run.cell}, "
           f"{model.count_params():,} parameters, {per_epoch:,} images per epoch, backend {keras.backend.backend()}")
 
+    valid = validation_batches(x_valid, y_valid, config.batch_size)  # the same every epoch
     for epoch in run.epochs(config.epochs):
         lr = start_epoch(model, config, epoch)
         rng = np.random.default_rng([run.seed, epoch])  # per epoch, so a resumed run draws the same
@@ -120,7 +121,7 @@ def main(argv=None):
         with distribute.scope(distribution):
             logs = model.fit(**batches(scale(shifted(x_train[order], config.shift, rng)), y_train[order],
                                        config.batch_size), shuffle=False, epochs=1,
-                             validation_data=validation_batches(x_valid, y_valid, config.batch_size),
+                             validation_data=valid,
                              **fit_options()).history
         row = run.end_epoch(model, {"learning_rate": lr, "train_loss": logs["loss"][-1],
                                     "train_accuracy": logs["accuracy"][-1], "valid_loss": logs["val_loss"][-1],
