@@ -295,6 +295,16 @@ def test_speed_benchmark_arguments(argv, message, capsys):
     assert exit_info.value.code == 2 and message in err and "Traceback" not in err
 
 
+def test_model_speed_ceiling_is_timed_with_numpy_and_with_the_backend():
+    # The backend's own library (oneDNN on TensorFlow) can beat NumPy's BLAS by half: both are printed.
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    import model_speed
+
+    (numpy_gflops, numpy_name), (backend_gflops, backend_name) = model_speed.matmul_gflops()
+    assert numpy_name == "NumPy, 2048²" and numpy_gflops > 1
+    assert backend_name.endswith("keras.ops.matmul, 2048²") and backend_gflops > 1
+
+
 @pytest.mark.parametrize("script, explicit, expected", [
     ("train_char_rnn", None, "half"), ("train_mnist_bilstm", None, "half"), ("train_ptb", None, None),
     ("train_char_rnn", "2", "2"),
