@@ -35,7 +35,19 @@ except SystemExit as exit:
     results = {{"exit": exit.code}}
 print("RESULT", json.dumps(results))
 """
+    return run_for_result(code, env)
+
+
+def run_for_result(code, env):
+    """`code` in a fresh process with `env`: (what it printed after "RESULT ", as JSON; its stderr) or the error.
+
+    Run once more if XLA's CPU runtime ended the process in a collective that one virtual device never
+    joined ("Termination timeout for `all gather ...`" after 40 s): XLA's own failure, now and then in a
+    fresh process on the 2-core VM, never seen within a long-lived one (README, "Several devices and hosts").
+    """
     result = run_python(code, env=env)
+    if "Termination timeout for" in result.stderr and "rendezvous" in result.stderr.lower():
+        result = run_python(code, env=env)
     lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
     assert lines, result.stderr[-3000:]
     return json.loads(lines[0][len("RESULT "):]), result.stderr
@@ -100,10 +112,7 @@ for name, distribution in (("one", None), ("many", distribute.start("data", 8, s
         states["devices"] = len(lstm.states[0].value.sharding.device_set)
 print("RESULT", json.dumps(states))
 """
-    result = run_python(code, env={"KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
-    lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
-    assert lines, result.stderr[-3000:]
-    states = json.loads(lines[0][len("RESULT "):])
+    states, _ = run_for_result(code, {"KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
     assert states["devices"] == 4 and "batch" in states["spec"]  # rows split over the 4 devices
     for one, many in zip(states["one"], states["many"]):
         assert len(one) == 8
