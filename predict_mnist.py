@@ -9,11 +9,17 @@ that the digit is light on dark as in MNIST. Prints the class and its
 probability; an image without ink is an error, not a guess.
 """
 
-import argparse
+from training import startup
 
-import numpy as np
+startup.start()
 
-from training.errors import UserError, friendly_main
+import argparse  # noqa: E402
+
+import numpy as np  # noqa: E402
+from PIL import Image, ImageOps, UnidentifiedImageError  # noqa: E402
+
+from training.errors import UserError, friendly_main  # noqa: E402
+from training.inference import load_run_model  # noqa: E402
 
 MIN_CONTRAST = 32  # gray levels between the darkest and the lightest pixel below which an image has no ink
 
@@ -32,8 +38,6 @@ def grayscale(image):
 
 def load_image(path):
     """A (28, 28) float32 array in [0, 1], light digit on a dark background."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
     try:
         with Image.open(path) as image:
             pixels = grayscale(ImageOps.exif_transpose(image))
@@ -67,8 +71,6 @@ def main(argv=None):
     parser.add_argument("run_dir", help="run folder of train_mnist_bilstm.py")
     parser.add_argument("images", nargs="+", help="PNG or JPEG files")
     args = parser.parse_args(argv)
-
-    from training.inference import load_run_model
 
     model, _ = load_run_model(args.run_dir, "digit_classifier")
     batch = np.stack([load_image(path) for path in args.images])

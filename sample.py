@@ -9,13 +9,21 @@ reads the prime one token at a time and then generates, carrying the LSTM
 state from token to token (nothing is re-read).
 """
 
-import argparse
-import math
-import sys
-import time
+from training import startup
 
-from training.cli import MAX_SEED, check_seed
-from training.errors import UserError, friendly_main
+startup.start()
+
+import argparse  # noqa: E402
+import math  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+from datasets import read_text  # noqa: E402
+from datasets.batching import whole_stream_rows  # noqa: E402
+from training.cli import MAX_SEED, check_seed  # noqa: E402
+from training.errors import UserError, friendly_main  # noqa: E402
+from training.inference import Sampler, line_start, load_language_model  # noqa: E402
+from training.language_model import compile_evaluator, evaluate_perplexity  # noqa: E402
 
 MIN_TEMPERATURE, MAX_TEMPERATURE = 1e-3, 1e3  # beyond them the logits over- or underflow
 
@@ -45,10 +53,6 @@ def parse_args(argv):
 
 def evaluate_file(run_dir, path, window=100):
     """Nats per token of the text in `path`, read once with the state carried; words outside the vocabulary count as <unk>."""
-    from training.inference import load_language_model
-    from training.language_model import compile_evaluator, evaluate_perplexity, whole_stream_rows
-    from datasets import read_text
-
     model, vocab = load_language_model(run_dir, batch_size=1, num_steps=window, stateful=True)
     tokens = vocab.split(read_text(path, what="--evaluate file"))
     unknown = vocab.unknown(tokens)
@@ -83,8 +87,6 @@ def encode_prime(vocab, prime):
 @friendly_main
 def main(argv=None):
     args = parse_args(argv)
-    from training.inference import Sampler, line_start
-
     if args.evaluate:
         return evaluate_file(args.run_dir, args.evaluate)
     sampler, vocab = Sampler.from_run(args.run_dir)

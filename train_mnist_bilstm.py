@@ -12,12 +12,28 @@ model selection uses them, never the test set.
     python predict_mnist.py runs/<run> digit.png      # classify your own images
 """
 
-import dataclasses
+from training import startup
 
-import numpy as np
+# TensorFlow gives each op half the cores and runs independent ops side by side (the two directions of a
+# BiLSTM are independent): faster training steps on a 2-core CPU (docs/speed.md).
+TWO_OPS_AT_ONCE = True
+startup.start(TWO_OPS_AT_ONCE)
 
-from training.cli import open_run, parse_script_args
-from training.errors import friendly_main
+import dataclasses  # noqa: E402
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from datasets import load_mnist  # noqa: E402
+from datasets.batching import batches, scale_images, shifted_images, validation_batches  # noqa: E402
+from models import DigitClassifierSpec  # noqa: E402
+from training import distribute  # noqa: E402
+from training.cli import open_run, parse_script_args  # noqa: E402
+from training.errors import friendly_main  # noqa: E402
+from training.figures import confusion_matrix, plot_confusion_matrix, plot_misclassified  # noqa: E402
+from training.optimizers import make_optimizer  # noqa: E402
+from training.progress import fit_options  # noqa: E402
+from training.schedule import start_epoch  # noqa: E402
 
 VALIDATION_IMAGES = 5_000
 
@@ -46,14 +62,7 @@ PRESETS = {
                    steps_per_epoch=300, shift=0),  # a few seconds, for tests
 }
 
-# TensorFlow gives each op half the cores and runs independent ops side by side (the two directions of a
-# BiLSTM are independent): the training step 56 → 50 ms on a 2-core CPU (benchmarks/model_speed.py, README Speed).
-TWO_OPS_AT_ONCE = True
-
-
 def model_spec(config, cell, seed):
-    from models import DigitClassifierSpec
-
     return DigitClassifierSpec(units=config.units, layers=config.layers, dropout=config.dropout, cell=cell, seed=seed)
 
 
@@ -62,39 +71,15 @@ def images_per_epoch(config, available):
     return min(config.steps_per_epoch * config.batch_size or available, available)
 
 
-def shifted(images, shift, rng):
-    """Each image moved by a random (dy, dx) in [−shift, shift]², the border filled with 0."""
-    if not shift:
-        return images
-    padded = np.pad(images, ((0, 0), (shift, shift), (shift, shift)))
-    dy, dx = rng.integers(0, 2 * shift + 1, size=(2, len(images)))
-    rows = dy[:, None] + np.arange(28)[None, :]
-    cols = dx[:, None] + np.arange(28)[None, :]
-    return padded[np.arange(len(images))[:, None, None], rows[:, :, None], cols[:, None, :]]
-
-
-def scale(images):
-    return images.astype("float32") / 255.0
-
-
-@friendly_main(two_ops_at_once=TWO_OPS_AT_ONCE)
+@friendly_main
 def main(argv=None):
     args = parse_script_args(__doc__.split("\n\n")[0], PRESETS, "default", argv)
     run = open_run(args, "train_mnist_bilstm.py", PRESETS)
     config = run.config
 
-    import keras
-
-    from datasets import load_mnist
-    from training import distribute
-    from training.backend import batches, validation_batches
-    from training.figures import confusion_matrix, plot_confusion_matrix, plot_misclassified
-    from training.progress import fit_options
-    from training.schedule import start_epoch
-
     (x_all, y_all), (x_test, y_test) = load_mnist(args.data_dir)
     x_train, y_train = x_all[:-VALIDATION_IMAGES], y_all[:-VALIDATION_IMAGES]
-    x_valid, y_valid = scale(x_all[-VALIDATION_IMAGES:]), y_all[-VALIDATION_IMAGES:]
+    x_valid, y_valid = scale_images(x_all[-VALIDATION_IMAGES:]), y_all[-VALIDATION_IMAGES:]
     per_epoch = images_per_epoch(config, len(x_train))
 
     keras.utils.set_random_seed(run.seed)
@@ -105,7 +90,7 @@ def main(argv=None):
     distribution = distribute.start(args.distribute, config.batch_size, stateful=False)
     with distribute.scope(distribution):
         model = run.build_model()
-        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss="sparse_categorical_crossentropy",
+        model.compile(optimizer=make_optimizer("adam", config.learning_rate), loss="sparse_categorical_crossentropy",
                       metrics=["accuracy"])
         if run.resumed:
             run.restore(model)
@@ -119,7 +104,7 @@ def main(argv=None):
         rng = np.random.default_rng([run.seed, epoch])  # per epoch, so a resumed run draws the same
         order = rng.permutation(len(x_train))[:per_epoch]
         with distribute.scope(distribution):
-            logs = model.fit(**batches(scale(shifted(x_train[order], config.shift, rng)), y_train[order],
+            logs = model.fit(**batches(scale_images(shifted_images(x_train[order], config.shift, rng)), y_train[order],
                                        config.batch_size), shuffle=False, epochs=1,
                              validation_data=valid,
                              **fit_options()).history
@@ -129,21 +114,21 @@ def main(argv=None):
         print(f"Epoch {row['epoch']}: train accuracy {row['train_accuracy']:.2%}, valid accuracy "
               f"{row['valid_accuracy']:.2%}{' (kept)' if row['kept'] else ''}", flush=True)
 
-    model.set_weights(run.kept_weights())
-    probabilities = model.predict(scale(x_test), batch_size=500, verbose=0)
+    model.set_weights(run.best_weights())
+    probabilities = model.predict(scale_images(x_test), batch_size=500, verbose=0)
     predictions = probabilities.argmax(axis=1)
     accuracy = float(np.mean(predictions == y_test))
     title = f"BiLSTM {run.preset} ({run.cell}), test accuracy {accuracy:.2%}"
     matrix = confusion_matrix(y_test, predictions)
     plot_confusion_matrix(matrix, run.file("confusion_matrix.png"), title)
     plot_misclassified(x_test, y_test, predictions, probabilities.max(axis=1), run.file("misclassified.png"), title)
-    kept = run.kept_row()
+    best = run.best_row()
     results = {"test_accuracy": accuracy, "test_errors": int((predictions != y_test).sum()),
-               "kept_epoch": kept["epoch"], "valid_accuracy": kept["valid_accuracy"],
+               "best_epoch": best["epoch"], "valid_accuracy": best["valid_accuracy"],
                "confusion_matrix": matrix.tolist()}
     run.write_json("results.json", results)
     print(f"Test accuracy {accuracy:.2%} ({results['test_errors']} errors) with the model of epoch "
-          f"{results['kept_epoch']} (valid accuracy {kept['valid_accuracy']:.2%}). Run folder: {run.path}")
+          f"{results['best_epoch']} (valid accuracy {best['valid_accuracy']:.2%}). Run folder: {run.path}")
     return results
 
 

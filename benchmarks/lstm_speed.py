@@ -23,6 +23,7 @@ import numpy as np  # noqa: E402
 import keras  # noqa: E402
 
 from models import LSTM  # noqa: E402
+from training.optimizers import make_optimizer  # noqa: E402
 
 # (name, batch, timesteps, input_dim, units, bidirectional)
 CASES = [
@@ -40,7 +41,7 @@ def build(layer_class, batch, steps, input_dim, units, bidirectional, jit_compil
     else:
         outputs = layer_class(units, return_sequences=True)(inputs)
     model = keras.Model(inputs, outputs)
-    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse", jit_compile=jit_compile)
+    model.compile(optimizer=make_optimizer("sgd", 0.01), loss="mse", jit_compile=jit_compile)
     return model
 
 

@@ -56,35 +56,29 @@ def flops_per_step(name):
 def keras_steps(name, cell, jit_compile, loop, count):
     """A function that runs `count` training steps of the script's model with `cell`, on fixed random data."""
     sys.path.insert(0, ROOT)
+    import importlib  # late: this runs in a fresh worker process, set up as its script sets itself up
+
     import numpy as np
 
-    import train_char_rnn
-    import train_mnist_bilstm
-    import train_ptb
-    from training.backend import import_keras
-
-    script = {"ptb-small": train_ptb, "char-small": train_char_rnn, "mnist-default": train_mnist_bilstm}[name]
-    # as the script imports it: oneDNN on, its threads per op, TensorFlow's start-up lines hidden
-    keras = import_keras(script.TWO_OPS_AT_ONCE)
+    # as the script sets it up when imported: oneDNN on, its threads per op, TensorFlow's start-up lines hidden
+    script = importlib.import_module({"ptb-small": "train_ptb", "char-small": "train_char_rnn",
+                                      "mnist-default": "train_mnist_bilstm"}[name])
 
     from models import build_model
-    from training.metrics import sequence_loss
+    from training.optimizers import make_optimizer
+    from training.recipe import compile_for_training, model_spec
 
     rng = np.random.default_rng(0)
     batch, steps, vocab, *_ = shapes(name)
     if name == "mnist-default":
-        config = train_mnist_bilstm.PRESETS["default"]
-        model = build_model(train_mnist_bilstm.model_spec(config, cell, 0))
-        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss="sparse_categorical_crossentropy")
+        config = script.PRESETS["default"]
+        model = build_model(script.model_spec(config, cell, 0))
+        model.compile(optimizer=make_optimizer("adam", config.learning_rate), loss="sparse_categorical_crossentropy")
         x, y = rng.uniform(0, 1, (batch, 28, 28)).astype("float32"), rng.integers(0, 10, batch).astype("int32")
     else:
         config = script.PRESETS["small"]
-        model = build_model(script.model_spec(config, vocab, cell, 0), batch_size=batch, num_steps=steps, stateful=True)
-        if script is train_ptb:
-            train_ptb.compile_for_training(model, config)
-        else:
-            model.compile(optimizer=keras.optimizers.Adam(config.learning_rate, global_clipnorm=config.max_grad_norm),
-                          loss=sequence_loss)
+        model = build_model(model_spec(config, vocab, cell, 0), batch_size=batch, num_steps=steps, stateful=True)
+        compile_for_training(model, config)
         x, y = (rng.integers(0, vocab, (batch, steps)).astype("int32") for _ in range(2))
     if jit_compile != "auto":  # before the first step builds the train function
         model.jit_compile = jit_compile == "true"
@@ -215,9 +209,9 @@ def backend_matmul_worker():
     sys.path.insert(0, ROOT)
     import numpy as np
 
-    from training.backend import import_keras
+    from training import startup
 
-    keras = import_keras()
+    keras = startup.start()  # the backend's default threads (all cores)
     x = keras.ops.convert_to_tensor(np.random.default_rng(0).standard_normal((2048, 2048), dtype=np.float32))
     print(_timed_matmul(lambda: keras.ops.matmul(x, x), keras.ops.convert_to_numpy), flush=True)
 

@@ -26,24 +26,25 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from train_ptb import PRESETS  # noqa: E402  (imports no backend)
+from train_ptb import PRESETS  # noqa: E402
 
 TRAIN = """
 import json, sys
 sys.path.insert(0, {root!r})
 import numpy as np
+import train_ptb  # sets up the backend as the script does
 import keras
-import train_ptb
 from datasets import load_ptb
+from datasets.batching import stream_rows
 from models import build_model
-from training.language_model import stream_rows
+from training.recipe import compile_for_training, model_spec
 
 config = train_ptb.PRESETS[{preset!r}]
 train, _, _, vocabulary = load_ptb({data_dir!r})
 keras.utils.set_random_seed(0)
-model = build_model(train_ptb.model_spec(config, len(vocabulary), {cell!r}, 0), batch_size=config.batch_size,
+model = build_model(model_spec(config, len(vocabulary), {cell!r}, 0), batch_size=config.batch_size,
                     num_steps=config.num_steps, stateful=True)
-train_ptb.compile_for_training(model, config)
+compile_for_training(model, config)
 x, y = stream_rows(train, config.batch_size, config.num_steps)
 rows = {steps} * config.batch_size
 loss = model.fit(x[:rows], y[:rows], batch_size=config.batch_size, shuffle=False, epochs=1, verbose=0).history["loss"]

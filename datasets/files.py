@@ -17,6 +17,8 @@ import tarfile
 import tempfile
 import urllib.request
 
+from keras.utils import Progbar
+
 PTB_ARCHIVE = "http://www.fit.vutbr.cz/~imikolov/rnnlm/simple-examples.tgz"
 MNIST_MIRRORS = (
     "https://storage.googleapis.com/cvdf-datasets/mnist/",  # the mirror tensorflow-datasets uses
@@ -156,8 +158,6 @@ _fetched = {}  # url -> bytes, so the PTB archive is fetched once for its three 
 
 def _fetch(url):
     if url not in _fetched:
-        from keras.utils import Progbar
-
         with urllib.request.urlopen(url, timeout=60) as response:
             total = int(response.headers.get("Content-Length") or 0) or None
             print(f"Downloading {url}")

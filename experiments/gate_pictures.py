@@ -20,9 +20,18 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from training import startup  # noqa: E402
+
+startup.start()
+
+import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+from datasets import load_shakespeare, read_text  # noqa: E402
+from models import LSTMStack, lstm_layers  # noqa: E402
 from training.errors import UserError, friendly_main  # noqa: E402
+from training.figures import plt  # noqa: E402
+from training.inference import load_language_model  # noqa: E402
 
 
 def text_features(text):
@@ -57,10 +66,6 @@ def best_units(values, features, top=3):
 
 def layer_trace(model, layer_index, ids):
     """Gate activations of the layer_index-th LSTM of `model` for one sequence of token ids."""
-    import keras
-
-    from models import LSTMStack, lstm_layers
-
     lstms = lstm_layers(model)
     if not 0 <= layer_index < len(lstms):
         raise UserError(f"--layer must be between 0 and {len(lstms) - 1}: the model has {len(lstms)} LSTM layers.")
@@ -75,9 +80,6 @@ def layer_trace(model, layer_index, ids):
 
 
 def plot_gates(trace, text, units, path, title):
-    from training.figures import pyplot
-
-    plt = pyplot()
     panels = [("f", "forget f_t", "Greens"), ("i", "input i_t", "Blues"), ("o", "output o_t", "Purples"),
               ("cell", "tanh(C_t)", "RdBu_r")]
     fig, axes = plt.subplots(len(units) * len(panels), 1, figsize=(max(8, len(text) * 0.13), 0.55 * len(units) * len(panels) + 1.2),
@@ -111,18 +113,12 @@ def main(argv=None):
     parser.add_argument("--output", help="PNG path (default RUN/gates.png)")
     args = parser.parse_args(argv)
 
-    from training.inference import load_language_model
-
     model, vocab = load_language_model(args.run_dir)
     if vocab.kind != "chars":
         raise UserError("gate pictures are for character models (train_char_rnn.py runs).")
     if args.text:
-        from datasets import read_text
-
         text = read_text(args.text)
     else:
-        from datasets import load_shakespeare
-
         text = load_shakespeare(args.data_dir)[2][:3000]
     unknown = vocab.unknown(text)
     if unknown:

@@ -24,9 +24,18 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import numpy as np  # noqa: E402
+from training import startup  # noqa: E402
 
-from training.figures import pyplot  # noqa: E402
+startup.start()
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+from keras import ops  # noqa: E402
+
+from models import LSTM  # noqa: E402
+from training.figures import plt  # noqa: E402
+from training.gradients import gradients  # noqa: E402
+from training.optimizers import make_optimizer  # noqa: E402
 
 LAGS = (5, 10, 20, 50, 100, 200)
 
@@ -73,10 +82,6 @@ def forget_bias_initializer(units, value):
 
 
 def build(kind, config, lag, seed):
-    import keras
-
-    from models import LSTM
-
     depth = config.symbols + config.distractors
     inputs = keras.Input(shape=(lag + 1, depth))
     if kind == "rnn":
@@ -86,17 +91,13 @@ def build(kind, config, lag, seed):
                          bias_initializer=forget_bias_initializer(config.units, config.forget_bias))
     outputs = keras.layers.Dense(config.symbols)(recurrent(inputs))
     model = keras.Model(inputs, outputs, name=kind)
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate, global_clipnorm=1.0),
+    model.compile(optimizer=make_optimizer("adam", config.learning_rate, clipnorm=1.0),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     return model
 
 
 def gradient_norms(model, x, y):
     """‖∂loss/∂x_t‖ averaged over the batch, for t = 0..T; index by distance with [::-1]."""
-    from keras import ops
-
-    from training.gradients import gradients
-
     def loss(logits):
         return ops.mean(ops.sparse_categorical_crossentropy(ops.convert_to_tensor(y), logits, from_logits=True))
 
@@ -105,8 +106,6 @@ def gradient_norms(model, x, y):
 
 
 def run(config, lags, out_dir, seed=0):
-    import keras
-
     os.makedirs(out_dir, exist_ok=True)
     depth = config.symbols + config.distractors
     table, flows = [], {}
@@ -145,7 +144,6 @@ def print_table(table, config):
 
 
 def plot_accuracy(table, config, path):
-    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
     lags = [row["lag"] for row in table]
     ax.plot(lags, [row["rnn"] for row in table], marker="o", label="SimpleRNN")
@@ -165,7 +163,6 @@ def plot_accuracy(table, config, path):
 
 
 def plot_gradient_flow(flows, lag, path):
-    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
     styles = {"rnn": ("tab:blue", "SimpleRNN"), "lstm": ("tab:orange", "LSTM")}
     for kind, (color, label) in styles.items():

@@ -25,139 +25,72 @@ averaging of its own; valid in nats per character, the whole split, batch 1).
 
 import argparse
 import dataclasses
+import functools
 import json
+import math
 import os
 import sys
-import types
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from training.figures import pyplot  # noqa: E402
+from training import startup  # noqa: E402
+
+startup.start()
+
+import keras  # noqa: E402
+
+import train_char_rnn  # noqa: E402
+import train_ptb  # noqa: E402
+from datasets.batching import stream_steps  # noqa: E402
+from models import build_model  # noqa: E402
+from training.figures import plt  # noqa: E402
+from training.metrics import sequence_loss  # noqa: E402
+from training.optimizers import make_optimizer  # noqa: E402
+from training.recipe import model_spec, train_epoch, validation  # noqa: E402
 
 # name: (first epoch, counted from 1; window in steps, 0 for the plain mean)
 AVERAGES = {"mean@3": (3, 0), "mean@4": (4, 0), "ema 500@2": (2, 500), "ema 1500@2": (2, 1500),
             "ema 4000@2": (2, 4000)}
 CHAR_AVERAGES = {"ema 300@2": (2, 300), "ema 1000@2": (2, 1000), "ema 2500@2": (2, 2500), "mean@7": (7, 0)}
 
-
-def first_recipe():
-    """train_ptb.py's `awd-small` as first measured: constant learning rate, no averaging of its own."""
-    import train_ptb
-
-    return dataclasses.replace(train_ptb.PRESETS["awd-small"], lr_decay=1.0, asgd_after=0, asgd_patience=0,
-                               asgd_window=0)
-
-
-def char_recipe():
-    """train_char_rnn.py's `small`, without an average of its own."""
-    import train_char_rnn
-
-    return dataclasses.replace(train_char_rnn.PRESETS["small"], average_after=0)
+# model: (the script, its recipe, its valid layout, the valid figure from the perplexity)
+TASKS = {
+    # train_ptb.py's `awd-small` as first measured: constant learning rate, no averaging of its own;
+    # valid perplexity, batch 20 as in training.
+    "ptb": (train_ptb, dataclasses.replace(train_ptb.PRESETS["awd-small"], lr_decay=1.0, average_after=0,
+                                           average_patience=0, average_window=0), "streams", float),
+    # train_char_rnn.py's `small` without an average of its own; nats per character on the whole valid split.
+    "char": (train_char_rnn, dataclasses.replace(train_char_rnn.PRESETS["small"], average_after=0), "whole",
+             math.log),
+}
 
 
-def many_averages(optimizer, steps_per_epoch, averages):
-    """The Keras optimizer class `optimizer` that keeps one average of its iterates per entry of `averages`."""
-    from keras import ops
+def run(model="ptb", epochs=8, steps_per_epoch=0, averages=AVERAGES, data_dir=None, seed=0, config=None):
+    """Trains the recipe of `model` for `epochs`; returns one row per epoch: the valid figure of raw and of each average.
 
-    from training.averaging import average_weight
-
-    class ManyAverages(optimizer):
-        def build(self, variables):
-            if self.built:
-                return
-            super().build(variables)
-            self.averages = {name: self.add_optimizer_variables(variables, f"average_{index}")
-                             for index, name in enumerate(averages)}
-
-        def update_step(self, gradient, variable, learning_rate):
-            super().update_step(gradient, variable, learning_rate)
-            index = self._get_variable_index(variable)
-            for name, (first_epoch, window) in averages.items():
-                k = self.iterations - (first_epoch - 1) * steps_per_epoch + 1
-                average = self.averages[name][index]
-                self.assign_add(average, (variable - average) * average_weight(k, window, variable.dtype))
-
-        def weights_of(self, model, name):
-            trainable = {id(v): self.averages[name][self._get_variable_index(v)] for v in model.trainable_variables}
-            return [ops.convert_to_numpy(trainable.get(id(v), v)) for v in model.weights]
-
-    return ManyAverages
-
-
-def ptb_task(config, steps_per_epoch, data_dir, seed):
-    """train_ptb.py's data, model and valid pass (the perplexity, batch 20 as in training), for `run`."""
-    import keras
-
-    import train_ptb
-    from datasets import load_corpus, ptb_folder
-    from training.language_model import evaluate_perplexity, stream_rows
-
-    train, valid, _, vocabulary, _ = load_corpus(ptb_folder(data_dir))
-    x_train, y_train = stream_rows(train, config.batch_size, config.num_steps)
-    if steps_per_epoch:
-        x_train, y_train = x_train[:steps_per_epoch * config.batch_size], y_train[:steps_per_epoch * config.batch_size]
-    x_valid, y_valid = stream_rows(valid, config.batch_size, config.num_steps)
-    return types.SimpleNamespace(
-        spec=train_ptb.model_spec(config, len(vocabulary), "custom", seed),
-        steps=len(x_train) // config.batch_size, training_rows=lambda epoch: (x_train, y_train),
-        optimizer=keras.optimizers.SGD, optimizer_args={"weight_decay": config.weight_decay or None},
-        eval_layout={"batch_size": config.batch_size, "num_steps": config.num_steps},
-        valid_figure=lambda evaluator: evaluate_perplexity(evaluator, x_valid, y_valid, config.batch_size))
-
-
-def char_task(config, steps_per_epoch, data_dir, seed):
-    """train_char_rnn.py's: nats per character on the whole valid split (batch 1, state carried), for `run`."""
-    import math
-
-    import keras
-
-    import train_char_rnn
-    from datasets import load_shakespeare
-    from training.language_model import evaluate_perplexity, whole_stream_rows
-
-    config = dataclasses.replace(config, steps_per_epoch=steps_per_epoch)
-    *splits, vocabulary = load_shakespeare(data_dir)
-    train, valid = (vocabulary.encode(split) for split in splits[:2])
-    x_valid, y_valid, w_valid = whole_stream_rows(valid, config.eval_num_steps)
-    return types.SimpleNamespace(
-        spec=train_char_rnn.model_spec(config, len(vocabulary), "custom", seed),
-        steps=train_char_rnn.rows_per_epoch(config, len(train)) // config.batch_size,
-        training_rows=lambda epoch: train_char_rnn.training_rows(config, train, seed, epoch),
-        optimizer=keras.optimizers.Adam, optimizer_args={},
-        eval_layout={"batch_size": 1, "num_steps": config.eval_num_steps},
-        valid_figure=lambda evaluator: math.log(evaluate_perplexity(evaluator, x_valid, y_valid, 1,
-                                                                    sample_weight=w_valid)))
-
-
-def run(config, epochs, steps_per_epoch=0, averages=AVERAGES, data_dir=None, seed=0, task=ptb_task):
-    """Trains `config` for `epochs`; returns one row per epoch: the valid figure of raw and of each average.
-
-    The figure is the perplexity with `ptb_task`, nats per character with `char_task`.
+    The figure is the perplexity for "ptb", nats per character for "char"; `config` replaces the task's recipe.
     """
-    import keras
-
-    from models import build_model
-    from training.language_model import compile_evaluator, fit_epoch
-    from training.metrics import sequence_loss
-    from training.schedule import start_epoch
-
-    study = task(config, steps_per_epoch, data_dir, seed)
+    script, recipe, valid_layout, figure = TASKS[model]
+    config = dataclasses.replace(config or recipe, steps_per_epoch=steps_per_epoch)
+    data = script.read_data(config, data_dir)
+    data = data[0] if isinstance(data, tuple) else data  # train_ptb's also counts <unk>
+    spec = model_spec(config, len(data.vocabulary), "custom", seed)
+    steps = min(stream_steps(len(data.train), config.batch_size, config.num_steps), steps_per_epoch or math.inf)
     keras.utils.set_random_seed(seed)
-    model = build_model(study.spec, batch_size=config.batch_size, num_steps=config.num_steps, stateful=True)
-    optimizer = many_averages(study.optimizer, study.steps, averages)(
-        config.learning_rate, global_clipnorm=config.max_grad_norm, **study.optimizer_args)
+    model = build_model(spec, batch_size=config.batch_size, num_steps=config.num_steps, stateful=True)
+    optimizer = make_optimizer(config.optimizer, config.learning_rate, clipnorm=config.max_grad_norm,
+                               weight_decay=config.weight_decay,
+                               averages={name: ((first - 1) * steps, window) for name, (first, window) in averages.items()})
     model.compile(optimizer=optimizer, loss=sequence_loss)
-    evaluator = compile_evaluator(build_model(study.spec, stateful=True, **study.eval_layout))
+    validate = validation(functools.partial(build_model, spec), config, data.valid, valid_layout)
     table = []
     for epoch in range(epochs):
-        start_epoch(model, config, epoch)
-        x, y = study.training_rows(epoch)
-        train_perplexity, seconds = fit_epoch(model, x, y, config.batch_size, config.num_steps)
+        _, train_perplexity, _, seconds = train_epoch(model, config, data.train, seed, epoch)
         row = {"epoch": epoch + 1, "train_perplexity": train_perplexity, "seconds": seconds}
         candidates = {"raw": None, **{name: name for name, (first, _) in averages.items() if first <= epoch + 1}}
         for column, name in candidates.items():
-            evaluator.set_weights(model.get_weights() if name is None else model.optimizer.weights_of(model, name))
-            row[column] = study.valid_figure(evaluator)
+            weights = model.get_weights() if name is None else optimizer.averaged_weights(model, name)
+            row[column] = figure(validate(weights))
         print(json.dumps(row), flush=True)
         table.append(row)
     return table
@@ -166,7 +99,7 @@ def run(config, epochs, steps_per_epoch=0, averages=AVERAGES, data_dir=None, see
 def plot(table, path, ylabel="valid perplexity", title="awd-small's iterates and their averages (PTB valid)"):
     """The valid figure by epoch, one line per average."""
     columns = [key for key in table[-1] if key not in ("epoch", "train_perplexity", "seconds")]
-    figure, axes = pyplot().subplots(figsize=(7, 4.2))
+    figure, axes = plt.subplots(figsize=(7, 4.2))
     for column in columns:
         points = [(row["epoch"], row[column]) for row in table if column in row]
         axes.plot(*zip(*points), marker="o", label=column)
@@ -191,11 +124,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     os.makedirs(args.output_dir, exist_ok=True)
     if args.model == "char":
-        table = run(char_recipe(), args.epochs or 13, args.steps_per_epoch, CHAR_AVERAGES, args.data_dir,
-                    task=char_task)
+        table = run("char", args.epochs or 13, args.steps_per_epoch, CHAR_AVERAGES, args.data_dir)
         labels = {"ylabel": "valid nats per character", "title": "char-rnn small's iterates and their averages"}
     else:
-        table = run(first_recipe(), args.epochs or 8, args.steps_per_epoch, data_dir=args.data_dir)
+        table = run("ptb", args.epochs or 8, args.steps_per_epoch, data_dir=args.data_dir)
         labels = {}
     with open(os.path.join(args.output_dir, "averages.json"), "w") as file:
         json.dump(table, file, indent=1)
@@ -205,7 +137,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    from training.backend import import_keras
-
-    import_keras()
     main()

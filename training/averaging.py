@@ -34,6 +34,17 @@ def average_weight(k, window, dtype):
     return ops.where(k >= 1, weight, 0.0)
 
 
+def update_average(optimizer, average, variable, k, window):
+    """One step of the module's update of `average` towards `variable` (the k-th averaged step; k < 1: no change)."""
+    optimizer.assign_add(average, (variable - average) * average_weight(k, window, variable.dtype))
+
+
+def with_averages(optimizer, model, averages):
+    """`model.get_weights()` with every trained weight replaced by its entry in `averages` (the optimizer's order)."""
+    trainable = {id(v): averages[optimizer._get_variable_index(v)] for v in model.trainable_variables}
+    return [ops.convert_to_numpy(trainable.get(id(v), v)) for v in model.weights]
+
+
 class IterateAveraging:
     """Keeps the average of an optimizer's iterates once `start_averaging()` is called (mixed into SGD, Adam).
 
@@ -60,11 +71,10 @@ class IterateAveraging:
 
     def update_step(self, gradient, variable, learning_rate):
         super().update_step(gradient, variable, learning_rate)
-        average = self.averages[self._get_variable_index(variable)]
         start = self.average_start
         # The k-th averaged step (the iteration counter moves on after all variables); 0 before averaging.
         k = ops.where(start >= 0, self.iterations - start + 1, 0)
-        self.assign_add(average, (variable - average) * average_weight(k, self.average_window, variable.dtype))
+        update_average(self, self.averages[self._get_variable_index(variable)], variable, k, self.average_window)
 
     def start_averaging(self):
         """Averages from the next step on (call between epochs)."""
@@ -81,11 +91,42 @@ class IterateAveraging:
 
     def averaged_weights(self, model):
         """`model.get_weights()` with every trained weight replaced by its average."""
-        trainable = {id(v): self.averages[self._get_variable_index(v)] for v in model.trainable_variables}
-        return [ops.convert_to_numpy(trainable.get(id(v), v)) for v in model.weights]
+        return with_averages(self, model, self.averages)
 
     def get_config(self):
         return {**super().get_config(), "average_window": self.average_window}
+
+
+class ScheduledAverages:
+    """Keeps several averages of an optimizer's iterates side by side, each from its own step (for studies).
+
+    Args:
+        averages: {name: (first step, counted from 0; window)}: the average
+            `name` takes in the iterates from that step on, with a_k as in the
+            module (window 0: the plain mean). Training is not changed.
+        Every other argument is the optimizer's own.
+    """
+
+    def __init__(self, *args, averages, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.schedule = dict(averages)
+
+    def build(self, variables):
+        if self.built:
+            return
+        super().build(variables)
+        self.averages = {name: self.add_optimizer_variables(variables, f"average_{index}")
+                         for index, name in enumerate(self.schedule)}
+
+    def update_step(self, gradient, variable, learning_rate):
+        super().update_step(gradient, variable, learning_rate)
+        index = self._get_variable_index(variable)
+        for name, (first_step, window) in self.schedule.items():
+            update_average(self, self.averages[name][index], variable, self.iterations - first_step + 1, window)
+
+    def averaged_weights(self, model, name):
+        """`model.get_weights()` with every trained weight replaced by the average `name`."""
+        return with_averages(self, model, self.averages[name])
 
 
 @keras.saving.register_keras_serializable(package="lstm_tf")

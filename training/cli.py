@@ -6,8 +6,12 @@ import os
 import time
 
 from training.errors import UserError
+from training.run import RunFolder
 
 MAX_SEED = 2**32 - 1  # NumPy's and Keras' seeds are unsigned 32-bit
+
+# Config fields of run folders written before the iterate averaging had one name in every script.
+RENAMED_FIELDS = {"asgd_after": "average_after", "asgd_window": "average_window", "asgd_patience": "average_patience"}
 
 
 def parse_script_args(description, presets, default_preset, argv, add_arguments=None):
@@ -44,6 +48,8 @@ def add_language_model_arguments(parser):
     """The layout options of the two language models: lower them when a text is short."""
     parser.add_argument("--batch-size", type=int, help="parallel streams through the text (default: the preset's)")
     parser.add_argument("--num-steps", type=int, help="unrolled steps per batch (default: the preset's)")
+    parser.add_argument("--batch-layout", choices=["streams", "windows"],
+                        help="streams: contiguous, state carried (default); windows: random places, zero state")
 
 
 def check_positive(args, *names):
@@ -70,8 +76,6 @@ def open_run(args, script, presets, data=None, **overrides):
         A `training.run.RunFolder` whose `config` is the script's config
         dataclass (and `preset`, `cell`, `seed` what this run uses).
     """
-    from training.run import RunFolder
-
     preset = presets[args.preset]
     changes = {"epochs": args.epochs, "steps_per_epoch": args.steps_per_epoch, **overrides}
     config = dataclasses.replace(preset, **{k: v for k, v in changes.items() if v is not None})
@@ -88,8 +92,12 @@ def open_run(args, script, presets, data=None, **overrides):
             trained_on = saved.get(key) or "the canonical data"
             raise UserError(f"the run in {run.path} was trained on {trained_on}, not on {value}; resume it without "
                             f"--{key}, or start a new run.")
+    saved_config = run.settings["config"]
+    for old, new in RENAMED_FIELDS.items():
+        if old in saved_config:
+            saved_config[new] = saved_config.pop(old)
     try:
-        run.config = type(preset)(**run.settings["config"])
+        run.config = type(preset)(**saved_config)
     except TypeError as error:
         raise UserError(f"the settings saved in {run.path} do not fit this version of {script} ({error}); "
                         f"start a new run.") from None

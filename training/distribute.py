@@ -20,6 +20,8 @@ passes and sampling, which read one stream at batch size 1, run on one device.
 import contextlib
 import os
 
+import keras
+
 from training.errors import UserError
 
 
@@ -27,8 +29,6 @@ def start(mode, batch_size, stateful):
     """The distribution for `--distribute mode` (None when off), after checking that `batch_size` splits evenly."""
     if mode in (None, "off"):
         return None
-    import keras
-
     backend = keras.backend.backend()
     if backend == "jax":
         if os.environ.get("KERAS_DISTRIBUTION_JOB_ADDRESSES"):

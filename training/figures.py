@@ -1,20 +1,14 @@
-"""Figures: pyplot on Agg, atomic PNG files, and a classifier's confusion matrix and misclassified digits."""
+"""Figures: pyplot on Agg (`from training.figures import plt`), atomic PNG files, and a classifier's confusion matrix and misclassified digits."""
 
 import io
 
-import numpy as np
+import matplotlib
 
-from training.run import atomic_write
+matplotlib.use("Agg")  # files only, no screen needed; before pyplot is imported
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 
-
-def pyplot():
-    """matplotlib.pyplot on the Agg backend (files only, no screen needed)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from training.files import atomic_write  # noqa: E402
 
 
 def save_figure(fig, path):
@@ -31,7 +25,6 @@ def confusion_matrix(labels, predictions, classes=10):
 
 
 def plot_confusion_matrix(matrix, path, title):
-    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 5.6), dpi=110)
     image = ax.imshow(np.log1p(matrix), cmap="Blues")
     for (true, pred), count in np.ndenumerate(matrix):
@@ -51,7 +44,6 @@ def plot_confusion_matrix(matrix, path, title):
 
 def plot_misclassified(images, labels, predictions, probabilities, path, title, limit=60):
     """A grid of up to `limit` misclassified images, each titled 'true→predicted (p)'."""
-    plt = pyplot()
     wrong = np.flatnonzero(labels != predictions)[:limit]
     columns = 10
     rows = max(1, -(-len(wrong) // columns))

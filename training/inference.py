@@ -4,7 +4,10 @@ import os
 
 import numpy as np
 
+from datasets import EOS, Vocabulary
+from models import build_model
 from training.errors import UserError
+from training.language_model import reset_states
 from training.run import read_json
 
 SCRIPTS = {"language_model": "train_ptb.py or train_char_rnn.py", "digit_classifier": "train_mnist_bilstm.py"}
@@ -21,8 +24,6 @@ def load_run_model(run_dir, kind, **shape):
     Returns:
         (model, settings): settings is the run's config.json.
     """
-    from models import build_model
-
     what = f"a run folder of {SCRIPTS[kind]}"
     if not os.path.isdir(run_dir):
         raise UserError(f"the run folder {run_dir} does not exist; give {what} (its --output-dir).")
@@ -49,8 +50,6 @@ def load_run_model(run_dir, kind, **shape):
 
 def load_language_model(run_dir, **shape):
     """(model, vocabulary) of a train_ptb.py or train_char_rnn.py run; see `load_run_model`."""
-    from datasets import Vocabulary
-
     model, _ = load_run_model(run_dir, "language_model", **shape)
     vocab_path = os.path.join(run_dir, "vocab.json")
     if not os.path.isfile(vocab_path):
@@ -63,8 +62,6 @@ def load_language_model(run_dir, **shape):
 
 def line_start(vocabulary):
     """The prime of a sample that starts a new line: the ids of "\n" or `<eos>` (else of the first token)."""
-    from datasets import EOS
-
     end = vocabulary.index.get("\n" if vocabulary.kind == "chars" else EOS, 0)
     return np.array([end], np.int32)
 
@@ -82,8 +79,6 @@ class Sampler:
         return cls(model), vocabulary
 
     def reset(self):
-        from training.language_model import reset_states
-
         reset_states(self.model)
 
     def feed(self, token):

@@ -1,15 +1,11 @@
-"""Pieces the word- and character-level language models share: stateful streams and their evaluation."""
+"""The stateful language model's epoch: fitting rows in order from zero states, perplexity, the history row."""
 
 import math
 import time
 
-import numpy as np
-
 import keras
 
-from datasets import stream_batches
-from training.backend import batches
-from training.errors import UserError
+from datasets.batching import batches
 from training.metrics import Perplexity
 from training.progress import fit_options
 
@@ -18,32 +14,6 @@ def reset_states(model):
     for layer in model.layers:
         if getattr(layer, "stateful", False):
             layer.reset_state()
-
-
-def stream_rows(ids, batch_size, num_steps):
-    """stream_batches laid out as rows for model.fit(batch_size=..., shuffle=False): batch i = rows i·B..(i+1)·B."""
-    x, y = stream_batches(ids, batch_size, num_steps)
-    return x.reshape(-1, num_steps), y.reshape(-1, num_steps)
-
-
-def check_length(ids, what, batch_size=1, num_steps=1, advice=""):
-    """A clear error when `ids` cannot fill one batch of `batch_size` streams of `num_steps` (+1 for the targets)."""
-    needed = batch_size * (num_steps + 1)
-    if len(ids) < needed:
-        layout = f"batches of {batch_size} × {num_steps} tokens need" if batch_size > 1 else "predicting needs"
-        raise UserError(f"{what} has {len(ids):,} tokens, too few: {layout} at least {needed:,}. {advice}".strip())
-
-
-def whole_stream_rows(ids, num_steps):
-    """Every prediction of a stream for batch size 1: x, y and a weight that is 0 on the padded tail."""
-    ids = np.asarray(ids, dtype=np.int32)
-    targets = len(ids) - 1
-    rows = -(-targets // num_steps)
-    x = np.zeros(rows * num_steps, np.int32)
-    y = np.zeros(rows * num_steps, np.int32)
-    w = np.zeros(rows * num_steps, np.float32)
-    x[:targets], y[:targets], w[:targets] = ids[:-1], ids[1:], 1.0
-    return x.reshape(rows, num_steps), y.reshape(rows, num_steps), w.reshape(rows, num_steps)
 
 
 def _no_loss(y_true, logits):

@@ -4,12 +4,13 @@ Both scripts' `Config` inherit `Regularization`, so the word and the character
 model switch the same techniques on with the same names (all off by default:
 the book's presets are the 2014 recipe). The model-side fields are
 `models.LanguageModelSpec` fields of the same name; `spec_fields` hands them on.
-The optimizer side is each script's own: NT-ASGD in `train_ptb.py` (SGD), the
-same average of Adam's iterates in `train_char_rnn.py` (`training.averaging`).
+The optimizer side (weight decay, the average of the iterates: NT-ASGD with
+SGD, the same average with Adam) is `training.recipe.LanguageModelConfig`'s.
 """
 
 import dataclasses
 
+from models import LanguageModelSpec
 from training.errors import UserError
 
 
@@ -53,7 +54,5 @@ def switched_off(without, techniques=TECHNIQUES):
 
 def spec_fields(config):
     """The fields of a script's config that `models.LanguageModelSpec` shares (layers, units, dropouts, ...)."""
-    from models import LanguageModelSpec
-
     shared = {field.name for field in dataclasses.fields(LanguageModelSpec)} - {"vocab_size", "cell", "seed", "kind"}
     return {name: getattr(config, name) for name in shared if hasattr(config, name)}

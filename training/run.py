@@ -15,7 +15,6 @@ an epoch has finished (it has a state.json); until then it can be started
 again, with or without --resume.
 """
 
-import contextlib
 import csv
 import dataclasses
 import io
@@ -25,34 +24,14 @@ import time
 
 import numpy as np
 
+import keras
+
+from models import build_model
 from training.errors import UserError
+from training.figures import plt, save_figure
+from training.files import TMP_PREFIX, atomic_save_model, atomic_write
 
 STATE = "state.json"
-TMP_PREFIX = ".tmp-"
-
-
-@contextlib.contextmanager
-def replacing(path):
-    """Yields a temporary name beside `path`; renames it to `path` only if the block finishes."""
-    folder, name = os.path.split(os.path.abspath(path))
-    tmp = os.path.join(folder, f"{TMP_PREFIX}{os.getpid()}-{name}")  # keeps the extension (.keras)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def atomic_write(path, data, mode="w"):
-    with replacing(path) as tmp, open(tmp, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
-        f.write(data)
-
-
-def atomic_save_model(model, path):
-    """model.save() to a temporary `.keras` name, then rename."""
-    with replacing(path) as tmp:
-        model.save(tmp)
 
 
 def random_state_variables(model):
@@ -168,8 +147,6 @@ class RunFolder:
 
     def build_model(self, **shape):
         """The run's model, built from its spec (batch_size, num_steps, stateful for language models)."""
-        from models import build_model
-
         return build_model(self.settings["model"], **shape)
 
     # ---- the epoch loop ------------------------------------------------------------------------------------
@@ -203,11 +180,11 @@ class RunFolder:
             self.plot(series, ylabel, name, logy)
         return row
 
-    def kept_row(self):
+    def best_row(self):
         """The history row of the epoch whose model is model.keras."""
         return [row for row in self.history if row["kept"]][-1]
 
-    def kept_weights(self):
+    def best_weights(self):
         """The weights of model.keras, the kept model."""
         kept = self.build_model()
         kept.load_weights(self.file("model.keras"))
@@ -222,8 +199,6 @@ class RunFolder:
 
     def save_checkpoint(self, model):
         """Saves model + optimizer for the last finished epoch, then the state that names it."""
-        import keras
-
         epoch = len(self.history)
         name = f"checkpoint-epoch{epoch}.keras"
         self._saving(atomic_save_model, model, self.file(name))
@@ -297,9 +272,6 @@ class RunFolder:
 
     def plot(self, series, ylabel, name, logy=False):
         """A PNG of history columns `series` against the epoch."""
-        from training.figures import pyplot, save_figure
-
-        plt = pyplot()
         fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
         epochs = [row["epoch"] for row in self.history]
         for key in series:

@@ -1,0 +1,219 @@
+"""The language-model recipe of train_ptb.py and train_char_rnn.py: its config, data checks and epoch loop.
+
+    class Config(LanguageModelConfig): ...                  # a script's defaults and its own fields
+    run = open_run(args, script, PRESETS, ...)
+    data = LanguageModelData(train, valid, test, vocabulary, source="PTB", unit="word")
+    results = train(run, data, args.distribute, valid_layout="streams")
+
+Every epoch: start averaging when due, set the learning rate, fit the epoch's
+rows from zero states, validate with the weights to keep (the averaged ones
+once averaging), keep the best model, checkpoint. At the end the kept model
+reads the whole test split once, batch 1, state carried.
+"""
+
+import dataclasses
+import math
+import os
+
+import keras
+import numpy as np
+
+from datasets import check_fingerprints, fingerprint
+from datasets.batching import check_length, epoch_rows, stream_rows, stream_steps, whole_stream_rows
+from models import LanguageModelSpec
+from training import distribute
+from training.averaging import evaluation_weights, start_averaging_if_due
+from training.language_model import compile_evaluator, epoch_row, evaluate_perplexity, fit_epoch, print_epoch
+from training.metrics import sequence_loss
+from training.optimizers import make_optimizer
+from training.regularization import Regularization, spec_fields
+from training.schedule import start_epoch
+
+
+@dataclasses.dataclass(frozen=True)
+class LanguageModelConfig(Regularization):
+    layers: int = 2                # stacked LSTMs
+    units: int = 200               # LSTM units
+    embedding_size: int = 200      # token-embedding width (0: one-hot tokens)
+    num_steps: int = 20            # unrolled steps per batch: the truncated-BPTT length
+    batch_size: int = 20           # parallel streams through the text
+    batch_layout: str = "streams"  # "streams": contiguous, state carried; "windows": random places, zero state
+    dropout: float = 0.0           # on the embedding output and every LSTM output
+    optimizer: str = "sgd"         # "sgd" or "adam"
+    learning_rate: float = 1.0     # at the start
+    max_grad_norm: float = 5.0     # clip the gradients' global norm
+    weight_decay: float = 0.0      # L2, as Keras' optimizers apply it
+    lr_schedule: str = "step"      # "step": learning_rate · lr_decay^max(epoch + 1 − decay_after, 0); "book": never
+    lr_decay: float = 0.5          # learning-rate factor per epoch after decay_after
+    decay_after: int = 4           # epochs at the full learning rate
+    epochs: int = 13               # epochs in all (an epoch reads the training split once)
+    steps_per_epoch: int = 0       # 0: the whole training split each epoch; n: its first n steps
+    eval_num_steps: int = 35       # window of the batch-1 passes (state carried: only speed depends on it)
+    average_after: int = 0         # average the iterates after this many epochs (0: only by the trigger)
+    average_patience: int = 0      # ... or once valid has not improved for n epochs (NT-ASGD's trigger; 0: never)
+    average_window: int = 0        # 0: the mean of every iterate since; N: tapering to the last ~N steps
+
+    @property
+    def averaging(self):
+        return bool(self.average_after or self.average_patience)
+
+
+# What `--without` switches off besides the model's techniques (training.regularization.TECHNIQUES).
+AVERAGING = {"averaging": {"average_after": 0, "average_patience": 0}}
+
+
+@dataclasses.dataclass
+class LanguageModelData:
+    """A run's token ids (training, validation, test), its vocabulary, and what it is."""
+
+    train: object
+    valid: object
+    test: object
+    vocabulary: object
+    source: str  # for messages and titles: "PTB", a corpus folder, a text file
+    unit: str    # "word" or "char"
+
+
+def model_spec(config, vocab_size, cell, seed):
+    """The `models.LanguageModelSpec` of a config: its model-side fields (layers, units, dropouts, ...)."""
+    return LanguageModelSpec(vocab_size=vocab_size, cell=cell, seed=seed, **spec_fields(config))
+
+
+def make_training_optimizer(config):
+    """The config's optimizer: SGD or Adam, clipped, with weight decay, averaging its iterates when asked."""
+    return make_optimizer(config.optimizer, config.learning_rate, clipnorm=config.max_grad_norm,
+                          weight_decay=config.weight_decay, averaging=config.averaging,
+                          average_window=config.average_window)
+
+
+def compile_for_training(model, config):
+    """Compiles `model` with the config's optimizer on the summed sequence loss (`training.metrics.sequence_loss`)."""
+    model.compile(optimizer=make_training_optimizer(config), loss=sequence_loss)
+    return model
+
+
+def record_own_files(run, paths):
+    """Fingerprints the user's own files in the run's settings; on resume, first checks they are unchanged."""
+    if run.resumed:
+        check_fingerprints(run.settings["data"]["files"])
+    run.settings["data"]["files"] = [fingerprint(path) for path in paths]
+
+
+def check_lengths(config, data, valid_layout, advice, eval_advice):
+    """A clear error for a split too short for its batches: training (and valid in `streams`) B × n, the rest 1."""
+    check_length(data.train, f"the training split of {data.source}", config.batch_size, config.num_steps, advice)
+    if valid_layout == "streams":
+        check_length(data.valid, f"the valid split of {data.source}", config.batch_size, config.num_steps, advice)
+    else:
+        check_length(data.valid, f"the valid split of {data.source}", advice=eval_advice)
+    check_length(data.test, f"the test split of {data.source}", advice=eval_advice)
+
+
+def validation(build_model, config, ids, layout):
+    """A function from weights to the perplexity of the valid split `ids`, starting from zero states.
+
+    Args:
+        build_model: Builds the model at a shape (`RunFolder.build_model`, or
+            `models.build_model` with the spec bound).
+        layout: "streams": batch_size streams × num_steps, state carried (the
+            PTB tutorial's valid pass); "whole": the split once, in order,
+            batch 1, state carried.
+    """
+    if layout == "streams":
+        evaluator = compile_evaluator(build_model(batch_size=config.batch_size, num_steps=config.num_steps,
+                                                  stateful=True))
+        x, y = stream_rows(ids, config.batch_size, config.num_steps)
+        rows = {"x": x, "y": y, "batch_size": config.batch_size}
+    else:
+        evaluator = compile_evaluator(build_model(batch_size=1, num_steps=config.eval_num_steps, stateful=True))
+        x, y, w = whole_stream_rows(ids, config.eval_num_steps)
+        rows = {"x": x, "y": y, "batch_size": 1, "sample_weight": w}
+
+    def perplexity(weights):
+        evaluator.set_weights(weights)
+        return evaluate_perplexity(evaluator, **rows)
+
+    return perplexity
+
+
+def train_epoch(model, config, ids, seed, epoch):
+    """Sets the epoch's learning rate and fits the epoch's rows of `ids` in order, from zero states.
+
+    Returns:
+        (learning rate, train perplexity, tokens read, seconds of training).
+    """
+    lr = start_epoch(model, config, epoch)
+    x, y = epoch_rows(ids, config.batch_size, config.num_steps, config.steps_per_epoch, config.batch_layout,
+                      rng=np.random.default_rng([seed, epoch]))  # windows: the same for the same (seed, epoch)
+    train_ppl, seconds = fit_epoch(model, x, y, config.batch_size, config.num_steps)
+    return lr, train_ppl, x.size, seconds
+
+
+def train(run, data, distribute_mode="off", valid_layout="streams", epoch_hook=None, title=None):
+    """Trains the run's config on `data` from its first unfinished epoch, tests the kept model, writes results.json.
+
+    Args:
+        run: The `training.run.RunFolder` (its config a `LanguageModelConfig`).
+        data: The `LanguageModelData`.
+        distribute_mode: "off" or "data" (`--distribute`).
+        valid_layout: "streams": the valid split in the training layout
+            (batch_size streams, state carried: the PTB tutorial's); "whole":
+            once, in order, batch 1, state carried.
+        epoch_hook: Called as epoch_hook(run, data) once the models are built; what
+            it returns is called as f(epoch, weights) after each epoch's
+            validation, with the weights to keep (the char model writes a sample).
+        title: The plots' title.
+
+    Returns:
+        The results dict (also in results.json).
+    """
+    config, unit = run.config, data.unit
+    keras.utils.set_random_seed(run.seed)
+    run.begin(model_spec(config, len(data.vocabulary), run.cell, run.seed), data.vocabulary,
+              title=title or f"{os.path.basename(data.source)} {run.preset}, {run.cell} cell",
+              keep=("valid_perplexity", "min"),
+              plots={"perplexity.png": (["train_perplexity", "valid_perplexity"], "perplexity", True)})
+    stateful = config.batch_layout == "streams"
+    distribution = distribute.start(distribute_mode, config.batch_size, stateful)
+    with distribute.scope(distribution):
+        model = run.build_model(batch_size=config.batch_size, num_steps=config.num_steps, stateful=stateful)
+        compile_for_training(model, config)
+        if run.resumed:
+            run.restore(model)
+            print(f"Resuming {run.path} after epoch {len(run.history)}.")
+    validate = validation(run.build_model, config, data.valid, valid_layout)
+    end_epoch = epoch_hook(run, data) if epoch_hook else None
+    steps = min(stream_steps(len(data.train), config.batch_size, config.num_steps), config.steps_per_epoch or math.inf)
+    print(f"{data.source} {run.preset}: {len(data.vocabulary):,} {unit}s in the vocabulary, {config.layers}×"
+          f"{config.units} {run.cell} LSTM, {model.count_params():,} parameters, {steps:,} steps of "
+          f"{config.batch_size}×{config.num_steps} {unit}s per epoch ({config.batch_layout}), "
+          f"backend {keras.backend.backend()}")
+
+    for epoch in run.epochs(config.epochs):
+        start_averaging_if_due(model.optimizer, [row["valid_perplexity"] for row in run.history],
+                               after=config.average_after, patience=config.average_patience)
+        with distribute.scope(distribution):
+            lr, train_ppl, tokens, seconds = train_epoch(model, config, data.train, run.seed, epoch)
+        weights = evaluation_weights(model)  # the averaged weights once averaging has started
+        row = epoch_row(lr, train_ppl, validate(weights), tokens, seconds, unit)
+        if end_epoch:
+            end_epoch(epoch, weights)
+        print_epoch(run.end_epoch(model, row, weights), unit)
+    return test(run, data)
+
+
+def test(run, data):
+    """The kept model reads the whole test split once (batch 1, state carried); writes and returns results.json."""
+    config = run.config
+    tester = compile_evaluator(run.build_model(batch_size=1, num_steps=config.eval_num_steps, stateful=True))
+    tester.set_weights(run.best_weights())
+    x_test, y_test, w_test = whole_stream_rows(data.test, config.eval_num_steps)
+    test_ppl = evaluate_perplexity(tester, x_test, y_test, 1, sample_weight=w_test)
+    best = run.best_row()
+    test_nats = math.log(test_ppl)
+    results = {"best_epoch": best["epoch"], "valid_perplexity": best["valid_perplexity"],
+               "valid_nats": best["valid_nats"], "test_perplexity": test_ppl, "test_nats": test_nats,
+               "test_bits": test_nats / math.log(2), "train_seconds": sum(row["epoch_seconds"] for row in run.history),
+               "vocabulary_size": len(data.vocabulary)}
+    run.write_json("results.json", results)
+    return results

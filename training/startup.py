@@ -1,0 +1,114 @@
+"""A script's first lines: the backend's settings, then Keras, imported once, quietly.
+
+    from training import startup
+
+    startup.start(two_ops_at_once=True)  # before anything imports Keras
+
+TensorFlow reads its environment only once, when it loads, so the settings
+must come before the first `import keras`; after this call every module can
+import Keras at its top. A missing backend package is one clear paragraph
+(exit 2), and the lines TensorFlow's C++ side prints at start-up on a machine
+without a GPU are hidden (real warnings are shown).
+"""
+
+import importlib.util
+import json
+import os
+import sys
+import tempfile
+import textwrap
+
+BACKEND_PACKAGES = {  # backend → (the package it needs, how to install it)
+    "tensorflow": ("tensorflow", "pip install -r requirements.txt"),
+    "jax": ("jax", "pip install -r requirements-jax.txt (on a GPU machine: pip install 'jax[cuda12]')"),
+    "torch": ("torch", "pip install torch"),
+}
+
+START_UP_NOISE = (  # not problems, just noise
+    "All log messages before absl::InitializeLog() is called are written to STDERR",
+    "Could not find cuda drivers on your machine",
+    "failed call to cuInit",
+    "This TensorFlow binary is optimized to use available CPU instructions",
+    "To enable the following instructions:",
+    "oneDNN custom operations are on",
+)
+
+
+def requested_backend():
+    """The backend Keras will use: $KERAS_BACKEND, else ~/.keras/keras.json's, else tensorflow."""
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"]
+    config = os.path.join(os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras")), "keras.json")
+    try:
+        with open(config) as f:
+            return json.load(f).get("backend", "tensorflow")
+    except (OSError, ValueError):
+        return "tensorflow"
+
+
+def missing_backend():
+    """What is wrong with the requested backend (a paragraph), or None when it can be imported."""
+    backend = requested_backend()
+    package, install = BACKEND_PACKAGES.get(backend, (None, None))
+    if package is None:
+        return (f"KERAS_BACKEND={backend} is not a backend this project runs on; use tensorflow (the default), jax "
+                f"or torch.")
+    if importlib.util.find_spec(package) is None:
+        return (f"the Keras backend is {backend} (KERAS_BACKEND), but the {package} package is not installed. "
+                f"Install it with `{install}`, or choose another backend with KERAS_BACKEND.")
+    return None
+
+
+def start(two_ops_at_once=False):
+    """Sets the backend's environment and imports Keras (once); a missing backend exits 2 with one paragraph.
+
+    Args:
+        two_ops_at_once: On TensorFlow, give each op half of the cores
+            (`TF_NUM_INTRAOP_THREADS`), so that two independent ops run side
+            by side (the two directions of a BiLSTM, the gate activations of a
+            step, a weight gradient beside the recurrence): the small
+            recurrent products gain more from that than from being split
+            over all cores (docs/speed.md). An explicit
+            `TF_NUM_INTRAOP_THREADS` is respected; nothing changes once
+            TensorFlow is loaded.
+
+    Returns:
+        The keras module.
+    """
+    problem = missing_backend()
+    if problem:
+        print("\n" + textwrap.fill(f"error: {problem}", width=100, break_on_hyphens=False, break_long_words=False),
+              file=sys.stderr)
+        sys.exit(2)
+    if requested_backend() == "tensorflow":
+        # oneDNN's kernels: faster training steps of all three models on the CPUs measured (docs/speed.md);
+        # TensorFlow turns them on by default only on some Intel CPUs. An explicit TF_ENABLE_ONEDNN_OPTS=0 is respected.
+        os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+        if two_ops_at_once:
+            os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(max(1, (os.cpu_count() or 2) // 2)))
+    if requested_backend() != "tensorflow" or "keras" in sys.modules:
+        import keras
+
+        return keras
+    return _import_quietly()
+
+
+def _import_quietly():
+    """Imports Keras on TensorFlow with the C++ side's start-up lines captured, and shows those that are not noise."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as captured:
+        os.dup2(captured.fileno(), 2)  # C++ writes to the file descriptor, not to sys.stderr
+        try:
+            import keras
+
+            keras.ops.convert_to_numpy(keras.ops.zeros(()))  # the first op looks for a GPU (and reports cuInit)
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            lines = captured.read().decode("utf-8", "replace").splitlines()
+    kept = [line for line in lines if line.strip() and not any(noise in line for noise in START_UP_NOISE)]
+    if kept:
+        print("\n".join(kept), file=sys.stderr)
+    return keras
