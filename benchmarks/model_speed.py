@@ -168,8 +168,7 @@ def matmul_gflops():
         the GPU with TF32 allowed, as the models run; on a CPU, NumPy's 2048²
         and the Keras backend's own (`keras.ops.matmul`, all cores, in a worker
         process): the backend's library can be much faster than NumPy's BLAS
-        (TensorFlow's oneDNN reached 1.6–1.8 × NumPy on the AVX-512 VM), so both
-        are printed and the higher one is the ceiling to read the table against.
+        (docs/speed.md), so both are printed and the higher one is the ceiling to read the table against.
     """
     import numpy as np
 

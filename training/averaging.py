@@ -10,7 +10,7 @@ Training goes on from the raw iterates w_k; the validation and test passes and
 the saved model use w̄. With `average_window` N > 0 the weight is
 a_k = max(1/k, 1/N): the plain mean for the first N steps, then an exponential
 average whose memory is about N steps, so that early iterates stop weighing on
-w̄ as training moves on (what a short budget needs: see the README's
+w̄ as training moves on (what a short budget needs: docs/experiments.md's
 measurement). Keras' optimizers offer `use_ema`, an exponential average with a
 fixed momentum, but `fit` writes it into the model at the end of every call
 (every epoch here), and it never is the plain mean; so the average is kept here,

@@ -1,0 +1,62 @@
+"""Run folders written before the averaging had one name (asgd_* in train_ptb.py) still load, sample and resume."""
+
+import json
+
+import pytest
+
+import sample
+import train_char_rnn
+import train_ptb
+from tests.conftest import required_data_dir
+
+OLD_NAMES = {"average_after": "asgd_after", "average_window": "asgd_window", "average_patience": "asgd_patience"}
+NEW_FIELDS = {"train_ptb.py": ("optimizer", "batch_layout"), "train_char_rnn.py": ("optimizer", "average_patience")}
+
+
+def make_old(folder):
+    """Rewrites a run folder of today's code into the earlier format: its config's names and its missing fields."""
+    for name in ("config.json", "state.json"):
+        path = folder / name
+        saved = json.loads(path.read_text())
+        settings = saved if name == "config.json" else saved["settings"]
+        config = settings["config"]
+        for field in NEW_FIELDS[settings["script"]]:
+            del config[field]
+        if settings["script"] == "train_ptb.py":
+            settings["config"] = {OLD_NAMES.get(key, key): value for key, value in config.items()}
+        path.write_text(json.dumps(saved))
+
+
+def rows(folder):
+    return [{k: v for k, v in row.items() if "second" not in k} for row in json.loads((folder / "state.json").read_text())["history"]]
+
+
+def check_old_folder_resumes(tmp_path, main, argv):
+    data = required_data_dir()
+    common = [*argv, "--data-dir", data]
+    whole, old = tmp_path / "whole", tmp_path / "old"
+    main([*common, "--epochs", "2", "--output-dir", str(whole)])
+    main([*common, "--epochs", "1", "--output-dir", str(old)])
+    make_old(old)
+    assert sample.main([str(old), "--length", "5"]) is not None  # loads and samples as it is
+    results = main([*common, "--epochs", "2", "--output-dir", str(old), "--resume"])
+    assert rows(old) == rows(whole)
+    assert results["best_epoch"] == json.loads((whole / "results.json").read_text())["best_epoch"]
+    config = json.loads((old / "config.json").read_text())["config"]
+    assert not set(OLD_NAMES.values()) & set(config) and set(NEW_FIELDS[config_script(old)]) <= set(config)
+    return config
+
+
+def config_script(folder):
+    return json.loads((folder / "config.json").read_text())["script"]
+
+
+@pytest.mark.slow
+def test_an_old_ptb_folder_with_asgd_names_resumes_as_an_uninterrupted_run(tmp_path):
+    config = check_old_folder_resumes(tmp_path, train_ptb.main, ["--preset", "awd-test", "--steps-per-epoch", "5"])
+    assert config["average_after"] == 1  # written back in today's names
+
+
+@pytest.mark.slow
+def test_an_old_char_folder_resumes_as_an_uninterrupted_run(tmp_path):
+    check_old_folder_resumes(tmp_path, train_char_rnn.main, ["--preset", "test", "--steps-per-epoch", "3"])
