@@ -2,11 +2,12 @@
 
 import argparse
 import dataclasses
+import json
 import os
 import time
 
 from training.errors import UserError
-from training.run import RunFolder
+from training.run import RunFolder, new_run_folder
 
 MAX_SEED = 2**32 - 1  # NumPy's and Keras' seeds are unsigned 32-bit
 
@@ -17,19 +18,23 @@ RENAMED_FIELDS = {"asgd_after": "average_after", "asgd_window": "average_window"
 def parse_script_args(description, presets, default_preset, argv, add_arguments=None):
     """The common command line (plus the script's own options), checked."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", default=default_preset, help=f"one of {', '.join(presets)} (default {default_preset})")
-    parser.add_argument("--cell", default="custom", help="custom (models.LSTM) or builtin (keras.layers.LSTM)")
+    parser.add_argument("--preset", help=f"one of {', '.join(presets)} (default {default_preset})")
+    parser.add_argument("--cell", help="custom (models.LSTM, the default) or builtin (keras.layers.LSTM)")
     parser.add_argument("--data-dir", help="folder with ptb/, mnist/, tinyshakespeare/ (default: $LSTM_DATA_DIR, then the download cache)")
     parser.add_argument("--output-dir", help="run folder (default: runs/<script>-<preset>-<cell>-<time>)")
     parser.add_argument("--epochs", type=int, help="number of epochs in all (default: the preset's)")
     parser.add_argument("--steps-per-epoch", type=int, help="cut each epoch to this many training steps")
-    parser.add_argument("--seed", type=int, default=0, help=f"random seed, 0 to {MAX_SEED} (default 0)")
+    parser.add_argument("--seed", type=int, help=f"random seed, 0 to {MAX_SEED} (default 0)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --output-dir from its last finished epoch")
     parser.add_argument("--distribute", choices=["off", "data"], default="off",
                         help="data: split every training batch over all local devices (and hosts); default off")
     if add_arguments:
         add_arguments(parser)
     args = parser.parse_args(argv)
+    args.explicit = {name for name in ("preset", "cell", "seed") if getattr(args, name) is not None}  # for --resume
+    args.preset = default_preset if args.preset is None else args.preset
+    args.cell = "custom" if args.cell is None else args.cell
+    args.seed = 0 if args.seed is None else args.seed
     if args.preset not in presets:
         raise UserError(f"unknown preset {args.preset!r}; choose one of {', '.join(presets)}.")
     if args.cell not in ("custom", "builtin"):
@@ -64,13 +69,36 @@ def check_seed(seed):
         raise UserError(f"--seed must lie between 0 and {MAX_SEED}; got {seed}.")
 
 
+def check_resume_options(run, args, changes):
+    """Refuses options of a --resume command that would change the saved run, and an --epochs below what it has done."""
+    saved_config = run.settings["config"]
+    for old, new in RENAMED_FIELDS.items():  # folders written before the averaging had one name
+        if old in saved_config:
+            saved_config[new] = saved_config.pop(old)
+    conflicts = [f"--{name} {getattr(args, name)} (the run's: {run.settings[name]})" for name in sorted(args.explicit)
+                 if getattr(args, name) != run.settings[name]]
+    for key, value in changes.items():
+        as_saved = json.loads(json.dumps(value))  # tuples come back from config.json as lists
+        if key != "epochs" and value is not None and key in saved_config and saved_config[key] != as_saved:
+            conflicts.append(f"{key} {value} (the run's: {saved_config[key]})")
+    if conflicts:
+        raise UserError(f"--resume continues the run in {run.path} as it was saved, and these options would change "
+                        f"it: {'; '.join(conflicts)}. Leave them out (--epochs may change), or start a new run in "
+                        f"another --output-dir; nothing was changed.")
+    done = len(run.history)
+    if args.epochs is not None and args.epochs < done:
+        raise UserError(f"the run in {run.path} has already finished {done} epochs; --epochs {args.epochs} would "
+                        f"end it before that. Give --epochs {done} or more; nothing was changed.")
+
+
 def open_run(args, script, presets, data=None, **overrides):
     """The run folder of this command: a new run, or the one --resume continues.
 
     A new run takes the preset's config with the command line's overrides
     (those that are not None) and --steps-per-epoch, and `data`, what it
     reads (recorded in its settings); a resumed run takes its saved
-    settings, except `--epochs N`, which changes the number of epochs.
+    settings, except `--epochs N`, which changes the number of epochs; an
+    option that would change the saved run is refused, not ignored.
 
     Returns:
         A `training.run.RunFolder` whose `config` is the script's config
@@ -79,13 +107,15 @@ def open_run(args, script, presets, data=None, **overrides):
     preset = presets[args.preset]
     changes = {"epochs": args.epochs, "steps_per_epoch": args.steps_per_epoch, **overrides}
     config = dataclasses.replace(preset, **{k: v for k, v in changes.items() if v is not None})
-    output_dir = args.output_dir or os.path.join(
-        "runs", f"{os.path.splitext(script)[0].removeprefix('train_')}-{args.preset}-{args.cell}-{time.strftime('%Y%m%d-%H%M%S')}")
+    output_dir = args.output_dir or new_run_folder(
+        f"{os.path.splitext(script)[0].removeprefix('train_')}-{args.preset}-{args.cell}-{time.strftime('%Y%m%d-%H%M%S')}")
     settings = {"script": script, "preset": args.preset, "cell": args.cell, "seed": args.seed,
                 "config": dataclasses.asdict(config), "data": data or {}}
     run = RunFolder.open(output_dir, settings, args.resume)
-    if run.resumed and args.epochs is not None:
-        run.settings["config"]["epochs"] = args.epochs
+    if run.resumed:
+        check_resume_options(run, args, changes)
+        if args.epochs is not None:
+            run.settings["config"]["epochs"] = args.epochs
     saved = run.settings.setdefault("data", {})
     for key, value in (data or {}).items():
         if run.resumed and value is not None and saved.get(key) != value:
@@ -93,9 +123,6 @@ def open_run(args, script, presets, data=None, **overrides):
             raise UserError(f"the run in {run.path} was trained on {trained_on}, not on {value}; resume it without "
                             f"--{key}, or start a new run.")
     saved_config = run.settings["config"]
-    for old, new in RENAMED_FIELDS.items():
-        if old in saved_config:
-            saved_config[new] = saved_config.pop(old)
     try:
         run.config = type(preset)(**saved_config)
     except TypeError as error:

@@ -6,6 +6,8 @@ import textwrap
 
 from datasets import DataError
 
+AT_EXIT = []  # what a script's main() releases however it ends (training.run adds its folder locks)
+
 
 class UserError(Exception):
     """Something the user asked for cannot be done; the message says what to do instead."""
@@ -31,5 +33,8 @@ def friendly_main(main):
             print("\ninterrupted: every finished epoch is saved in the run folder; continue with --resume.",
                   file=sys.stderr)
             sys.exit(130)
+        finally:
+            for release in AT_EXIT:
+                release()
 
     return wrapper

@@ -17,6 +17,7 @@ again, with or without --resume.
 
 import csv
 import dataclasses
+import fcntl
 import io
 import json
 import os
@@ -27,11 +28,64 @@ import numpy as np
 import keras
 
 from models import build_model
-from training.errors import UserError
+from training.errors import AT_EXIT, UserError
 from training.figures import plt, save_figure
 from training.files import TMP_PREFIX, atomic_save_model, atomic_write
 
 STATE = "state.json"
+
+_locks = {}  # run folder → (file descriptor holding its lock, whether this process created the folder)
+
+
+def lock_folder(path, created=False):
+    """Makes `path` this process's run folder: an exclusive lock on it until `release_folders()` or the process ends.
+
+    The lock is the kernel's (flock), so it goes with the process however it
+    ends (SIGKILL included): there is no stale lock to clean up after a crash.
+    """
+    path = os.path.abspath(path)
+    if path in _locks:
+        return
+    created = created or not os.path.exists(path)
+    try:
+        os.makedirs(path, exist_ok=True)
+        descriptor = os.open(path, os.O_RDONLY)
+    except OSError as error:
+        raise UserError(f"the run folder {path} cannot be created or opened ({error.strerror or error}); choose an "
+                        f"--output-dir in a folder you can write to.") from None
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(descriptor)
+        raise UserError(f"another process is training the run in {path} right now. Wait for it to finish (then "
+                        f"--resume continues it), or choose another --output-dir; nothing in it was changed.") from None
+    _locks[path] = (descriptor, created)
+
+
+def release_folders():
+    """Releases this process's run folders; one it created and left empty (a start that failed) is removed."""
+    for path, (descriptor, created) in list(_locks.items()):
+        os.close(descriptor)
+        del _locks[path]
+        if created and os.path.isdir(path) and not os.listdir(path):
+            os.rmdir(path)
+
+
+AT_EXIT.append(release_folders)
+
+
+def new_run_folder(name, parent="runs"):
+    """Creates and locks a run folder `parent/name` that no other run has: `name-2`, `name-3`, ... when taken."""
+    os.makedirs(parent, exist_ok=True)
+    for count in range(1, 10_000):
+        path = os.path.join(parent, name if count == 1 else f"{name}-{count}")
+        try:
+            os.mkdir(path)  # atomic: of two runs started in the same second, one gets each name
+        except FileExistsError:
+            continue
+        lock_folder(path, created=True)
+        return path
+    raise UserError(f"{parent} holds 10,000 runs named {name}; choose an --output-dir.")
 
 
 def random_state_variables(model):
@@ -89,6 +143,7 @@ class RunFolder:
         """
         if os.path.exists(path) and not os.path.isdir(path):
             raise UserError(f"--output-dir {path} is a file, not a folder; choose a folder for the run.")
+        lock_folder(path)
         run = cls(path, settings)
         state_path = run.file(STATE)
         if os.path.isfile(state_path):
