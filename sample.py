@@ -18,7 +18,7 @@ import math  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
-from datasets import read_text  # noqa: E402
+from datasets import UNK, read_text  # noqa: E402
 from datasets.batching import whole_stream_rows  # noqa: E402
 from training.cli import MAX_SEED, check_seed  # noqa: E402
 from training.errors import UserError, friendly_main  # noqa: E402
@@ -29,7 +29,8 @@ MIN_TEMPERATURE, MAX_TEMPERATURE = 1e-3, 1e3  # beyond them the logits over- or 
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     allow_abbrev=False)
     parser.add_argument("run_dir", help="run folder of train_char_rnn.py or train_ptb.py")
     parser.add_argument("--prime", default=None, help="text to start from (default: the start of a line)")
     parser.add_argument("--length", type=int, default=500, help="tokens to generate (default 500)")
@@ -56,8 +57,9 @@ def evaluate_file(run_dir, path, window=100):
     model, vocab = load_language_model(run_dir, batch_size=1, num_steps=window, stateful=True)
     tokens = vocab.split(read_text(path, what="--evaluate file"))
     unknown = vocab.unknown(tokens)
-    if unknown and vocab.kind == "chars":
-        raise UserError(f"{path} has {len(unknown)} characters the model has never seen: "
+    if unknown and (vocab.kind == "chars" or UNK not in vocab.index):
+        what = "characters" if vocab.kind == "chars" else "words (and the vocabulary has no <unk> to read them as)"
+        raise UserError(f"{path} has {len(unknown)} {what} the model has never seen: "
                         f"{', '.join(repr(c) for c in unknown[:20])}. Remove or replace them.")
     ids = vocab.encode(tokens)
     if len(ids) < 2:
@@ -74,6 +76,10 @@ def evaluate_file(run_dir, path, window=100):
 
 def encode_prime(vocab, prime):
     tokens = vocab.split(prime, close_last_line=False)
+    lower_case = vocab.kind == "words" and all(token == token.lower() for token in vocab.tokens)
+    if lower_case and vocab.unknown(tokens) and not vocab.unknown([token.lower() for token in tokens]):
+        print("note: the vocabulary is lower-case (as PTB's is), so the prime is read in lower case.", file=sys.stderr)
+        tokens = [token.lower() for token in tokens]
     unknown = vocab.unknown(tokens)
     if unknown:
         raise UserError(f"the prime has {len(unknown)} {'characters' if vocab.kind == 'chars' else 'words'} that "

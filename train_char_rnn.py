@@ -35,7 +35,7 @@ startup.start(TWO_OPS_AT_ONCE)
 import dataclasses  # noqa: E402
 import os  # noqa: E402
 
-from datasets import load_shakespeare, load_text, parse_split  # noqa: E402
+from datasets import DataError, load_shakespeare, load_text, parse_split  # noqa: E402
 from training.cli import add_language_model_arguments, open_run, parse_script_args  # noqa: E402
 from training.errors import UserError, friendly_main  # noqa: E402
 from training.files import atomic_write  # noqa: E402
@@ -132,6 +132,9 @@ def read_data(config, data_dir=None, text=None):
     else:
         *splits, vocabulary = load_shakespeare(data_dir)
         train_ids, valid, test = (vocabulary.encode(split) for split in splits)
+    if len(vocabulary) < 2:
+        raise DataError(f"the text file {text} holds one distinct character ({vocabulary.tokens[0]!r}) over and over: "
+                        f"there is nothing to predict. Give a text with at least two different characters.")
     data = LanguageModelData(train_ids, valid, test, vocabulary, source=text or "Tiny Shakespeare", unit="char")
     check_lengths(config, data, "whole", advice="Lower --batch-size or --num-steps, or give the file more text (or "
                                                 "more of it to training with --split).",

@@ -12,12 +12,13 @@ more memory than its size (`benchmarks/text_loading.py`).
 import array
 import collections
 import hashlib
+import math
 import os
 
 import numpy as np
 
 from datasets.files import DataError
-from datasets.text import decoded_pieces, read_bytes
+from datasets.text import check_regular_file, decoded_pieces, read_bytes
 from datasets.vocabulary import EOS, UNK, Vocabulary, line_words
 
 SPLITS = ("train", "valid", "test")
@@ -26,6 +27,7 @@ DEFAULT_SPLIT = (0.9, 0.05, 0.05)
 
 def fingerprint(path):
     """{"path", "bytes", "sha256"} of a file: what a run records of the text it was trained on."""
+    check_regular_file(path)
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 22), b""):
@@ -52,7 +54,7 @@ def parse_split(text):
         parts = tuple(float(part) for part in text.split(","))
     except ValueError:
         parts = ()
-    if len(parts) != 3 or min(parts) <= 0 or abs(sum(parts) - 1) > 1e-6:
+    if len(parts) != 3 or not all(math.isfinite(part) and part > 0 for part in parts) or abs(sum(parts) - 1) > 1e-6:
         raise DataError(f"--split takes three fractions of the text for train, valid and test, each greater than 0 "
                         f"and summing to 1, such as 0.9,0.05,0.05; got {text!r}.")
     return parts

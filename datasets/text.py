@@ -2,19 +2,36 @@
 
 import codecs
 import os
+import stat
 
 from datasets.files import DataError
 
 
-def read_bytes(path, what="text file"):
-    """The bytes of `path`; a clear error if it is missing or a folder."""
-    if not os.path.exists(path):
-        raise DataError(f"the {what} {path} does not exist; check the path.")
-    if os.path.isdir(path):
+def check_regular_file(path, what="text file"):
+    """A clear DataError unless `path` is a regular file (reading a device or a pipe would never end or block)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as error:
+        if not os.path.lexists(path):
+            raise DataError(f"the {what} {path} does not exist; check the path.") from None
+        raise DataError(f"cannot read the {what} {path}: {error.strerror}.") from None
+    if stat.S_ISDIR(mode):
         raise DataError(f"the {what} {path} is a folder; give the path of a text file.")
+    if not stat.S_ISREG(mode):  # a device (/dev/zero never ends), a FIFO (blocks), a socket
+        raise DataError(f"the {what} {path} is not a regular file (a device, pipe or socket); give a text file.")
+
+
+def read_bytes(path, what="text file"):
+    """The bytes of `path`; a clear error if it is missing, not a regular file, or binary from its first MB on."""
+    check_regular_file(path, what)
     try:
         with open(path, "rb") as f:
-            data = f.read()
+            head = f.read(1 << 20)
+            zero = head.find(b"\x00")
+            if zero >= 0:  # before reading the rest: a large binary file is refused at once
+                raise DataError(f"the {what} {path} is a binary file, not text (a zero byte at offset {zero:,}); "
+                                f"give a UTF-8 text file.")
+            data = head + f.read()
     except OSError as error:
         raise DataError(f"cannot read the {what} {path}: {error.strerror}.") from None
     return data
@@ -42,6 +59,8 @@ def decoded_pieces(data, path, what="text file", size=1 << 20):
             raise DataError(f"the {what} {path} is not UTF-8 text: the byte 0x{data[offset]:02x} at offset "
                             f"{offset:,} cannot be decoded. Convert the file to UTF-8, for example with "
                             f"`iconv -f latin1 -t utf-8 {path} > converted.txt`.") from None
+        if start == 0 and text.startswith("\ufeff"):  # a byte-order mark is not text
+            text = text[1:]
         held = "\r" if text.endswith("\r") and start + size < len(data) else ""
         yield (text[:-1] if held else text).replace("\r\n", "\n").replace("\r", "\n")
 

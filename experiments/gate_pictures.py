@@ -103,7 +103,8 @@ def plot_gates(trace, text, units, path, title):
 
 @friendly_main
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     allow_abbrev=False)
     parser.add_argument("run_dir", help="run folder of train_char_rnn.py (custom cell)")
     parser.add_argument("--layer", type=int, default=0, help="which LSTM layer, from 0 (default 0)")
     parser.add_argument("--units", help="comma-separated units to draw (default: the best found)")

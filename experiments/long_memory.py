@@ -182,7 +182,8 @@ def plot_gradient_flow(flows, lag, path):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     allow_abbrev=False)
     parser.add_argument("--full", action="store_true", help="the longer, cleaner version")
     parser.add_argument("--lags", default=",".join(map(str, LAGS)), help="comma-separated lags")
     parser.add_argument("--steps", type=int, help="training steps per model and lag (overrides the preset)")

@@ -114,7 +114,7 @@ def plot(table, path, ylabel="valid perplexity", title="awd-small's iterates and
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--model", choices=["ptb", "char"], default="ptb",
                         help="ptb: awd-small's SGD (default); char: char-rnn small's Adam")
     parser.add_argument("--epochs", type=int, help="default: 8 (ptb), 13 (char)")

@@ -4,9 +4,11 @@ import argparse
 import dataclasses
 import json
 import os
+import re
+import shlex
 import time
 
-from training.errors import UserError
+from training.errors import INTERRUPTED, UserError
 from training.run import RunFolder, new_run_folder
 
 MAX_SEED = 2**32 - 1  # NumPy's and Keras' seeds are unsigned 32-bit
@@ -17,7 +19,8 @@ RENAMED_FIELDS = {"asgd_after": "average_after", "asgd_window": "average_window"
 
 def parse_script_args(description, presets, default_preset, argv, add_arguments=None):
     """The common command line (plus the script's own options), checked."""
-    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     allow_abbrev=False)  # --lr is not --lr-schedule
     parser.add_argument("--preset", help=f"one of {', '.join(presets)} (default {default_preset})")
     parser.add_argument("--cell", help="custom (models.LSTM, the default) or builtin (keras.layers.LSTM)")
     parser.add_argument("--data-dir", help="folder with ptb/, mnist/, tinyshakespeare/ (default: $LSTM_DATA_DIR, then the download cache)")
@@ -91,6 +94,14 @@ def check_resume_options(run, args, changes):
                         f"end it before that. Give --epochs {done} or more; nothing was changed.")
 
 
+def default_run_name(script, args, data):
+    """<script>[-<own file or corpus>]-<preset>-<cell>-<time>: a run on your own text says which in its name."""
+    own = next((path for path in (data or {}).values() if path), None)
+    text = f"-{re.sub(r'[^A-Za-z0-9_.-]+', '_', os.path.splitext(os.path.basename(own.rstrip(os.sep)))[0])}" if own else ""
+    return (f"{os.path.splitext(script)[0].removeprefix('train_')}{text}-{args.preset}-{args.cell}-"
+            f"{time.strftime('%Y%m%d-%H%M%S')}")
+
+
 def open_run(args, script, presets, data=None, **overrides):
     """The run folder of this command: a new run, or the one --resume continues.
 
@@ -107,11 +118,12 @@ def open_run(args, script, presets, data=None, **overrides):
     preset = presets[args.preset]
     changes = {"epochs": args.epochs, "steps_per_epoch": args.steps_per_epoch, **overrides}
     config = dataclasses.replace(preset, **{k: v for k, v in changes.items() if v is not None})
-    output_dir = args.output_dir or new_run_folder(
-        f"{os.path.splitext(script)[0].removeprefix('train_')}-{args.preset}-{args.cell}-{time.strftime('%Y%m%d-%H%M%S')}")
+    output_dir = args.output_dir or new_run_folder(default_run_name(script, args, data))
     settings = {"script": script, "preset": args.preset, "cell": args.cell, "seed": args.seed,
                 "config": dataclasses.asdict(config), "data": data or {}}
     run = RunFolder.open(output_dir, settings, args.resume)
+    INTERRUPTED["note"] = (f"every finished epoch is saved in {run.path}; continue with: python {script} "
+                           f"--output-dir {shlex.quote(run.path)} --resume")
     if run.resumed:
         check_resume_options(run, args, changes)
         if args.epochs is not None:

@@ -197,6 +197,7 @@ class RunFolder:
         os.makedirs(self.path, exist_ok=True)  # only now: a start that fails before this writes nothing
         self._remove_stale_temporaries()
         self.write_json("config.json", self.settings)
+        print(f"Run folder: {self.path}", flush=True)
         if vocabulary is not None:
             self.write_json("vocab.json", vocabulary.to_json())
 

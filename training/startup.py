@@ -34,20 +34,38 @@ START_UP_NOISE = (  # not problems, just noise
 )
 
 
+def keras_config_path():
+    return os.path.join(os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras")), "keras.json")
+
+
+def keras_config():
+    """The settings of keras.json ({} when there is none or it cannot be parsed: Keras then ignores it too)."""
+    try:
+        with open(keras_config_path()) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}
+
+
 def requested_backend():
-    """The backend Keras will use: $KERAS_BACKEND, else ~/.keras/keras.json's, else tensorflow."""
+    """The backend Keras will use: $KERAS_BACKEND, else keras.json's, else tensorflow."""
     if os.environ.get("KERAS_BACKEND"):
         return os.environ["KERAS_BACKEND"]
-    config = os.path.join(os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras")), "keras.json")
-    try:
-        with open(config) as f:
-            return json.load(f).get("backend", "tensorflow")
-    except (OSError, ValueError):
-        return "tensorflow"
+    config = keras_config()
+    return config.get("backend", "tensorflow") if isinstance(config, dict) else "tensorflow"
 
 
 def missing_backend():
-    """What is wrong with the requested backend (a paragraph), or None when it can be imported."""
+    """What is wrong with the requested backend or keras.json (a paragraph), or None when Keras can be imported."""
+    config = keras_config()
+    if not isinstance(config, dict):
+        return (f"{keras_config_path()} holds a JSON {type(config).__name__}, not the object of settings Keras reads "
+                f"(such as {{\"backend\": \"tensorflow\", \"floatx\": \"float32\"}}); fix or delete the file.")
+    floatx = config.get("floatx", "float32")
+    if floatx != "float32":
+        return (f"{keras_config_path()} sets \"floatx\": {json.dumps(floatx)}, but these models train in float32 "
+                f"(in float16 the language models' summed losses overflow to inf). Set \"floatx\": \"float32\" "
+                f"there, or remove the entry.")
     backend = requested_backend()
     package, install = BACKEND_PACKAGES.get(backend, (None, None))
     if package is None:
