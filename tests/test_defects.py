@@ -1,0 +1,192 @@
+"""What trying to break the scripts found, held: one owner per run folder, resume that refuses, bad files refused."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import sample
+import train_char_rnn
+import train_ptb
+from datasets import DataError, fingerprint, load_corpus, parse_split, read_text
+from tests.conftest import ROOT, run_python, script_error
+from training.cli import default_run_name
+from training.run import new_run_folder, release_folders
+
+HOLD_LOCK = """
+import sys, time
+from training import startup
+from training.run import lock_folder
+lock_folder(sys.argv[1])
+print("locked", flush=True)
+time.sleep(120)
+"""
+
+
+def write_corpus(folder, train="the cat sat on the mat\nthe dog sat\n" * 30, valid="the cat sat\n" * 10):
+    folder.mkdir()
+    for split, text in (("train", train), ("valid", valid), ("test", valid)):
+        (folder / f"{split}.txt").write_text(text, encoding="utf-8")
+    return folder
+
+
+# ---- one owner per run folder -----------------------------------------------------------------------------
+
+def test_a_folder_another_process_trains_is_refused_and_free_once_it_ends(tmp_path, capsys, data_dir):
+    out = tmp_path / "run"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(out)], cwd=ROOT, stdout=subprocess.PIPE,
+                              text=True, env={**os.environ, "PYTHONPATH": ROOT})
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        message = script_error(train_ptb.main, ["--preset", "test", "--steps-per-epoch", "2", "--data-dir", data_dir,
+                                                "--output-dir", str(out)], capsys)
+        assert "another process is training the run" in message and os.listdir(out) == []
+    finally:
+        holder.kill()  # SIGKILL: the kernel drops its lock, nothing stale is left
+        holder.wait()
+    assert train_ptb.main(["--preset", "test", "--steps-per-epoch", "2", "--data-dir", data_dir,
+                           "--output-dir", str(out)])["best_epoch"] == 1
+
+
+def test_default_run_folders_started_together_get_different_names(tmp_path):
+    first, second = new_run_folder("ptb-test-custom-20261203-120000", tmp_path), new_run_folder(
+        "ptb-test-custom-20261203-120000", tmp_path)
+    assert first != second and os.path.basename(second) == "ptb-test-custom-20261203-120000-2"
+    release_folders()  # created, left empty: removed
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_run_on_own_text_is_named_after_it():
+    class Args:
+        preset, cell = "small", "custom"
+
+    name = default_run_name("train_char_rnn.py", Args, {"text": "/home/me/My Novel.txt"})
+    assert name.startswith("char_rnn-My_Novel-small-custom-")
+    assert default_run_name("train_ptb.py", Args, {"corpus": None}).startswith("ptb-small-custom-")
+
+
+# ---- --resume refuses, never ignores -------------------------------------------------------------------
+
+def test_resume_refuses_options_that_would_change_the_run(tmp_path, capsys, data_dir):
+    out = tmp_path / "run"
+    common = ["--data-dir", data_dir, "--output-dir", str(out)]
+    train_ptb.main(["--preset", "test", "--steps-per-epoch", "3", "--epochs", "2", *common])
+    saved = {name: (out / name).read_bytes() for name in ("config.json", "state.json")}
+    message = script_error(train_ptb.main, ["--resume", "--seed", "7", "--batch-size", "5", "--cell", "builtin",
+                                            "--epochs", "3", *common], capsys)
+    assert "--seed 7 (the run's: 0)" in message and "--cell builtin (the run's: custom)" in message
+    assert "batch_size 5 (the run's: 20)" in message
+    message = script_error(train_ptb.main, ["--resume", "--epochs", "1", *common], capsys)
+    assert "already finished 2 epochs" in message and "--epochs 2 or more" in message
+    assert {name: (out / name).read_bytes() for name in saved} == saved
+    # what it was started with may be repeated; --epochs may grow
+    results = train_ptb.main(["--resume", "--preset", "test", "--seed", "0", "--steps-per-epoch", "3", "--epochs", "3",
+                              *common])
+    assert len(json.loads((out / "state.json").read_text())["history"]) == 3 and results["best_epoch"] >= 1
+
+
+def test_argument_prefixes_are_not_guessed(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        train_ptb.main(["--lr", "0.1"])
+    assert exit_info.value.code == 2 and "unrecognized arguments: --lr" in capsys.readouterr().err
+
+
+# ---- keras.json ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("content, expected", [
+    ("[1, 2]", "holds a JSON list, not the object of settings"),
+    ('{"floatx": "float16"}', 'sets "floatx": "float16", but these models train in float32'),
+    ('{"floatx": "bfloat16", "backend": "jax"}', 'sets "floatx": "bfloat16"'),
+])
+def test_a_keras_json_keras_cannot_use_is_one_paragraph(tmp_path, content, expected):
+    (tmp_path / "keras.json").write_text(content)
+    env = {"KERAS_HOME": str(tmp_path), "KERAS_BACKEND": ""}
+    result = run_python("import sample; sample.main(['runs/none'])", env=env, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert expected in " ".join(result.stderr.split())
+
+
+# ---- files that are not texts -------------------------------------------------------------------------
+
+def test_devices_and_pipes_are_refused_before_reading(tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    for path in ("/dev/zero", str(fifo)):
+        with pytest.raises(DataError, match="not a regular file"):
+            read_text(path)
+        with pytest.raises(DataError, match="not a regular file"):
+            fingerprint(path)  # a --text run fingerprints its file first
+
+
+def test_a_large_binary_file_is_refused_from_its_first_megabyte(tmp_path):
+    path = tmp_path / "sparse.bin"
+    with open(path, "wb") as f:
+        f.truncate(1 << 33)  # 8 GiB of holes: read whole, it would not fit
+    with pytest.raises(DataError, match="binary file, not text .a zero byte at offset 0"):
+        read_text(str(path))
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_word(tmp_path):
+    corpus = write_corpus(tmp_path / "corpus")
+    train = (corpus / "train.txt").read_bytes()
+    (corpus / "train.txt").write_bytes(b"\xef\xbb\xbf" + train)
+    assert read_text(str(corpus / "train.txt")) == train.decode()
+    *_, vocabulary, _ = load_corpus(str(corpus))
+    assert "the" in vocabulary.index and not [word for word in vocabulary.tokens if "\ufeff" in word]
+
+
+@pytest.mark.parametrize("text", ["nan,0.5,0.5", "inf,0.5,-inf", "0.9,nan,0.1"])
+def test_a_split_that_is_not_a_number_is_refused(text):
+    with pytest.raises(DataError, match="--split takes three fractions"):
+        parse_split(text)
+
+
+def test_a_text_of_one_character_is_refused(tmp_path, capsys):
+    path = tmp_path / "a.txt"
+    path.write_text("a" * 50_000)
+    out = tmp_path / "run"
+    message = script_error(train_char_rnn.main, ["--preset", "test", "--text", str(path), "--output-dir", str(out)],
+                           capsys)
+    assert "one distinct character ('a')" in message and not out.exists()
+
+
+# ---- sampling a word model -----------------------------------------------------------------------------
+
+def test_sampling_a_corpus_without_unk_lower_cases_primes_and_refuses_unseen_words(tmp_path, capsys):
+    corpus = write_corpus(tmp_path / "corpus")
+    out = tmp_path / "run"
+    train_ptb.main(["--preset", "test", "--corpus", str(corpus), "--batch-size", "2", "--num-steps", "3",
+                    "--steps-per-epoch", "3", "--output-dir", str(out)])
+    assert "<unk>" not in json.loads((out / "vocab.json").read_text())["tokens"]
+    capsys.readouterr()
+    assert len(sample.main([str(out), "--prime", "The Cat", "--length", "3"])) == 3
+    assert "the vocabulary is lower-case" in capsys.readouterr().err
+    unseen = tmp_path / "unseen.txt"
+    unseen.write_text("the cat sat on the sofa\n")
+    message = script_error(sample.main, [str(out), "--evaluate", str(unseen)], capsys)
+    assert "1 words (and the vocabulary has no <unk> to read them as)" in message and "'sofa'" in message
+
+
+# ---- stopping -----------------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_sigterm_stops_a_run_like_ctrl_c_and_says_how_to_resume(tmp_path, data_dir):
+    out = tmp_path / "run"
+    process = subprocess.Popen([sys.executable, "train_ptb.py", "--preset", "test", "--epochs", "50",
+                                "--data-dir", data_dir, "--output-dir", str(out)], cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while not (out / "state.json").exists() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.5)
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=120)
+    if process.returncode == 0:
+        pytest.skip("the run finished before it could be stopped")
+    resume = f"python train_ptb.py --output-dir {out} --resume"
+    assert process.returncode == 143 and "Traceback" not in stderr
+    assert resume in stdout and resume in stderr and f"Run folder: {out}" in stdout
+    assert json.loads((out / "state.json").read_text())["history"]
