@@ -159,7 +159,7 @@ def main(argv=None):
                     title=f"char-rnn {run.preset}, {run.cell} cell")
     print(f"Best epoch {results['best_epoch']}: valid {results['valid_nats']:.4f} nats/char, test "
           f"{results['test_nats']:.4f} nats/char ({results['test_bits']:.4f} bits/char, perplexity "
-          f"{results['test_perplexity']:.3f}). Run folder: {run.path}")
+          f"{results['test_perplexity']:.3f}). Run folder: {run.shown}")
     return results
 
 

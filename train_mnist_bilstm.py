@@ -94,7 +94,7 @@ def main(argv=None):
                       metrics=["accuracy"])
         if run.resumed:
             run.restore(model)
-            print(f"Resuming {run.path} after epoch {len(run.history)}.")
+            print(f"Resuming {run.shown} after epoch {len(run.history)}.")
     print(f"MNIST BiLSTM {run.preset}: {config.layers}×BiLSTM({config.units}) {run.cell}, "
           f"{model.count_params():,} parameters, {per_epoch:,} images per epoch, backend {keras.backend.backend()}")
 
@@ -128,7 +128,7 @@ def main(argv=None):
                "confusion_matrix": matrix.tolist()}
     run.write_json("results.json", results)
     print(f"Test accuracy {accuracy:.2%} ({results['test_errors']} errors) with the model of epoch "
-          f"{results['best_epoch']} (valid accuracy {best['valid_accuracy']:.2%}). Run folder: {run.path}")
+          f"{results['best_epoch']} (valid accuracy {best['valid_accuracy']:.2%}). Run folder: {run.shown}")
     return results
 
 

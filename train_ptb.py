@@ -128,7 +128,7 @@ def main(argv=None):
     results["unknown_words"] = unknown
     run.write_json("results.json", results)
     print(f"Test perplexity {results['test_perplexity']:.2f} (whole test stream, batch 1, state carried) with the "
-          f"model of epoch {results['best_epoch']}. Run folder: {run.path}")
+          f"model of epoch {results['best_epoch']}. Run folder: {run.shown}")
     return results
 
 

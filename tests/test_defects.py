@@ -190,3 +190,21 @@ def test_sigterm_stops_a_run_like_ctrl_c_and_says_how_to_resume(tmp_path, data_d
     assert process.returncode == 143 and "Traceback" not in stderr
     assert resume in stdout and resume in stderr and f"Run folder: {out}" in stdout
     assert json.loads((out / "state.json").read_text())["history"]
+
+
+# ---- run folders the writers choke on ----------------------------------------------------------------------
+
+def test_an_output_dir_that_cannot_be_created_is_one_paragraph(tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    for path in (tmp_path / "file" / "run", tmp_path / ("x" * 300)):
+        message = script_error(train_ptb.main, ["--preset", "test", "--output-dir", str(path)], capsys)
+        assert "cannot be created or opened" in message
+
+
+def test_a_run_folder_whose_name_is_not_utf8_trains_and_resumes(tmp_path, data_dir, capsys):
+    out = os.path.join(str(tmp_path), os.fsdecode(b"run\xff"))
+    common = ["--preset", "test", "--steps-per-epoch", "2", "--data-dir", data_dir, "--output-dir", out]
+    train_ptb.main([*common, "--epochs", "1"])
+    results = train_ptb.main([*common, "--epochs", "2", "--resume"])
+    assert "TensorBoard logs cannot be written" in capsys.readouterr().out
+    assert results["best_epoch"] >= 1 and json.load(open(os.path.join(out, "config.json")))["seed"] == 0

@@ -122,8 +122,8 @@ def open_run(args, script, presets, data=None, **overrides):
     settings = {"script": script, "preset": args.preset, "cell": args.cell, "seed": args.seed,
                 "config": dataclasses.asdict(config), "data": data or {}}
     run = RunFolder.open(output_dir, settings, args.resume)
-    INTERRUPTED["note"] = (f"every finished epoch is saved in {run.path}; continue with: python {script} "
-                           f"--output-dir {shlex.quote(run.path)} --resume")
+    INTERRUPTED["note"] = (f"every finished epoch is saved in {run.shown}; continue with: python {script} "
+                           f"--output-dir {shlex.quote(run.shown)} --resume")
     if run.resumed:
         check_resume_options(run, args, changes)
         if args.epochs is not None:

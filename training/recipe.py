@@ -180,7 +180,7 @@ def train(run, data, distribute_mode="off", valid_layout="streams", epoch_hook=N
         compile_for_training(model, config)
         if run.resumed:
             run.restore(model)
-            print(f"Resuming {run.path} after epoch {len(run.history)}.")
+            print(f"Resuming {run.shown} after epoch {len(run.history)}.")
     validate = validation(run.build_model, config, data.valid, valid_layout)
     end_epoch = epoch_hook(run, data) if epoch_hook else None
     steps = min(stream_steps(len(data.train), config.batch_size, config.num_steps), config.steps_per_epoch or math.inf)

@@ -76,7 +76,11 @@ AT_EXIT.append(release_folders)
 
 def new_run_folder(name, parent="runs"):
     """Creates and locks a run folder `parent/name` that no other run has: `name-2`, `name-3`, ... when taken."""
-    os.makedirs(parent, exist_ok=True)
+    try:
+        os.makedirs(parent, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"the folder {parent} for the runs cannot be created ({error.strerror or error}); run the "
+                        f"script where you can write, or choose an --output-dir.") from None
     for count in range(1, 10_000):
         path = os.path.join(parent, name if count == 1 else f"{name}-{count}")
         try:
@@ -125,6 +129,11 @@ class RunFolder:
 
     def file(self, name):
         return os.path.join(self.path, name)
+
+    @property
+    def shown(self):
+        """The folder's path as text that prints anywhere (bytes that are not UTF-8 as \\xNN)."""
+        return os.fsencode(self.path).decode("utf-8", "backslashreplace")
 
     @property
     def resumed(self):
@@ -196,10 +205,10 @@ class RunFolder:
         self.title, self.plots, self.keep = title, plots, keep
         os.makedirs(self.path, exist_ok=True)  # only now: a start that fails before this writes nothing
         self._remove_stale_temporaries()
-        self.write_json("config.json", self.settings)
-        print(f"Run folder: {self.path}", flush=True)
+        self._saving(self.write_json, "config.json", self.settings)
+        print(f"Run folder: {self.shown}", flush=True)
         if vocabulary is not None:
-            self.write_json("vocab.json", vocabulary.to_json())
+            self._saving(self.write_json, "vocab.json", vocabulary.to_json())
 
     def build_model(self, **shape):
         """The run's model, built from its spec (batch_size, num_steps, stateful for language models)."""
@@ -230,10 +239,11 @@ class RunFolder:
             self.save_model(model, weights)
         row["wall_seconds"] = time.perf_counter() - self._epoch_start  # the epoch's work, before the checkpoint
         self.history.append(row)
-        self.save_checkpoint(model)
+        # TensorBoard before the state: a kill between the two repeats the point on resume instead of losing it
         self.log_scalars(row["epoch"], {k: v for k, v in row.items() if k != "epoch" and isinstance(v, (int, float))})
+        self.save_checkpoint(model)
         for name, (series, ylabel, logy) in self.plots.items():
-            self.plot(series, ylabel, name, logy)
+            self._saving(self.plot, series, ylabel, name, logy)
         return row
 
     def best_row(self):
@@ -292,7 +302,12 @@ class RunFolder:
     # ---- files ---------------------------------------------------------------------------------------------
 
     def write_json(self, name, obj):
-        atomic_write(self.file(name), json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+        text = json.dumps(obj, indent=2, ensure_ascii=False) + "\n"
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a path with bytes that are not UTF-8: escaped, so that it reads back the same
+            text = json.dumps(obj, indent=2) + "\n"
+        atomic_write(self.file(name), text)
 
     def write_history(self):
         if not self.history:
@@ -317,14 +332,24 @@ class RunFolder:
                 print("note: the tensorboard package is not installed, so no TensorBoard logs are written "
                       "(history.csv has every figure).")
             else:
-                self._tensorboard = EventFileWriter(self.file("tensorboard"))
+                try:
+                    self._tensorboard = EventFileWriter(self.file("tensorboard"))
+                except Exception as error:  # as below
+                    self._tensorboard = False
+                    print(f"note: TensorBoard logs cannot be written in {self.shown} ({type(error).__name__}: "
+                          f"{error}); the run goes on without them (history.csv has every figure).")
         if self._tensorboard:
             from tensorboard.compat.proto import event_pb2, summary_pb2
 
             values = [summary_pb2.Summary.Value(tag=key, simple_value=float(value)) for key, value in scalars.items()]
-            self._tensorboard.add_event(event_pb2.Event(wall_time=time.time(), step=epoch,
-                                                        summary=summary_pb2.Summary(value=values)))
-            self._tensorboard.flush()
+            try:
+                self._tensorboard.add_event(event_pb2.Event(wall_time=time.time(), step=epoch,
+                                                            summary=summary_pb2.Summary(value=values)))
+                self._tensorboard.flush()
+            except Exception as error:  # its writer fails on some paths (bytes that are not UTF-8) or a full disk
+                self._tensorboard = False
+                print(f"note: TensorBoard logs cannot be written in {self.shown} ({type(error).__name__}: {error}); "
+                      f"the run goes on without them (history.csv has every figure).")
 
     def plot(self, series, ylabel, name, logy=False):
         """A PNG of history columns `series` against the epoch."""
