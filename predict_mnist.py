@@ -18,10 +18,13 @@ import argparse  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image, ImageOps, UnidentifiedImageError  # noqa: E402
 
+from datasets.text import check_regular_file  # noqa: E402
 from training.errors import UserError, friendly_main  # noqa: E402
 from training.inference import load_run_model  # noqa: E402
 
 MIN_CONTRAST = 32  # gray levels between the darkest and the lightest pixel below which an image has no ink
+MIN_SIDE = 8  # pixels: a shorter side cannot hold a digit
+MAX_ASPECT = 8  # longer side / shorter side beyond which an image is a line or a strip, not a digit
 
 
 def grayscale(image):
@@ -33,13 +36,32 @@ def grayscale(image):
         ink = gray[alpha > 0.5]
         paper = 255.0 if ink.size == 0 or ink.mean() < 128 else 0.0
         return gray * alpha + paper * (1 - alpha)
+    if image.mode.startswith("I") or image.mode == "F":  # 16- and 32-bit integers, floats: to 0..255 by their range
+        values = np.asarray(image, np.float32)
+        high = float(values.max())
+        full = 1.0 if image.mode == "F" and high <= 1.0 else 255.0 if high <= 255 else 65535.0 if high <= 65535 else high
+        values = values * (255.0 / full)
+        low, high = float(values.min()), float(values.max())
+        if high - low >= MIN_CONTRAST:  # ink: stretched to the whole range, as an 8-bit scan of it would be
+            values = (values - low) * (255.0 / (high - low))
+        return values
     return np.asarray(image.convert("L"), np.float32)
+
+
+def check_shape(path, width, height):
+    """A clear error for an image too small or too thin to hold a digit (before its pixels are read)."""
+    if min(width, height) < MIN_SIDE or max(width, height) > MAX_ASPECT * min(width, height):
+        raise UserError(f"{path} is {width}×{height} pixels: too small or too thin to hold a digit (each side at "
+                        f"least {MIN_SIDE} pixels, the longer at most {MAX_ASPECT} × the shorter). Crop it around "
+                        f"the digit.")
 
 
 def load_image(path):
     """A (28, 28) float32 array in [0, 1], light digit on a dark background."""
+    check_regular_file(path, what="image")  # a FIFO would block Image.open
     try:
         with Image.open(path) as image:
+            check_shape(path, *image.size)
             pixels = grayscale(ImageOps.exif_transpose(image))
     except FileNotFoundError:
         raise UserError(f"the image {path} does not exist.") from None

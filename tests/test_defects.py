@@ -208,3 +208,29 @@ def test_a_run_folder_whose_name_is_not_utf8_trains_and_resumes(tmp_path, data_d
     results = train_ptb.main([*common, "--epochs", "2", "--resume"])
     assert "TensorBoard logs cannot be written" in capsys.readouterr().out
     assert results["best_epoch"] >= 1 and json.load(open(os.path.join(out, "config.json")))["seed"] == 0
+
+
+# ---- images predict_mnist.py is given ------------------------------------------------------------------
+
+def test_deep_images_are_read_by_their_range_and_slivers_are_refused(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    import predict_mnist
+    from training.errors import UserError
+
+    digit = np.zeros((28, 28), np.uint8)
+    digit[5:23, 12:16] = 255
+    Image.fromarray(digit).save(tmp_path / "d8.png")
+    Image.fromarray(digit.astype(np.uint16) * 63).save(tmp_path / "d16.png")  # a grey digit: 16,065 of 65,535
+    Image.fromarray(digit.astype(np.float32) / 255 * 0.8).save(tmp_path / "df.tiff")
+    expected = predict_mnist.load_image(str(tmp_path / "d8.png"))
+    for name in ("d16.png", "df.tiff"):
+        np.testing.assert_allclose(predict_mnist.load_image(str(tmp_path / name)), expected, atol=1e-5)
+    for shape in ((1, 10_000), (100_000, 1), (2, 2)):
+        Image.fromarray(np.full(shape, 200, np.uint8)).save(tmp_path / "thin.png")
+        with pytest.raises(UserError, match="too small or too thin to hold a digit"):
+            predict_mnist.load_image(str(tmp_path / "thin.png"))
+    os.mkfifo(tmp_path / "pipe")
+    with pytest.raises(DataError, match="not a regular file"):
+        predict_mnist.load_image(str(tmp_path / "pipe"))
