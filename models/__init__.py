@@ -3,8 +3,9 @@
     from models import LSTM, LSTMCell                 # the layer and the cell
     from models import build_model, load_model        # every model of the scripts, from its spec
 
-`LSTM` and `LSTMCell` are registered Keras serializables: this package is the
-one place that registers them, so `models.load_model(path)` (or
+`LSTM`, `LSTMCell`, `LSTMStack` and the language model's own layers are
+registered Keras serializables (package `SERIALIZATION_PACKAGE`): importing this
+package registers them, so `models.load_model(path)` (or
 `keras.models.load_model` after `import models`) reads any saved `.keras` file
 of the project. `build_model(spec)` rebuilds a model from the spec a run
 folder's config.json holds (its "model" entry), at any batch size, sequence
@@ -13,15 +14,21 @@ length and statefulness.
 
 import dataclasses
 
+import keras
+
+from models.cell import LSTMCell
 from models.digit_classifier import DigitClassifierSpec, build_digit_classifier
 from models.language_model import LanguageModelSpec, build_language_model, find_layer, lstm_class, lstm_layers
-from models.lstm import LSTM, LSTMCell, LSTMStack
+from models.layer import LSTM
+from models.serialization import SERIALIZATION_PACKAGE
+from models.stack import LSTMStack
 
 SPECS = {spec.kind: spec for spec in (LanguageModelSpec, DigitClassifierSpec)}
 
 __all__ = [
-    "LSTM", "LSTMCell", "LSTMStack", "LanguageModelSpec", "DigitClassifierSpec", "build_model", "build_language_model",
-    "build_digit_classifier", "find_layer", "load_model", "lstm_class", "lstm_layers", "spec_from_dict",
+    "LSTM", "LSTMCell", "LSTMStack", "LanguageModelSpec", "DigitClassifierSpec", "SERIALIZATION_PACKAGE", "build_model",
+    "build_language_model", "build_digit_classifier", "find_layer", "load_model", "lstm_class", "lstm_layers",
+    "spec_from_dict",
 ]
 
 
@@ -47,6 +54,4 @@ def build_model(spec, **shape):
 
 def load_model(path):
     """A saved `.keras` model of this project, without its training configuration."""
-    import keras
-
     return keras.models.load_model(path, compile=False)

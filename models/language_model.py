@@ -32,6 +32,10 @@ import dataclasses
 
 import keras
 
+from models.layer import LSTM
+from models.serialization import SERIALIZATION_PACKAGE
+from models.stack import LSTMStack
+
 
 @dataclasses.dataclass(frozen=True)
 class LanguageModelSpec:
@@ -51,12 +55,12 @@ class LanguageModelSpec:
     tie_weights: bool = False  # the softmax reuses the embedding matrix (the last LSTM has embedding_size units)
     cell: str = "custom"       # "custom" (models.LSTM) or "builtin" (keras.layers.LSTM)
     fused_layers: bool = True  # custom cell: the LSTMs as one models.LSTMStack (steps and layers in one loop);
-                               # False: one layer after the other (run folders saved before 2026-12-01)
+                               # False: one layer after the other (run folders saved before LSTMStack)
     seed: int = 0              # seeds of the dropout masks (and of the initializers when init_scale > 0)
     kind: str = "language_model"
 
 
-@keras.saving.register_keras_serializable(package="lstm_tf")
+@keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
 class OutputBias(keras.layers.Layer):
     """Adds a learned bias over the last axis: the softmax bias of a tied model (its weights are the embedding's)."""
 
@@ -67,7 +71,7 @@ class OutputBias(keras.layers.Layer):
         return inputs + self.bias
 
 
-@keras.saving.register_keras_serializable(package="lstm_tf")
+@keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
 class EmbeddingDropout(keras.layers.Layer):
     """Drops whole words while training: every occurrence of a dropped word in the batch embeds to zeros.
 
@@ -94,7 +98,7 @@ class EmbeddingDropout(keras.layers.Layer):
         return {**super().get_config(), "rate": self.rate, "vocab_size": self.vocab_size, "seed": self.seed}
 
 
-@keras.saving.register_keras_serializable(package="lstm_tf")
+@keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
 class ActivationPenalty(keras.layers.Layer):
     """AR and TAR (Merity et al. 2017): penalties on the size and the step-to-step change of an LSTM's output.
 
@@ -147,8 +151,6 @@ class ActivationPenalty(keras.layers.Layer):
 
 def find_layer(model, name):
     """The layer called `name` in `model`, also inside an LSTMStack (whose LSTMs and dropouts are nested)."""
-    from models.lstm import LSTMStack
-
     for layer in model.layers:
         if layer.name == name:
             return layer
@@ -161,8 +163,6 @@ def find_layer(model, name):
 
 def lstm_layers(model):
     """The model's LSTM layers (ours or keras.layers.LSTM), bottom first, also those inside an LSTMStack."""
-    from models.lstm import LSTM, LSTMStack
-
     found = []
     for layer in model.layers:
         if isinstance(layer, LSTMStack):
@@ -176,8 +176,6 @@ def lstm_layers(model):
 
 def lstm_class(cell):
     """models.LSTM for "custom", keras.layers.LSTM for "builtin"."""
-    from models.lstm import LSTM
-
     if cell not in ("custom", "builtin"):
         raise ValueError(f"cell must be 'custom' or 'builtin'; got {cell!r}.")
     return LSTM if cell == "custom" else keras.layers.LSTM
@@ -202,8 +200,6 @@ def build_language_model(spec, batch_size=None, num_steps=None, stateful=False):
     if spec.weight_dropout and spec.cell != "custom":
         raise ValueError("weight_dropout is DropConnect inside this project's LSTM; keras.layers.LSTM has no "
                          "such option. Use cell='custom' or set weight_dropout=0.")
-    from models.lstm import LSTMStack
-
     lstm = lstm_class(spec.cell)
     lstm_options = {"weight_dropout": spec.weight_dropout} if spec.weight_dropout else {}
 

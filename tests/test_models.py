@@ -6,7 +6,7 @@ import pytest
 import keras
 from keras import ops
 
-import models.lstm
+import models.backward
 from models import LSTM, LSTMCell, LSTMStack
 from models.reference import lstm_backward, lstm_forward
 from tests.conftest import gradients, run_python
@@ -174,7 +174,7 @@ def test_scan_loop_equals_unrolled_loop(rng):
 
 
 def test_hand_written_backward_equals_automatic_differentiation(rng):
-    """The unrolled loop's own gradient (models.lstm._fused_recurrence) against autodiff of the scan loop.
+    """The unrolled loop's own gradient (models.backward.fused_recurrence) against autodiff of the scan loop.
 
     Every output (h of each step, h_T, C_T) gets its own upstream gradient, and the
     initial state is an input, so ∂/∂x, ∂/∂h_0, ∂/∂C_0 and all three weights are checked.
@@ -396,8 +396,8 @@ def test_stack_equals_its_layers_one_after_another(stateful, locked, rng, monkey
     and off; two batches, so a stateful stack must carry every layer's state.
     """
     calls = []
-    fused_stack = models.lstm._fused_stack
-    monkeypatch.setattr(models.lstm, "_fused_stack", lambda *a, **k: calls.append(1) or fused_stack(*a, **k))
+    fused_stack = models.backward.fused_stack
+    monkeypatch.setattr(models.backward, "fused_stack", lambda *a, **k: calls.append(1) or fused_stack(*a, **k))
     x = rng.normal(size=(2, 4, 7, 3)).astype("float32")
     upstream = rng.normal(size=(4, 7, 4)).astype("float32")
     results = []
