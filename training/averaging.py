@@ -24,6 +24,8 @@ epochs, as AWD-LSTM does, but counts `patience` in epochs of this script's
 import keras
 from keras import ops
 
+from models import SERIALIZATION_PACKAGE
+
 
 def average_weight(k, window, dtype):
     """a_k of the module's update: 1/k, or max(1/k, 1/window) with a window; 0 where k < 1 (not averaging yet)."""
@@ -129,12 +131,12 @@ class ScheduledAverages:
         return with_averages(self, model, self.averages[name])
 
 
-@keras.saving.register_keras_serializable(package="lstm_tf")
+@keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
 class AveragedSGD(IterateAveraging, keras.optimizers.SGD):
     """Keras' SGD (with its clipping and weight decay) that averages its iterates once `start_averaging()` is called."""
 
 
-@keras.saving.register_keras_serializable(package="lstm_tf")
+@keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
 class AveragedAdam(IterateAveraging, keras.optimizers.Adam):
     """Keras' Adam that averages its iterates once `start_averaging()` is called."""
 

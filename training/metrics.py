@@ -3,8 +3,10 @@
 import keras
 from keras import ops
 
+from models import SERIALIZATION_PACKAGE
 
-@keras.saving.register_keras_serializable(package="lstm_tf")
+
+@keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
 def sequence_loss(y_true, logits):
     """Σ over time steps of the cross-entropy, per sequence; Keras averages it over the batch.
 
@@ -14,7 +16,7 @@ def sequence_loss(y_true, logits):
     return ops.sum(ops.sparse_categorical_crossentropy(y_true, logits, from_logits=True), axis=-1)
 
 
-@keras.saving.register_keras_serializable(package="lstm_tf")
+@keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
 class Perplexity(keras.metrics.Metric):
     """exp(mean negative log-likelihood per token), accumulated over all tokens seen."""
 
