@@ -13,6 +13,7 @@ import dataclasses
 import keras
 
 from models.language_model import lstm_class
+from models.seeds import derived_seed
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +41,6 @@ def build_digit_classifier(spec):
                         name=f"backward_{layer}")
         x = keras.layers.Bidirectional(forward, backward_layer=backward, name=f"bilstm_{layer}")(x)
         if spec.dropout:
-            x = keras.layers.Dropout(spec.dropout, seed=spec.seed + layer, name=f"dropout_{layer}")(x)
+            x = keras.layers.Dropout(spec.dropout, seed=derived_seed(spec.seed, layer), name=f"dropout_{layer}")(x)
     probabilities = keras.layers.Dense(spec.classes, activation="softmax", name="digit")(x)
     return keras.Model(images, probabilities, name="digit_classifier")

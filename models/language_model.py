@@ -33,6 +33,7 @@ import dataclasses
 import keras
 
 from models.layer import LSTM
+from models.seeds import derived_seed
 from models.serialization import SERIALIZATION_PACKAGE
 from models.stack import LSTMStack
 
@@ -193,7 +194,7 @@ def build_language_model(spec, batch_size=None, num_steps=None, stateful=False):
     def init(offset, default):  # the initializer of one weight, seeded by its offset
         if not spec.init_scale:
             return default
-        return keras.initializers.RandomUniform(-spec.init_scale, spec.init_scale, seed=seed + offset)
+        return keras.initializers.RandomUniform(-spec.init_scale, spec.init_scale, seed=derived_seed(seed, offset))
 
     if spec.tie_weights and not spec.embedding_size:
         raise ValueError("tie_weights needs a learned embedding: set embedding_size > 0.")
@@ -205,7 +206,7 @@ def build_language_model(spec, batch_size=None, num_steps=None, stateful=False):
 
     def dropout(rate, offset, name):  # per step (Zaremba) or one mask per sequence (locked)
         noise_shape = (None, 1, None) if spec.locked_dropout else None
-        return keras.layers.Dropout(rate, noise_shape=noise_shape, seed=seed + offset, name=name)
+        return keras.layers.Dropout(rate, noise_shape=noise_shape, seed=derived_seed(seed, offset), name=name)
 
     tokens = keras.Input(batch_size=batch_size, shape=(num_steps,), dtype="int32", name="tokens")
     if spec.tie_weights:
@@ -216,7 +217,7 @@ def build_language_model(spec, batch_size=None, num_steps=None, stateful=False):
         x = keras.layers.Embedding(spec.vocab_size, spec.embedding_size, name="embedding",
                                    embeddings_initializer=init(0, "uniform"))(tokens)
     if spec.embedding_dropout and spec.embedding_size:
-        x = EmbeddingDropout(spec.embedding_dropout, spec.vocab_size, seed=seed + 200, name="word_dropout")(x, tokens)
+        x = EmbeddingDropout(spec.embedding_dropout, spec.vocab_size, seed=derived_seed(seed, 200), name="word_dropout")(x, tokens)
     if not spec.embedding_size:
         x = keras.layers.Embedding(spec.vocab_size, spec.vocab_size, embeddings_initializer="identity",
                                    trainable=False, name="one_hot")(tokens)
@@ -227,7 +228,7 @@ def build_language_model(spec, batch_size=None, num_steps=None, stateful=False):
         lstms.append(lstm(units, return_sequences=True, stateful=stateful, unit_forget_bias=False,
                           kernel_initializer=init(10 * layer + 1, "glorot_uniform"),
                           recurrent_initializer=init(10 * layer + 2, "orthogonal"),
-                          seed=seed + 100 + layer, name=f"lstm_{layer}", **lstm_options))
+                          seed=derived_seed(seed, 100 + layer), name=f"lstm_{layer}", **lstm_options))
     input_rate = spec.dropout if spec.input_dropout is None else spec.input_dropout
     if input_rate:
         x = dropout(input_rate, 0, "embedding_dropout")(x)

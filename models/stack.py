@@ -7,6 +7,7 @@ from keras import ops
 from models import backward
 from models.cell import _check_rate
 from models.layer import LSTM, _check_sequence_shape
+from models.seeds import derived_seed
 from models.serialization import SERIALIZATION_PACKAGE
 
 
@@ -67,7 +68,7 @@ class LSTMStack(keras.layers.Layer):
         self.seed = seed
         noise_shape = (None, 1, None) if self.locked_dropout else None
         self.dropouts = [
-            keras.layers.Dropout(self.dropout, noise_shape=noise_shape, seed=None if seed is None else seed + l,
+            keras.layers.Dropout(self.dropout, noise_shape=noise_shape, seed=None if seed is None else derived_seed(seed, l),
                                  name=f"{below.name}_dropout")
             for l, below in enumerate(lstms[:-1], start=1)
         ]

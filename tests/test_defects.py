@@ -234,3 +234,18 @@ def test_deep_images_are_read_by_their_range_and_slivers_are_refused(tmp_path):
     os.mkfifo(tmp_path / "pipe")
     with pytest.raises(DataError, match="not a regular file"):
         predict_mnist.load_image(str(tmp_path / "pipe"))
+
+
+def test_the_largest_seed_builds_every_random_layer(rng):
+    import numpy as np
+
+    import train_ptb
+    from models import build_model
+    from models.seeds import MAX_SEED, derived_seed
+    from training.recipe import model_spec
+
+    assert derived_seed(MAX_SEED, 200) == 199 and derived_seed(7, 100) == 107
+    spec = model_spec(train_ptb.PRESETS["awd-test"], 50, "custom", MAX_SEED)  # every dropout, AR/TAR, weight drop
+    model = build_model(spec, batch_size=2, num_steps=5, stateful=True)
+    x = rng.integers(0, 50, (2, 5)).astype("int32")
+    assert np.isfinite(np.asarray(model(x, training=True))).all()

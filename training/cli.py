@@ -8,10 +8,10 @@ import re
 import shlex
 import time
 
+from models.seeds import MAX_SEED
 from training.errors import INTERRUPTED, UserError
 from training.run import RunFolder, new_run_folder
 
-MAX_SEED = 2**32 - 1  # NumPy's and Keras' seeds are unsigned 32-bit
 
 # Config fields of run folders written before the iterate averaging had one name in every script.
 RENAMED_FIELDS = {"asgd_after": "average_after", "asgd_window": "average_window", "asgd_patience": "average_patience"}
