@@ -2,6 +2,7 @@
 
 import contextlib
 import functools
+import os
 import signal
 import sys
 import textwrap
@@ -56,6 +57,9 @@ def friendly_main(main):
         except (UserError, DataError) as error:
             print_error(error)
             sys.exit(2)
+        except BrokenPipeError:  # the reader of stdout went away (`| head`): stop as other tools do, quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(141)
         except KeyboardInterrupt as interruption:
             message = f"\ninterrupted{': ' + INTERRUPTED['note'] if INTERRUPTED['note'] else '.'}"
             print(message, flush=True)  # stdout too: a `| tee` log shows where the run stopped

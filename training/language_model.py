@@ -36,7 +36,7 @@ def evaluate_perplexity(model, x, y, batch_size, sample_weight=None, verbose=0):
 
 
 class PerplexityFromLoss(keras.callbacks.Callback):
-    """Adds perplexity = exp(loss / tokens_per_sequence) to the logs (and so to the progress bar).
+    """Adds nats = loss / tokens_per_sequence and perplexity = exp(nats) to the logs (and the progress lines).
 
     The training loss is `sequence_loss` (summed over the steps of a sequence),
     so perplexity costs nothing extra: no second softmax over the vocabulary.
@@ -64,7 +64,8 @@ class PerplexityFromLoss(keras.callbacks.Callback):
     def _add(self, logs, read_penalty=True):
         if logs and "loss" in logs:
             penalty = sum(layer.mean_penalty() for layer in self.penalty_layers) if read_penalty else 0.0
-            logs["perplexity"] = math.exp(min((float(logs["loss"]) - penalty) / self.tokens_per_sequence, 700.0))
+            nats = min((float(logs["loss"]) - penalty) / self.tokens_per_sequence, 700.0)
+            logs["nats"], logs["perplexity"] = nats, math.exp(nats)
 
     def on_train_batch_end(self, batch, logs=None):
         # JAX keeps the variables off the model until the epoch ends; reading them here, on Keras' callback

@@ -11,7 +11,9 @@ class ProgressLines(keras.callbacks.Callback):
 
     Keras' progress bar needs a terminal, and its `verbose=2` prints nothing
     until the epoch ends (minutes for PTB); this prints the step, the
-    running figures and the elapsed time as the epoch goes.
+    running figures, the time since the epoch began and an estimate of what
+    is left of it. A language model's summed loss is left out where its
+    nats per token are shown.
     """
 
     async_safe = True  # JAX: Keras calls the batch hooks on a worker thread, so the step loop never waits for them
@@ -28,8 +30,12 @@ class ProgressLines(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         steps = self.params.get("steps") or 0
         if (batch + 1) % self.every == 0 or batch + 1 == steps:
-            figures = " - ".join(f"{key}: {value:.4g}" for key, value in (logs or {}).items())
-            print(f"  step {batch + 1}/{steps} - {time.perf_counter() - self.start:.0f} s - {figures}", flush=True)
+            logs = logs or {}
+            figures = " - ".join(f"{key}: {value:.4g}" for key, value in logs.items()
+                                 if not (key == "loss" and "nats" in logs))
+            elapsed = time.perf_counter() - self.start
+            left = f", ~{elapsed / (batch + 1) * (steps - batch - 1):.0f} s left" if batch + 1 < steps else ""
+            print(f"  step {batch + 1}/{steps} - {elapsed:.0f} s{left} - {figures}", flush=True)
 
 
 def fit_options(*callbacks):
