@@ -1,60 +1,17 @@
 """--distribute data: the same numbers on 2 and 4 virtual devices as on one (JAX; MNIST also on TensorFlow).
 
 Each case runs in a fresh process, since the device count is fixed when the
-backend starts (XLA_FLAGS for JAX's CPU devices, logical devices for TensorFlow).
+backend starts (XLA_FLAGS for JAX's CPU devices, logical devices for TensorFlow):
+`tests.conftest.script_in_fresh_process`. Resuming on two devices is a case of tests/test_resume.py.
 """
 
-import csv
 import importlib.util
-import json
 
 import pytest
 
-from tests.conftest import run_python
+from tests.conftest import history, result_with_retry, script_in_fresh_process as run_script
 
 needs_jax = pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="needs jax (requirements-jax.txt)")
-
-
-def run_script(script, argv, devices, backend="jax"):
-    """main(argv) of `script` in a fresh process on `devices` CPU devices; (results, history rows) or the error."""
-    env = {"KERAS_BACKEND": backend}
-    setup = ""
-    if backend == "jax":
-        env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
-    elif devices > 1:
-        setup = f"""
-import tensorflow as tf
-cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * {devices})
-"""
-    code = f"""{setup}
-import json, {script}
-try:
-    results = {script}.main({argv!r})
-except SystemExit as exit:
-    results = {{"exit": exit.code}}
-print("RESULT", json.dumps(results))
-"""
-    return run_for_result(code, env)
-
-
-def run_for_result(code, env):
-    """`code` in a fresh process with `env`: (what it printed after "RESULT ", as JSON; its stderr) or the error.
-
-    Run once more if XLA's CPU runtime ended the process in a collective that one virtual device never
-    joined ("Termination timeout for `all gather ...`" after 40 s): XLA's own failure, now and then in a
-    fresh process on the 2-core VM, never seen within a long-lived one (README, "Several devices and hosts").
-    """
-    result = run_python(code, env=env)
-    if "Termination timeout for" in result.stderr and "rendezvous" in result.stderr.lower():
-        result = run_python(code, env=env)
-    lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
-    assert lines, result.stderr[-3000:]
-    return json.loads(lines[0][len("RESULT "):]), result.stderr
-
-
-def history(folder):
-    return list(csv.DictReader(open(folder / "history.csv")))
 
 
 def assert_same_history(a, b, columns):
@@ -68,6 +25,7 @@ PTB = ["--preset", "test", "--steps-per-epoch", "60", "--epochs", "2", "--batch-
 
 
 @needs_jax
+@pytest.mark.slow  # two trainings in fresh processes per device count
 @pytest.mark.parametrize("devices", [2, 4])
 def test_ptb_on_several_devices_equals_one(tmp_path, data_dir, devices):
     common = PTB + ["--data-dir", data_dir]
@@ -79,17 +37,7 @@ def test_ptb_on_several_devices_equals_one(tmp_path, data_dir, devices):
 
 
 @needs_jax
-def test_resume_on_two_devices_equals_uninterrupted(tmp_path, data_dir):
-    common = PTB[:-4] + ["--seed", "1", "--batch-size", "4", "--data-dir", data_dir, "--distribute", "data"]
-    whole, _ = run_script("train_ptb", common + ["--epochs", "2", "--output-dir", str(tmp_path / "whole")], 2)
-    run_script("train_ptb", common + ["--epochs", "1", "--output-dir", str(tmp_path / "cut")], 2)
-    resumed, _ = run_script("train_ptb", ["--resume", "--epochs", "2", "--output-dir", str(tmp_path / "cut"),
-                                          "--data-dir", data_dir, "--distribute", "data"], 2)
-    assert resumed["test_perplexity"] == pytest.approx(whole["test_perplexity"], rel=1e-5)
-    assert_same_history(history(tmp_path / "whole"), history(tmp_path / "cut"), ["valid_perplexity"])
-
-
-@needs_jax
+@pytest.mark.slow  # a fresh process on four devices
 def test_carried_state_is_sharded_by_rows_and_equals_one_device():
     code = """
 import json, numpy as np, keras
@@ -112,7 +60,7 @@ for name, distribution in (("one", None), ("many", distribute.start("data", 8, s
         states["devices"] = len(lstm.states[0].value.sharding.device_set)
 print("RESULT", json.dumps(states))
 """
-    states, _ = run_for_result(code, {"KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
+    states, _ = result_with_retry(code, {"KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
     assert states["devices"] == 4 and "batch" in states["spec"]  # rows split over the 4 devices
     for one, many in zip(states["one"], states["many"]):
         assert len(one) == 8
@@ -121,6 +69,7 @@ print("RESULT", json.dumps(states))
 
 
 @needs_jax
+@pytest.mark.slow  # four trainings in fresh processes
 def test_char_rnn_and_mnist_on_two_devices_equal_one(tmp_path, data_dir):
     for script, argv, columns in (
         ("train_char_rnn", ["--preset", "test", "--steps-per-epoch", "20", "--epochs", "2"],
@@ -135,6 +84,7 @@ def test_char_rnn_and_mnist_on_two_devices_equal_one(tmp_path, data_dir):
 
 
 @needs_jax
+@pytest.mark.slow  # a fresh JAX process
 def test_a_batch_that_does_not_split_is_a_clear_error(tmp_path, data_dir):
     results, stderr = run_script("train_ptb", PTB[:-4] + ["--batch-size", "3", "--data-dir", data_dir, "--output-dir",
                                                           str(tmp_path / "run"), "--distribute", "data"], 2)
@@ -146,6 +96,7 @@ def test_a_batch_that_does_not_split_is_a_clear_error(tmp_path, data_dir):
 
 @pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None or
                     __import__("keras").backend.backend() != "tensorflow", reason="the TensorFlow stage runs it")
+@pytest.mark.slow  # three trainings in fresh processes
 def test_mnist_on_two_tensorflow_cpus_equals_one_and_language_models_ask_for_jax(tmp_path, data_dir):
     common = ["--preset", "test", "--steps-per-epoch", "10", "--epochs", "2", "--data-dir", data_dir, "--seed", "2"]
     run_script("train_mnist_bilstm", common + ["--output-dir", str(tmp_path / "one")], 1, "tensorflow")

@@ -1,6 +1,7 @@
-"""The long-memory experiment, gradient flow and the gate pictures."""
+"""The experiments: long memory and gradient flow, the gate pictures, the averages of the weight-averaging study."""
 
 import numpy as np
+import pytest
 
 from experiments import gate_pictures, long_memory
 from models import LSTM
@@ -17,6 +18,7 @@ def test_recall_task_by_hand():
     np.testing.assert_array_equal(long_memory.one_hot(np.array([[0, 2]]), 3), [[[1, 0, 0], [0, 0, 1]]])
 
 
+@pytest.mark.slow  # four trainings of 100 steps
 def test_quick_mode_end_to_end(tmp_path):
     config = long_memory.Config(units=8, steps=100, batch_size=16, test_sequences=64)
     table, flows = long_memory.run(config, [3, 6], str(tmp_path))
@@ -63,16 +65,93 @@ def test_text_features_and_best_units():
     assert gate_pictures.best_units(values, features)["speaker-name line"][0][0] == 3
 
 
-def test_gate_pictures_on_a_char_run(tmp_path, data_dir):
-    import train_char_rnn
+def test_gate_pictures_on_a_char_run(char_run, tmp_path):
+    from datasets import load_shakespeare
 
-    run = tmp_path / "char"
-    train_char_rnn.main(["--preset", "test", "--steps-per-epoch", "30", "--data-dir", data_dir, "--output-dir", str(run)])
-    found = gate_pictures.main([str(run), "--chars", "60", "--data-dir", data_dir])
+    run, _, data_dir = char_run
+    text = tmp_path / "passage.txt"  # the start of the test split, as without --text, but shorter
+    text.write_text(load_shakespeare(data_dir)[2][:600])
+    picture = tmp_path / "gates.png"  # beside the shared run, not in it
+    found = gate_pictures.main([str(run), "--chars", "60", "--text", str(text), "--output", str(picture)])
     assert set(found) == {"speaker-name line", "position in line", "inside a word"}
-    assert (run / "gates.png").stat().st_size > 1000
+    for units in found.values():  # the 3 best of the test preset's 32 units, best first
+        assert len(units) == 3 and len({u for u, _ in units}) == 3 and all(0 <= u < 32 for u, _ in units)
+        correlations = [abs(r) for _, r in units]
+        assert correlations == sorted(correlations, reverse=True) and 0 < correlations[0] <= 1
+    assert picture.stat().st_size > 1000
 
 
+def test_weight_averaging_keeps_every_average_of_the_iterates_by_hand():
+    """weight_averaging.many_averages: each average starts at its epoch; mean@E is the plain mean of the iterates
+    from then on, ema N@E the mean of the first N, then w̄ += (w − w̄)/N."""
+    import keras
+
+    from experiments import weight_averaging
+
+    rng = np.random.default_rng(7)
+    averages = {"mean@1": (1, 0), "mean@2": (2, 0), "ema 2@1": (1, 2)}
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile(optimizer=weight_averaging.many_averages(keras.optimizers.SGD, 2, averages)(0.1), loss="mse")
+    x, y = rng.normal(size=(4, 3)).astype("float32"), rng.normal(size=(4, 2)).astype("float32")
+    iterates = []
+    for _ in range(5):  # epochs of 2 steps: epoch 2 starts with the third step
+        model.train_on_batch(x, y)
+        iterates.append(model.get_weights())
+    ema = iterates[0]
+    for k, w in enumerate(iterates[1:], start=2):
+        ema = [e + (v - e) * max(1 / k, 1 / 2) for e, v in zip(ema, w)]
+    expected = {"mean@1": [np.mean(w, axis=0) for w in zip(*iterates)],
+                "mean@2": [np.mean(w, axis=0) for w in zip(*iterates[2:])], "ema 2@1": ema}
+    for name, by_hand in expected.items():
+        for got, want in zip(model.optimizer.weights_of(model, name), by_hand):
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=name)
+    assert not np.allclose(model.optimizer.weights_of(model, "mean@1")[0], model.get_weights()[0])
+
+
+def tiny_task(config, steps_per_epoch, data_dir, seed):
+    """weight_averaging.run's task on a random 30-word stream instead of PTB: the same interface, in a second."""
+    import types
+
+    import keras
+
+    import train_ptb
+    from training.language_model import evaluate_perplexity, stream_rows
+
+    rng = np.random.default_rng(seed)
+    tokens = config.batch_size * config.num_steps
+
+    def stream(steps):  # `steps` batches of rows (stream_rows keeps one step back for the targets)
+        return stream_rows(rng.integers(0, 30, tokens * steps + config.batch_size + 1).astype("int32"),
+                           config.batch_size, config.num_steps)
+
+    x_train, y_train = stream(steps_per_epoch)
+    x_valid, y_valid = stream(4)
+    return types.SimpleNamespace(
+        spec=train_ptb.model_spec(config, 30, "custom", seed), steps=len(x_train) // config.batch_size,
+        training_rows=lambda epoch: (x_train, y_train), optimizer=keras.optimizers.SGD, optimizer_args={},
+        eval_layout={"batch_size": config.batch_size, "num_steps": config.num_steps},
+        valid_figure=lambda evaluator: evaluate_perplexity(evaluator, x_valid, y_valid, config.batch_size))
+
+
+def test_weight_averaging_study_on_a_tiny_task(tmp_path):
+    import dataclasses
+
+    import train_ptb
+    from experiments import weight_averaging
+
+    config = dataclasses.replace(train_ptb.PRESETS["awd-test"], asgd_after=0)
+    averages = {"mean@1": (1, 0), "ema 1000@1": (1, 1000), "ema 5@2": (2, 5)}
+    table = weight_averaging.run(config, 2, steps_per_epoch=10, averages=averages, task=tiny_task)
+    first, second = table
+    assert len(tiny_task(config, 10, None, 0).training_rows(0)[0]) == 10 * config.batch_size
+    assert [row["epoch"] for row in table] == [1, 2] and "ema 5@2" not in first and set(averages) | {"raw"} <= set(second)
+    np.testing.assert_allclose(second["ema 1000@1"], second["mean@1"], rtol=1e-4)  # a longer window: the mean
+    assert abs(second["mean@1"] - second["raw"]) > 1e-3 and abs(second["ema 5@2"] - second["mean@1"]) > 1e-3
+    weight_averaging.plot(table, tmp_path / "averages.png")
+    assert (tmp_path / "averages.png").stat().st_size > 1000
+
+
+@pytest.mark.slow  # two epochs of awd-test on PTB, four valid passes each
 def test_weight_averaging_study_keeps_its_averages_apart(tmp_path, data_dir):
     import dataclasses
 
@@ -91,6 +170,7 @@ def test_weight_averaging_study_keeps_its_averages_apart(tmp_path, data_dir):
     assert (tmp_path / "averages.png").stat().st_size > 1000
 
 
+@pytest.mark.slow  # three passes over Tiny Shakespeare's valid split
 def test_weight_averaging_study_of_the_char_model_averages_adam(tmp_path, data_dir):
     from experiments import weight_averaging
 

@@ -5,14 +5,15 @@ this file in its JAX stage; without jax installed it is skipped.
 """
 
 import importlib.util
-import json
 
 import numpy as np
 import pytest
 
-from tests.conftest import run_python
+from tests.conftest import python_result
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
+# Each test trains several models in a fresh JAX process: the slow tier.
+pytestmark = [pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed"),
+              pytest.mark.slow]
 
 # In the child process, importing tensorflow fails as on a machine without it, and every attempt is
 # recorded with the file that made it. Keras (set_random_seed) and tensorboard (its event writer) try it
@@ -56,15 +57,17 @@ mnist = train_mnist_bilstm.main(['--preset', 'test', '--steps-per-epoch', '60', 
 words = sample.main([r'{tmp_path / "ptb"}', '--prime', 'the company', '--length', '5', '--seed', '1'])
 chars = sample.main([r'{tmp_path / "char"}', '--prime', 'ROMEO:', '--length', '20', '--seed', '1'])
 predicted = predict_mnist.main([r'{tmp_path / "mnist"}'] + {digits!r})
+import models
+from datasets import load_mnist
+(_, _), (x, _) = load_mnist(r'{data_dir}')
+probabilities = models.load_model(r'{tmp_path / "mnist" / "model.keras"}').predict(x[:4] / 255.0, verbose=0)
 print("RESULT", json.dumps({{"ptb": ptb["test_perplexity"], "char": char["test_nats"],
                             "mnist": mnist["test_accuracy"], "words": len(words), "chars": len(chars),
-                            "predicted": [digit for digit, _ in predicted],
+                            "predicted": predicted, "expected": probabilities.argmax(1).tolist(),
+                            "expected_probability": probabilities.max(1).tolist(),
                             "tensorflow_imports": ATTEMPTS}}))
 """
-    result = run_python(code, env={"KERAS_BACKEND": "jax"})
-    lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
-    assert result.returncode == 0 and lines, result.stdout[-2000:] + result.stderr[-4000:]
-    found = json.loads(lines[0][len("RESULT "):])
+    found = python_result(code, env={"KERAS_BACKEND": "jax"})
     assert found["tensorflow_imports"], "the blocker saw no attempt at all: it is not working"
     ours = [path for path in found["tensorflow_imports"] if "site-packages" not in path]
     assert ours == []  # only Keras and tensorboard tried (and fell back), never this project
@@ -72,7 +75,9 @@ print("RESULT", json.dumps({{"ptb": ptb["test_perplexity"], "char": char["test_n
     assert 0 < found["char"] < np.log(65)  # better than uniform over the 65 characters
     assert found["mnist"] > 0.5
     assert found["words"] == 5 and found["chars"] == 20
-    assert len(found["predicted"]) == 4 and set(found["predicted"]) <= set(range(10))
+    # predict_mnist read the PNGs back to the test images: its classes and probabilities are the model's own
+    assert [digit for digit, _ in found["predicted"]] == found["expected"]
+    assert [p for _, p in found["predicted"]] == pytest.approx(found["expected_probability"], rel=1e-5)
     for run in ("ptb", "char", "mnist"):  # every artifact, TensorBoard logs included
         assert (tmp_path / run / "model.keras").is_file()
         assert any((tmp_path / run / "tensorboard").iterdir()), run
@@ -92,10 +97,7 @@ results = [train_ptb.main(['--preset', preset, '--steps-per-epoch', '200', '--ep
                            r'{data_dir}', '--output-dir', r'{tmp_path}/' + preset]) for preset in ('test', 'awd-test')]
 print("RESULT", json.dumps({{"async": hooks._async_train, "test": [r["test_perplexity"] for r in results]}}))
 """
-    result = run_python(code, env={"KERAS_BACKEND": "jax"})
-    lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
-    assert result.returncode == 0 and lines, result.stdout[-2000:] + result.stderr[-4000:]
-    found = json.loads(lines[0][len("RESULT "):])
+    found = python_result(code, env={"KERAS_BACKEND": "jax"})
     assert found["async"] is True
     assert all(1 < perplexity < 10_000 for perplexity in found["test"])
     history = (tmp_path / "awd-test" / "history.csv").read_text().splitlines()

@@ -11,7 +11,7 @@ import keras
 import sample
 from datasets import Vocabulary
 from models import LanguageModelSpec, build_model, load_model
-from tests.conftest import run_python
+from tests.conftest import python_result
 from training.inference import Sampler
 from training.language_model import compile_evaluator, evaluate_perplexity, whole_stream_rows
 from training.run import RunFolder
@@ -44,6 +44,7 @@ def test_tied_softmax_is_the_embedding_transposed(rng):
     np.testing.assert_allclose(keras.ops.convert_to_numpy(model(tokens)), expected, atol=1e-5)
 
 
+@pytest.mark.slow  # a training, and sampling and evaluation here and in a fresh process
 def test_tied_model_saves_reloads_samples_and_evaluates_as_in_memory(tmp_path):
     vocabulary = Vocabulary.of_chars(TEXT)
     spec = tied_spec(len(vocabulary))
@@ -77,10 +78,7 @@ ids = sample.main([r"{tmp_path / 'run'}", "--prime", "the ", "--length", "60", "
 nats = sample.main([r"{tmp_path / 'run'}", "--evaluate", r"{text_file}"])
 print("RESULT", json.dumps({{"ids": ids, "nats": nats}}))
 """
-    result = run_python(code)
-    lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
-    assert lines, result.stderr[-3000:]
-    fresh = json.loads(lines[0][len("RESULT "):])
+    fresh = python_result(code)
     assert fresh["ids"] == in_memory
     assert fresh["nats"] == pytest.approx(nats, rel=1e-5)
     reloaded = load_model(str(tmp_path / "run" / "model.keras"))  # the portable artifact, as Keras loads it

@@ -1,6 +1,8 @@
-"""train_mnist_bilstm.py and predict_mnist.py on real MNIST."""
+"""train_mnist_bilstm.py and predict_mnist.py on real MNIST (the session's `mnist_run`).
 
-import csv
+Resuming is tests/test_resume.py, for every script.
+"""
+
 import json
 
 import numpy as np
@@ -8,12 +10,7 @@ import pytest
 
 import predict_mnist
 import train_mnist_bilstm
-from tests.conftest import run_python, script_error, script_run
-
-
-@pytest.fixture(scope="module")
-def mnist_run(tmp_path_factory):
-    return script_run(tmp_path_factory, train_mnist_bilstm.main, "--preset", "test")
+from tests.conftest import python_result, script_error
 
 
 def test_short_run_passes_90_percent_and_writes_artifacts(mnist_run):
@@ -27,19 +24,17 @@ def test_short_run_passes_90_percent_and_writes_artifacts(mnist_run):
     assert matrix.sum() == 10_000 and np.trace(matrix) / 10_000 == pytest.approx(results["test_accuracy"])
 
 
+@pytest.mark.slow  # a fresh process predicts the 10,000 test images
 def test_model_reloads_in_fresh_process(mnist_run):
     out, results, data = mnist_run
-    code = f"""
-import keras, models, numpy as np
+    found = python_result(f"""
+import json, keras, models, numpy as np
 from datasets import load_mnist
 (_, _), (x, y) = load_mnist(r"{data}")
 m = keras.models.load_model(r"{out / 'model.keras'}")
-print("ACC", float(np.mean(m.predict(x / 255.0, verbose=0).argmax(1) == y)))
-"""
-    result = run_python(code)
-    line = [text for text in result.stdout.splitlines() if text.startswith("ACC")]
-    assert line, result.stderr[-3000:]
-    assert float(line[0].split()[1]) == pytest.approx(results["test_accuracy"], abs=1e-4)
+print("RESULT", json.dumps({{"accuracy": float(np.mean(m.predict(x / 255.0, verbose=0).argmax(1) == y))}}))
+""")
+    assert found["accuracy"] == pytest.approx(results["test_accuracy"], abs=1e-4)
 
 
 def test_prediction_command_classifies_png_digits(mnist_run, tmp_path, capsys):
@@ -65,17 +60,6 @@ def test_prediction_command_classifies_png_digits(mnist_run, tmp_path, capsys):
     assert sum(d == label for (d, _), label in zip(predicted, y[:12])) >= 11
     assert predicted[12][0] == y[0]
     assert f"{paths[0]}: {predicted[0][0]} (probability" in capsys.readouterr().out
-
-
-def test_resume_gives_same_numbers_as_uninterrupted(tmp_path, data_dir):
-    common = ["--preset", "test", "--steps-per-epoch", "40", "--data-dir", data_dir]
-    whole = train_mnist_bilstm.main(common + ["--epochs", "2", "--output-dir", str(tmp_path / "whole")])
-    train_mnist_bilstm.main(common + ["--epochs", "1", "--output-dir", str(tmp_path / "cut")])
-    resumed = train_mnist_bilstm.main(["--resume", "--epochs", "2", "--output-dir", str(tmp_path / "cut")])
-    assert resumed["test_accuracy"] == whole["test_accuracy"]
-    rows = [list(csv.DictReader(open(tmp_path / n / "history.csv"))) for n in ("whole", "cut")]
-    for a, b in zip(*rows):
-        assert float(a["valid_loss"]) == pytest.approx(float(b["valid_loss"]), rel=1e-5)
 
 
 def test_shift_augmentation_moves_pixels():

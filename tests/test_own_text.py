@@ -1,5 +1,6 @@
 """Training on the user's own text: any UTF-8 file for char-rnn, any corpus folder for the word model."""
 
+import collections
 import json
 import os
 
@@ -9,23 +10,11 @@ import pytest
 import sample
 import train_char_rnn
 import train_ptb
-from datasets import DataError, load_corpus, load_ptb, load_text, parse_split
-from tests.conftest import run_python, script_error
+from datasets import DataError, load_corpus, load_text, parse_split
+from tests.conftest import python_result, script_error, write_corpus
 
 POEM = ("Über den Wipfeln ist Ruh,\nin allen Gipfeln spürest du\nkaum einen Hauch;\n"
         "die Vögelein schweigen im Walde.\nWarte nur, balde ruhest du auch.\n")
-
-
-def write_corpus(folder, names=("train.txt", "valid.txt", "test.txt")):
-    """Lines without trailing spaces; valid and test have words the training split never saw."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    words = "the cat sat on a mat and the dog ran to it".split()
-    train = "\n".join(" ".join(rng.choice(words, 7)) for _ in range(400)) + "\n"
-    (folder / names[0]).write_text(train)
-    (folder / names[1]).write_text("the zebra sat on the mat\n" * 30)
-    (folder / names[2]).write_text("a cat and a yak ran\nthe gnu\n" * 30)
-    return folder
 
 
 # ---- loaders, by hand ---------------------------------------------------------------------------------------
@@ -40,13 +29,35 @@ def test_corpus_words_outside_the_vocabulary_become_unk_and_are_counted(tmp_path
     assert len(capped[3]) == 4 and capped[3].tokens[-1] == "<unk>" and capped[4]["train"] > 0
 
 
-def test_corpus_folder_with_ptb_names_gives_the_ptb_loader_ids(data_dir, tmp_path):
-    ours = load_corpus(os.path.join(data_dir, "ptb"))
-    ptb = load_ptb(data_dir)
-    for a, b in zip(ours[:3], ptb[:3]):
-        np.testing.assert_array_equal(a, b)
-    assert ours[3] == ptb[3] and len(ours[3]) == 10_000 and ours[4] == {"train": 0, "valid": 0, "test": 0}
-    assert (len(ours[0]), len(ours[1]), len(ours[2])) == (929_589, 73_760, 82_430)
+def test_corpus_ids_and_vocabulary_by_hand(tmp_path):
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    (folder / "ptb.train.txt").write_text(" b a c \n a b a \n")  # PTB's names and layout: a space at both ends
+    (folder / "ptb.valid.txt").write_text(" c a \n")
+    (folder / "test.txt").write_text("a d\n")  # the plain name, no spaces; d is not a training word
+    train, valid, test, vocabulary, unknown = load_corpus(str(folder))
+    assert vocabulary.tokens == ["a", "<eos>", "b", "c", "<unk>"]  # a:3, <eos>:2 and b:2 by spelling, c:1, <unk>
+    np.testing.assert_array_equal(train, [2, 0, 3, 1, 0, 2, 0, 1])
+    np.testing.assert_array_equal(valid, [3, 0, 1])
+    np.testing.assert_array_equal(test, [0, 4, 1])
+    assert train.dtype == np.int32 and unknown == {"train": 0, "valid": 0, "test": 1}
+
+
+def test_ptb_folder_read_as_a_corpus_equals_counting_its_words_by_hand(data_dir):
+    folder = os.path.join(data_dir, "ptb")
+    words = {}
+    for split in ("train", "valid", "test"):
+        with open(os.path.join(folder, f"ptb.{split}.txt")) as file:
+            words[split] = [word for line in file for word in line.split() + ["<eos>"]]
+    assert [len(words[split]) for split in words] == [929_589, 73_760, 82_430]  # PTB's known token counts
+    counts = collections.Counter(words["train"])
+    tokens = sorted(counts, key=lambda word: (-counts[word], word))
+    assert len(tokens) == 10_000 and set(words["valid"]) | set(words["test"]) <= counts.keys()
+    *splits, vocabulary, unknown = load_corpus(folder)
+    assert vocabulary.tokens == tokens and unknown == {"train": 0, "valid": 0, "test": 0}
+    index = {word: i for i, word in enumerate(tokens)}
+    for split, ids in zip(words, splits):
+        np.testing.assert_array_equal(ids, [index[word] for word in words[split]], err_msg=split)
 
 
 def test_text_split_and_non_ascii_vocabulary(tmp_path):
@@ -67,36 +78,52 @@ def test_bad_split(text):
 
 # ---- the scripts ------------------------------------------------------------------------------------------
 
-def test_word_model_on_own_corpus_samples_in_a_fresh_process(tmp_path):
-    corpus = write_corpus(tmp_path / "corpus", names=("ptb.train.txt", "ptb.valid.txt", "ptb.test.txt"))
-    out = tmp_path / "run"
-    results = train_ptb.main(["--preset", "test", "--corpus", str(corpus), "--num-steps", "5", "--output-dir", str(out)])
+@pytest.fixture(scope="module")
+def own_runs(tmp_path_factory):
+    """A word model on a corpus folder and a char model on a poem, then both read in one fresh process."""
+    folder = tmp_path_factory.mktemp("own_text")
+    corpus = write_corpus(folder / "corpus", names=("ptb.train.txt", "ptb.valid.txt", "ptb.test.txt"))
+    words = folder / "words"
+    word_results = train_ptb.main(["--preset", "test", "--corpus", str(corpus), "--num-steps", "5",
+                                   "--output-dir", str(words)])
+    poem = folder / "poem.txt"
+    poem.write_text(POEM * 40, encoding="utf-8")
+    chars = folder / "chars"
+    char_results = train_char_rnn.main(["--preset", "test", "--text", str(poem), "--split", "0.8,0.1,0.1",
+                                        "--epochs", "3", "--output-dir", str(chars)])
+    word_sample = [str(words), "--prime", "the cat", "--length", "8"]
+    char_sample = [str(chars), "--prime", "Über", "--length", "40", "--top-k", "5"]
+    fresh = python_result(f"""
+import json, sample
+print("RESULT", json.dumps({{"word_ids": sample.main({word_sample!r}), "char_ids": sample.main({char_sample!r}),
+                            "nats": sample.main([r"{chars}", "--evaluate", r"{poem}"])}}))
+""")
+    return dict(corpus=corpus, words=words, word_results=word_results, word_sample=word_sample, poem=poem,
+                chars=chars, char_results=char_results, char_sample=char_sample, fresh=fresh)
+
+
+def test_word_model_on_own_corpus_samples_in_a_fresh_process(own_runs):
+    corpus, out, results = own_runs["corpus"], own_runs["words"], own_runs["word_results"]
     assert results["unknown_words"] == {"train": 0, "valid": 30, "test": 60}
     assert results["vocabulary_size"] == 13 and np.isfinite(results["test_perplexity"])
     settings = json.load(open(out / "config.json"))
     assert [f["path"] for f in settings["data"]["files"]] == [str(corpus / f"ptb.{s}.txt") for s in ("train", "valid", "test")]
     assert settings["model"]["vocab_size"] == 13
-    result = run_python(f"import sample; print('IDS', sample.main([r'{out}', '--prime', 'the cat', '--length', '8']))")
-    assert "IDS" in result.stdout, result.stderr[-2000:]
-    assert len(result.stdout.split("IDS")[1].strip("[]\n ").split(",")) == 8
+    ids = own_runs["fresh"]["word_ids"]
+    assert len(ids) == 8 and ids == sample.main(own_runs["word_sample"])  # the run folder alone gives the sample
 
 
-def test_char_model_on_own_text_samples_and_evaluates_in_a_fresh_process(tmp_path):
-    path = tmp_path / "poem.txt"
-    path.write_text(POEM * 40, encoding="utf-8")
-    out = tmp_path / "run"
-    results = train_char_rnn.main(["--preset", "test", "--text", str(path), "--split", "0.8,0.1,0.1",
-                                   "--epochs", "3", "--output-dir", str(out)])
+def test_char_model_on_own_text_samples_and_evaluates_in_a_fresh_process(own_runs):
+    path, out, results = own_runs["poem"], own_runs["chars"], own_runs["char_results"]
     assert results["test_nats"] < np.log(len(set(POEM)))  # better than uniform over its characters
     vocab = json.load(open(out / "vocab.json"))
     assert vocab["tokens"] == sorted(set(POEM))
     record = json.load(open(out / "config.json"))["data"]["files"][0]
     assert record["path"] == str(path) and record["bytes"] == len((POEM * 40).encode("utf-8"))
-    code = (f"import sample\nprint('TEXT', repr(''.join(map(str, sample.main([r'{out}', '--prime', 'Über', "
-            f"'--length', '40', '--top-k', '5'])))))\nprint('NATS', sample.main([r'{out}', '--evaluate', r'{path}']))")
-    result = run_python(code)
-    assert "TEXT" in result.stdout and "NATS" in result.stdout, result.stderr[-2000:]
-    assert float(result.stdout.split("NATS")[1]) < np.log(len(set(POEM)))
+    fresh = own_runs["fresh"]
+    assert len(fresh["char_ids"]) == 40 and fresh["char_ids"] == sample.main(own_runs["char_sample"])
+    assert fresh["nats"] < np.log(len(set(POEM)))
+    assert fresh["nats"] == pytest.approx(sample.main([str(out), "--evaluate", str(path)]), rel=1e-6)
 
 
 def test_resume_refuses_a_changed_or_missing_text(tmp_path, capsys):

@@ -1,6 +1,5 @@
 """AWD-LSTM's regularization: locked and embedding dropout, weight drop, AR/TAR, averaged SGD, the awd presets."""
 
-import csv
 import json
 import math
 
@@ -13,7 +12,7 @@ from keras import ops
 import train_ptb
 from models import LSTM, LanguageModelSpec, build_model, find_layer, lstm_layers
 from models.language_model import ActivationPenalty, EmbeddingDropout
-from tests.conftest import run_python, script_error
+from tests.conftest import python_result, script_error, write_corpus
 from training.averaging import AveragedAdam, AveragedSGD, evaluation_weights, not_improving
 
 
@@ -156,36 +155,25 @@ def test_non_monotonic_trigger():
     assert not_improving([100, 90], 2) is False and not_improving([100, 90, 95], 0) is False
 
 
-def test_awd_run_saves_averaged_model_and_resume_during_averaging_equals_uninterrupted(tmp_path, data_dir):
-    common = ["--preset", "awd-test", "--steps-per-epoch", "60", "--data-dir", data_dir, "--seed", "3"]
-    whole = train_ptb.main(common + ["--output-dir", str(tmp_path / "whole")])
-    train_ptb.main(common + ["--epochs", "2", "--output-dir", str(tmp_path / "cut")])  # averaging began in epoch 2
-    resumed = train_ptb.main(["--resume", "--epochs", "3", "--output-dir", str(tmp_path / "cut"),
-                              "--data-dir", data_dir])
-    assert resumed["test_perplexity"] == pytest.approx(whole["test_perplexity"], rel=1e-5)
-    rows = [list(csv.DictReader(open(tmp_path / name / "history.csv"))) for name in ("whole", "cut")]
-    for a, b in zip(*rows):
-        assert float(a["valid_perplexity"]) == pytest.approx(float(b["valid_perplexity"]), rel=1e-5)
-
-    config = json.load(open(tmp_path / "whole" / "config.json"))["model"]
+@pytest.mark.slow  # three epochs of the awd-test preset on PTB, and PTB's test split in a fresh process
+def test_awd_run_saves_the_averaged_model(awd_run):
+    """The awd-test run (every technique on, averaging from epoch 2); its resume is a case of tests/test_resume.py."""
+    whole_dir, whole, data_dir = awd_run
+    config = json.load(open(whole_dir / "config.json"))["model"]
     assert config["tie_weights"] and config["weight_dropout"] == 0.3 and config["locked_dropout"]
     # model.keras holds the averaged weights: a fresh process evaluates it to the run's test perplexity.
-    code = f"""
+    fresh = python_result(f"""
 import json, sample
-nats = sample.main([r"{tmp_path / 'whole'}", "--evaluate", r"{data_dir}/ptb/ptb.test.txt"])
-ids = sample.main([r"{tmp_path / 'whole'}", "--prime", "the", "--length", "20", "--seed", "1"])
+nats = sample.main([r"{whole_dir}", "--evaluate", r"{data_dir}/ptb/ptb.test.txt"])
+ids = sample.main([r"{whole_dir}", "--prime", "the", "--length", "20", "--seed", "1"])
 print("RESULT", json.dumps({{"nats": nats, "ids": ids}}))
-"""
-    result = run_python(code)
-    lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
-    assert lines, result.stderr[-3000:]
-    fresh = json.loads(lines[0][len("RESULT "):])
+""")
     assert math.exp(fresh["nats"]) == pytest.approx(whole["test_perplexity"], rel=5e-3)
     assert len(fresh["ids"]) == 20
     # ... and not the raw iterates, which the checkpoint keeps for training on.
-    saved = keras.models.load_model(str(tmp_path / "whole" / "model.keras"), compile=False).get_weights()
-    state = json.load(open(tmp_path / "whole" / "state.json"))
-    raw = keras.models.load_model(str(tmp_path / "whole" / state["checkpoint"]), compile=False).get_weights()
+    saved = keras.models.load_model(str(whole_dir / "model.keras"), compile=False).get_weights()
+    state = json.load(open(whole_dir / "state.json"))
+    raw = keras.models.load_model(str(whole_dir / state["checkpoint"]), compile=False).get_weights()
     assert any(not np.allclose(a, b) for a, b in zip(saved, raw))
 
 
@@ -194,7 +182,8 @@ def test_without_switches_techniques_off_and_bad_uses_are_clear(tmp_path, data_d
     message = script_error(train_ptb.main, ["--preset", "awd-test", "--cell", "builtin", "--data-dir", data_dir,
                                             "--output-dir", str(tmp_path / "b")], capsys)
     assert "--without weight-drop" in message and not (tmp_path / "b").exists()
-    train_ptb.main(["--preset", "awd-test", "--steps-per-epoch", "5", "--epochs", "1", "--data-dir", data_dir,
+    corpus = write_corpus(tmp_path / "corpus")  # a small corpus: the run is about its settings
+    train_ptb.main(["--preset", "awd-test", "--steps-per-epoch", "5", "--epochs", "1", "--corpus", str(corpus),
                     "--without", "tying,weight-drop,asgd", "--cell", "builtin", "--output-dir", str(tmp_path / "w")])
     config = json.load(open(tmp_path / "w" / "config.json"))["config"]
     assert not config["tie_weights"] and config["weight_dropout"] == 0 and config["asgd_after"] == 0
@@ -228,14 +217,17 @@ def test_char_rnn_takes_the_same_techniques_and_without():
     build_model(plain, batch_size=2, num_steps=5)  # the builtin cell takes the rest
 
 
-def test_char_rnn_averages_adams_iterates_and_keeps_the_average(tmp_path, data_dir, monkeypatch, capsys):
+def test_char_rnn_averages_adams_iterates_and_keeps_the_average(tmp_path, monkeypatch, capsys):
     import dataclasses
 
     import train_char_rnn
 
     averaged = dataclasses.replace(train_char_rnn.PRESETS["test"], epochs=2, average_after=1, average_window=10)
     monkeypatch.setitem(train_char_rnn.PRESETS, "test", averaged)
-    common = ["--preset", "test", "--steps-per-epoch", "20", "--data-dir", data_dir]
+    text = tmp_path / "text.txt"  # a short text: quick valid and test passes
+    text.write_text("The quick brown fox jumps over the lazy dog.\nPack my box with five dozen liquor jugs!\n" * 100)
+    common = ["--preset", "test", "--steps-per-epoch", "20", "--text", str(text)]
+    capsys.readouterr()
     train_char_rnn.main(common + ["--output-dir", str(tmp_path / "avg")])
     assert "Averaging the weights from epoch 2 on (over a window of ~10 steps)" in capsys.readouterr().out
     # model.keras holds Adam's averaged iterates: those the checkpoint's optimizer keeps, not its raw weights.

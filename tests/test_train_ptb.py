@@ -1,6 +1,8 @@
-"""train_ptb.py on real PTB with the tiny `test` preset: artifacts, reload, state, resume, errors."""
+"""train_ptb.py on real PTB with the tiny `test` preset: artifacts, reload, state, Ctrl-C, errors.
 
-import csv
+Resuming (the same numbers as an uninterrupted run) is tests/test_resume.py, for every script.
+"""
+
 import json
 import math
 import os
@@ -15,17 +17,10 @@ import pytest
 import keras
 
 import train_ptb
-from tests.conftest import ROOT, run_python, script_error, script_run
 from models import LanguageModelSpec, build_model
+from tests.conftest import ROOT, history, python_result, script_error
 from training.language_model import compile_evaluator, evaluate_perplexity, stream_rows, whole_stream_rows
 from training.schedule import learning_rate
-
-STEPS = "300"
-
-
-@pytest.fixture(scope="module")
-def ptb_run(tmp_path_factory):
-    return script_run(tmp_path_factory, train_ptb.main, "--preset", "test", "--steps-per-epoch", STEPS, "--seed", "1")
 
 
 def test_end_to_end_artifacts_and_perplexity(ptb_run):
@@ -34,24 +29,20 @@ def test_end_to_end_artifacts_and_perplexity(ptb_run):
                  "results.json"):
         assert (out / name).is_file(), name
     assert any((out / "tensorboard").iterdir())
-    rows = list(csv.DictReader(open(out / "history.csv")))
+    rows = history(out)
     assert len(rows) == 1 and float(rows[0]["learning_rate"]) == 1.0
     valid = float(rows[0]["valid_perplexity"])
     assert math.isfinite(results["test_perplexity"]) and results["test_perplexity"] < 2_000  # uniform: 10,000
     assert valid < 2_000 and float(rows[0]["words_per_second"]) > 0
+    # results.json is what main returned, and its valid figure is the kept epoch's row
+    assert json.load(open(out / "results.json")) == results
+    assert results["kept_epoch"] == 1 and results["valid_perplexity"] == pytest.approx(valid, rel=1e-6)
+    assert results["vocabulary_size"] == 10_000 and results["unknown_words"] == {"train": 0, "valid": 0, "test": 0}
     vocab = json.load(open(out / "vocab.json"))
     assert vocab["type"] == "words" and len(vocab["tokens"]) == 10_000 and vocab["tokens"][:3] == ["the", "<unk>", "<eos>"]
     settings = json.load(open(out / "config.json"))
     assert settings["config"]["num_steps"] == 2 and settings["model"]["vocab_size"] == 10_000
-
-
-def test_same_figures_as_before_the_refactoring(ptb_run):
-    """The fixture's run (test preset, seed 1, 300 steps) measured with the code before the model builders
-    moved to models/ (commit e408f85): valid 1032.111083984375, test 983.374267578125."""
-    out, results, _ = ptb_run
-    row = list(csv.DictReader(open(out / "history.csv")))[0]
-    assert float(row["valid_perplexity"]) == pytest.approx(1032.111083984375, rel=1e-4)
-    assert results["test_perplexity"] == pytest.approx(983.374267578125, rel=1e-4)
+    assert settings["config"]["steps_per_epoch"] == 300 and settings["seed"] == 1
 
 
 def test_tensorboard_logs_hold_the_epoch_figures(ptb_run):
@@ -60,27 +51,26 @@ def test_tensorboard_logs_hold_the_epoch_figures(ptb_run):
     out, _, _ = ptb_run
     logs = EventAccumulator(str(out / "tensorboard"))
     logs.Reload()
-    valid = float(list(csv.DictReader(open(out / "history.csv")))[0]["valid_perplexity"])
+    valid = float(history(out)[0]["valid_perplexity"])
     [event] = logs.Scalars("valid_perplexity")
     assert event.step == 1 and event.value == pytest.approx(valid, rel=1e-6)
 
 
+@pytest.mark.slow  # a fresh process reads PTB's valid split
 def test_saved_model_reloads_in_fresh_process_with_same_valid_perplexity(ptb_run):
     out, _, data = ptb_run
-    expected = float(list(csv.DictReader(open(out / "history.csv")))[-1]["valid_perplexity"])
-    code = f"""
+    expected = float(history(out)[-1]["valid_perplexity"])
+    found = python_result(f"""
+import json
 from datasets import load_ptb
 from training.inference import load_language_model
 from training.language_model import compile_evaluator, evaluate_perplexity, stream_rows
 model, _ = load_language_model(r"{out}", batch_size=20, num_steps=2, stateful=True)
 _, valid, _, _ = load_ptb(r"{data}")
 x, y = stream_rows(valid, 20, 2)
-print("PPL", evaluate_perplexity(compile_evaluator(model), x, y, 20))
-"""
-    result = run_python(code)
-    line = [text for text in result.stdout.splitlines() if text.startswith("PPL")]
-    assert line, result.stderr[-3000:]
-    assert float(line[0].split()[1]) == pytest.approx(expected, rel=1e-5)
+print("RESULT", json.dumps({{"valid_perplexity": evaluate_perplexity(compile_evaluator(model), x, y, 20)}}))
+""")
+    assert found["valid_perplexity"] == pytest.approx(expected, rel=1e-5)
 
 
 def test_carried_state_differs_from_reset_and_matches_one_long_call():
@@ -119,18 +109,7 @@ def test_learning_rate_schedules():
     assert [learning_rate(mnist, e) for e in (0, 10)] == pytest.approx([2e-3, 1e-3])
 
 
-def test_resume_gives_same_numbers_as_uninterrupted(tmp_path, data_dir):
-    common = ["--preset", "test", "--steps-per-epoch", "150", "--data-dir", data_dir, "--seed", "2"]
-    whole = train_ptb.main(common + ["--epochs", "2", "--output-dir", str(tmp_path / "whole")])
-    train_ptb.main(common + ["--epochs", "1", "--output-dir", str(tmp_path / "cut")])
-    resumed = train_ptb.main(["--resume", "--epochs", "2", "--output-dir", str(tmp_path / "cut"), "--data-dir", data_dir])
-    assert resumed["test_perplexity"] == pytest.approx(whole["test_perplexity"], rel=1e-5)
-    rows = [list(csv.DictReader(open(tmp_path / name / "history.csv"))) for name in ("whole", "cut")]
-    assert [r["learning_rate"] for r in rows[1]] == ["1.0", "0.5"]
-    for a, b in zip(*rows):
-        assert float(a["valid_perplexity"]) == pytest.approx(float(b["valid_perplexity"]), rel=1e-5)
-
-
+@pytest.mark.slow  # three epochs of 3,000 steps in a fresh process, interrupted
 def test_ctrl_c_keeps_finished_epochs_and_resume_finishes(tmp_path, data_dir):
     out = tmp_path / "run"
     command = [sys.executable, "train_ptb.py", "--preset", "test", "--steps-per-epoch", "3000", "--epochs", "3",
@@ -151,7 +130,7 @@ def test_ctrl_c_keeps_finished_epochs_and_resume_finishes(tmp_path, data_dir):
     assert not [p for p in os.listdir(out) if p.startswith(".tmp-")]
     resumed = train_ptb.main(["--resume", "--output-dir", str(out), "--data-dir", data_dir])
     assert math.isfinite(resumed["test_perplexity"])
-    assert len(list(csv.DictReader(open(out / "history.csv")))) == 3
+    assert len(history(out)) == 3
 
 
 @pytest.mark.parametrize(
@@ -188,14 +167,3 @@ def test_existing_run_is_not_overwritten(ptb_run, capsys):
     before = (out / "history.csv").read_bytes()
     message = script_error(train_ptb.main, ["--preset", "test", "--output-dir", str(out), "--data-dir", data], capsys)
     assert "already holds a run" in message and (out / "history.csv").read_bytes() == before
-
-
-def test_the_awd_test_model_trains_to_the_same_bits_in_two_processes(data_dir, capsys):
-    # What the exact resume tests rely on; benchmarks/reproducibility.py is the check for the big presets.
-    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
-    import reproducibility
-
-    reproducibility.main(["--preset", "awd-test", "--steps", "3", "--repeats", "2", "--data-dir", data_dir])
-    out = capsys.readouterr().out
-    assert "awd-test, custom cell, 3 steps: 1 different set(s) of weights in 2 fresh processes" in out
-    assert "differs by up to" not in out

@@ -1,0 +1,121 @@
+"""--resume of every script: a run cut after an epoch and resumed gives the numbers of the uninterrupted run.
+
+One test, parametrized over the scripts (and char-rnn's two batch layouts, the awd preset while its
+weights are averaged, and PTB on two JAX devices). Each case trains the whole run and the cut run (or
+takes one from the session's shared runs, tests/conftest.py), resumes the cut one to the end and
+compares the results, the history, and what the case keeps besides.
+"""
+
+import dataclasses
+import importlib
+import importlib.util
+import json
+
+import pytest
+
+from tests.conftest import AWD_RUN, CHAR_RUN, PTB_RUN, copy_run, history, script_in_fresh_process, write_corpus
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    script: str
+    argv: tuple            # the run's settings, without --epochs, --data-dir, --output-dir
+    epochs: int            # of the whole run; the cut run has one fewer
+    results: dict          # key of main's results: relative tolerance (0: exactly equal)
+    columns: tuple         # history.csv columns that must agree epoch by epoch
+    tolerance: float = 1e-5  # for the columns
+    title: str = ""        # what the resumed run prints about itself: its saved preset, not the default one
+    default_title: str = ""
+    whole: str = ""        # a session fixture that is the whole run, or "" to train it here
+    cut: str = ""          # a session fixture that is the cut run, or "" to train it here
+    devices: int = 0       # > 0: every run in a fresh process on this many JAX CPU devices, --distribute data
+    cut_learning_rates: tuple = ()  # history.csv's learning_rate column of the resumed run
+    same_files: tuple = ()  # files of the run folder that must be the same
+    corpus: bool = False   # train on a small corpus folder (--corpus, which the resumed run must find unchanged)
+
+
+CASES = {
+    "ptb": Case("train_ptb", PTB_RUN, 2, {"test_perplexity": 1e-5}, ("valid_perplexity",), title="PTB test:",
+                default_title="PTB small", cut="ptb_run", cut_learning_rates=("1.0", "0.5")),
+    "char-streams": Case("train_char_rnn", CHAR_RUN + ("--batch-layout", "streams"), 2,
+                         {"valid_nats": 1e-5, "test_nats": 1e-5, "best_epoch": 0}, ("valid_nats",),
+                         title="Tiny Shakespeare test:", default_title="Tiny Shakespeare small", cut="char_run",
+                         same_files=("samples.txt",)),
+    "char-windows": Case("train_char_rnn", ("--preset", "test", "--steps-per-epoch", "60", "--batch-layout", "windows"),
+                         2, {"valid_nats": 1e-5, "test_nats": 1e-5, "best_epoch": 0}, ("valid_nats",),
+                         title="Tiny Shakespeare test:", default_title="Tiny Shakespeare small",
+                         same_files=("samples.txt",)),
+    "mnist": Case("train_mnist_bilstm", ("--preset", "test", "--steps-per-epoch", "40"), 2, {"test_accuracy": 0},
+                  ("valid_loss",), title="MNIST BiLSTM test:", default_title="MNIST BiLSTM default"),
+    # averaging began in epoch 2: the cut run stops while the weights are averaged
+    "awd": Case("train_ptb", AWD_RUN, 3, {"test_perplexity": 1e-5}, ("valid_perplexity",), title="PTB awd-test:",
+                default_title="PTB small", whole="awd_run"),
+    # train_ptb.py on its own small corpus: the quick tier's case
+    "ptb-own-corpus": Case("train_ptb", ("--preset", "test", "--steps-per-epoch", "20", "--seed", "4"), 2,
+                           {"test_perplexity": 1e-5}, ("valid_perplexity", "train_perplexity"), title="{corpus} test:",
+                           default_title="{corpus} small", corpus=True, cut_learning_rates=("1.0", "0.5")),
+    "ptb-2-devices": Case("train_ptb", ("--preset", "test", "--steps-per-epoch", "60", "--seed", "1", "--batch-size", "4",
+                                        "--distribute", "data"), 2, {"test_perplexity": 1e-5}, ("valid_perplexity",),
+                          tolerance=1e-4, devices=2),
+}
+
+needs_jax = pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="needs jax (requirements-jax.txt)")
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param("ptb", marks=pytest.mark.slow),
+    pytest.param("char-streams", marks=pytest.mark.slow),
+    pytest.param("char-windows", marks=pytest.mark.slow),
+    pytest.param("mnist", marks=pytest.mark.slow),
+    pytest.param("awd", marks=pytest.mark.slow),
+    "ptb-own-corpus",
+    pytest.param("ptb-2-devices", marks=[pytest.mark.slow, needs_jax]),
+])
+def test_resume_gives_same_numbers_as_uninterrupted(name, request, tmp_path, data_dir, capsys):
+    case = CASES[name]
+    if case.devices:
+        def main(argv):
+            results, stderr = script_in_fresh_process(case.script, argv, case.devices)
+            assert "exit" not in results, stderr[-3000:]
+            return results
+    else:
+        main = importlib.import_module(case.script).main
+    common = [*case.argv, "--data-dir", data_dir]
+    corpus = write_corpus(tmp_path / "corpus") if case.corpus else None
+    if corpus:
+        common += ["--corpus", str(corpus)]
+
+    if case.whole:
+        whole_folder, whole, _ = request.getfixturevalue(case.whole)
+        assert history(whole_folder)[-1]["epoch"] == str(case.epochs)
+    else:
+        whole_folder = tmp_path / "whole"
+        whole = main(common + ["--epochs", str(case.epochs), "--output-dir", str(whole_folder)])
+    cut = tmp_path / "cut"
+    if case.cut:
+        copy_run(request.getfixturevalue(case.cut), cut)  # the shared run is left as it is
+        assert len(history(cut)) == case.epochs - 1
+    else:
+        main(common + ["--epochs", str(case.epochs - 1), "--output-dir", str(cut)])
+    capsys.readouterr()
+
+    resume = ["--resume", "--epochs", str(case.epochs), "--output-dir", str(cut), "--data-dir", data_dir]
+    resumed = main(resume + (["--distribute", "data"] if case.devices else []))  # neither --preset nor --seed
+
+    for key, rel in case.results.items():
+        assert resumed[key] == (pytest.approx(whole[key], rel=rel) if rel else whole[key]), key
+    rows = [history(whole_folder), history(cut)]
+    assert len(rows[0]) == len(rows[1]) == case.epochs
+    for a, b in zip(*rows):
+        for column in case.columns:
+            assert float(a[column]) == pytest.approx(float(b[column]), rel=case.tolerance), (column, a["epoch"])
+    if case.cut_learning_rates:
+        assert tuple(row["learning_rate"] for row in rows[1]) == case.cut_learning_rates
+    for file in case.same_files:
+        assert (cut / file).read_text() == (whole_folder / file).read_text(), file
+    assert json.load(open(cut / "config.json"))["preset"] == case.argv[case.argv.index("--preset") + 1]
+    if case.title:  # the saved preset names the resumed run, not the command line's default one
+        printed = capsys.readouterr().out
+        title, default_title = (text.format(corpus=corpus) for text in (case.title, case.default_title))
+        assert title in printed and default_title not in printed
+        assert f"Resuming {cut} after epoch {case.epochs - 1}." in printed
