@@ -41,7 +41,7 @@ from training.errors import UserError, friendly_main  # noqa: E402
 from training.files import atomic_write  # noqa: E402
 from training.inference import Sampler, line_start  # noqa: E402
 from training.recipe import AVERAGING, LanguageModelConfig, LanguageModelData, check_lengths  # noqa: E402
-from training.recipe import record_own_files, train  # noqa: E402
+from training.recipe import check_own_files, record_own_files, train  # noqa: E402
 from training.regularization import TECHNIQUES, add_without_argument, switched_off  # noqa: E402
 
 
@@ -152,8 +152,10 @@ def main(argv=None):
                    batch_size=args.batch_size, num_steps=args.num_steps, **switched_off(args.without, CHAR_TECHNIQUES))
     text = run.settings["data"].get("text")
     if text:
-        record_own_files(run, [text])
+        check_own_files(run)
     data = read_data(run.config, args.data_dir, text)
+    if text:
+        record_own_files(run, [text])
     # valid and test: the whole split once, in order, state carried (batch 1)
     results = train(run, data, args.distribute, valid_layout="whole", epoch_hook=sample_every_epoch,
                     title=f"char-rnn {run.preset}, {run.cell} cell")

@@ -30,7 +30,7 @@ from datasets import SPLITS, load_corpus, ptb_folder, split_file  # noqa: E402
 from training.cli import add_language_model_arguments, open_run, parse_script_args  # noqa: E402
 from training.errors import UserError, friendly_main  # noqa: E402
 from training.recipe import AVERAGING, LanguageModelConfig, LanguageModelData, check_lengths  # noqa: E402
-from training.recipe import record_own_files, train  # noqa: E402
+from training.recipe import check_own_files, record_own_files, train  # noqa: E402
 from training.regularization import TECHNIQUES, add_without_argument, switched_off  # noqa: E402
 
 
@@ -118,8 +118,10 @@ def main(argv=None):
                    num_steps=args.num_steps, batch_layout=args.batch_layout, **switched_off(args.without, PTB_TECHNIQUES))
     corpus = run.settings["data"].get("corpus")
     if corpus:
-        record_own_files(run, [split_file(corpus, split) for split in SPLITS])
+        check_own_files(run)
     data, unknown = read_data(run.config, args.data_dir, corpus)
+    if corpus:
+        record_own_files(run, [split_file(corpus, split) for split in SPLITS])
     if any(unknown.values()):
         print("Words outside the vocabulary, read as <unk>: "
               + ", ".join(f"{count:,} in {split}" for split, count in unknown.items()))

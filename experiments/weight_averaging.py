@@ -65,15 +65,17 @@ TASKS = {
 }
 
 
-def run(model="ptb", epochs=8, steps_per_epoch=0, averages=AVERAGES, data_dir=None, seed=0, config=None):
+def run(model="ptb", epochs=8, steps_per_epoch=0, averages=AVERAGES, data_dir=None, seed=0, config=None, data=None):
     """Trains the recipe of `model` for `epochs`; returns one row per epoch: the valid figure of raw and of each average.
 
-    The figure is the perplexity for "ptb", nats per character for "char"; `config` replaces the task's recipe.
+    The figure is the perplexity for "ptb", nats per character for "char". `config` replaces the task's
+    recipe, `data` (a `training.recipe.LanguageModelData`) its data set.
     """
     script, recipe, valid_layout, figure = TASKS[model]
     config = dataclasses.replace(config or recipe, steps_per_epoch=steps_per_epoch)
-    data = script.read_data(config, data_dir)
-    data = data[0] if isinstance(data, tuple) else data  # train_ptb's also counts <unk>
+    if data is None:
+        data = script.read_data(config, data_dir)
+        data = data[0] if isinstance(data, tuple) else data  # train_ptb's also counts <unk>
     spec = model_spec(config, len(data.vocabulary), "custom", seed)
     steps = min(stream_steps(len(data.train), config.batch_size, config.num_steps), steps_per_epoch or math.inf)
     keras.utils.set_random_seed(seed)

@@ -17,7 +17,7 @@ import sys
 import numpy as np
 import pytest
 
-# The numerics of the scripts (training.backend turns oneDNN on before TensorFlow loads).
+# The numerics of the scripts (training.startup turns oneDNN on before TensorFlow loads).
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:

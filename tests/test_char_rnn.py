@@ -121,20 +121,24 @@ def test_evaluate_file(char_run, tmp_path, capsys):
 
 
 def test_random_windows_layout():
-    config = train_char_rnn.dataclasses.replace(train_char_rnn.PRESETS["test"], steps_per_epoch=3)
+    from datasets.batching import epoch_rows, stream_steps
+
     ids = np.arange(5000, dtype=np.int32)
-    streams = train_char_rnn.training_rows(config, ids, seed=0, epoch=0)
-    assert streams[0].shape == (3 * config.batch_size, config.num_steps)
-    assert train_char_rnn.rows_per_epoch(config, len(ids)) == 3 * config.batch_size
-    full = train_char_rnn.dataclasses.replace(config, steps_per_epoch=0)  # 5000 // 16 = 312 per row: 15 steps
-    assert train_char_rnn.rows_per_epoch(full, len(ids)) == len(train_char_rnn.training_rows(full, ids, 0, 0)[0]) == 15 * 16
-    windows = train_char_rnn.dataclasses.replace(config, batch_layout="windows")
-    x, y = train_char_rnn.training_rows(windows, ids, seed=0, epoch=0)
+    batch, steps = 16, 20
+
+    def rows(steps_per_epoch=3, layout="streams", epoch=0):
+        return epoch_rows(ids, batch, steps, steps_per_epoch, layout, np.random.default_rng([0, epoch]))
+
+    streams = rows()
+    assert streams[0].shape == (3 * batch, steps)
+    assert stream_steps(len(ids), batch, steps) == 15  # 5000 // 16 = 312 per row: (312 − 1) // 20 steps
+    assert len(rows(steps_per_epoch=0)[0]) == len(rows(steps_per_epoch=99)[0]) == 15 * 16
+    x, y = rows(layout="windows")
     assert x.shape == streams[0].shape
     np.testing.assert_array_equal(y, x + 1)  # each window is a stretch of the text, y the next characters
     np.testing.assert_array_equal(np.diff(x, axis=1), 1)
-    np.testing.assert_array_equal(train_char_rnn.training_rows(windows, ids, 0, 0)[0], x)  # same epoch: same (resume)
-    assert not np.array_equal(train_char_rnn.training_rows(windows, ids, 0, 1)[0], x)
+    np.testing.assert_array_equal(rows(layout="windows")[0], x)  # same (seed, epoch): same windows (resume)
+    assert not np.array_equal(rows(layout="windows", epoch=1)[0], x)
 
 
 def test_bad_input(char_run, tmp_path, capsys):

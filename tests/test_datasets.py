@@ -63,7 +63,7 @@ def test_stream_batches_rows_continue_from_step_to_step():
     assert x.shape == (4, 4, 5)
     np.testing.assert_array_equal(np.concatenate(list(x), axis=1)[1], np.arange(25, 45))
     np.testing.assert_array_equal(y, x + 1)
-    with pytest.raises(ValueError, match="too short"):
+    with pytest.raises(DataError, match="too few"):
         stream_batches(np.arange(10), batch_size=4, num_steps=5)
 
 

@@ -27,7 +27,7 @@ time.sleep(120)
 """
 
 
-def write_corpus(folder, train="the cat sat on the mat\nthe dog sat\n" * 30, valid="the cat sat\n" * 10):
+def small_corpus(folder, train="the cat sat on the mat\nthe dog sat\n" * 30, valid="the cat sat\n" * 10):
     folder.mkdir()
     for split, text in (("train", train), ("valid", valid), ("test", valid)):
         (folder / f"{split}.txt").write_text(text, encoding="utf-8")
@@ -71,6 +71,7 @@ def test_a_run_on_own_text_is_named_after_it():
 
 # ---- --resume refuses, never ignores -------------------------------------------------------------------
 
+@pytest.mark.slow  # three short trainings
 def test_resume_refuses_options_that_would_change_the_run(tmp_path, capsys, data_dir):
     out = tmp_path / "run"
     common = ["--data-dir", data_dir, "--output-dir", str(out)]
@@ -131,7 +132,7 @@ def test_a_large_binary_file_is_refused_from_its_first_megabyte(tmp_path):
 
 
 def test_a_byte_order_mark_is_not_part_of_the_first_word(tmp_path):
-    corpus = write_corpus(tmp_path / "corpus")
+    corpus = small_corpus(tmp_path / "corpus")
     train = (corpus / "train.txt").read_bytes()
     (corpus / "train.txt").write_bytes(b"\xef\xbb\xbf" + train)
     assert read_text(str(corpus / "train.txt")) == train.decode()
@@ -157,7 +158,7 @@ def test_a_text_of_one_character_is_refused(tmp_path, capsys):
 # ---- sampling a word model -----------------------------------------------------------------------------
 
 def test_sampling_a_corpus_without_unk_lower_cases_primes_and_refuses_unseen_words(tmp_path, capsys):
-    corpus = write_corpus(tmp_path / "corpus")
+    corpus = small_corpus(tmp_path / "corpus")
     out = tmp_path / "run"
     train_ptb.main(["--preset", "test", "--corpus", str(corpus), "--batch-size", "2", "--num-steps", "3",
                     "--steps-per-epoch", "3", "--output-dir", str(out)])
@@ -201,6 +202,7 @@ def test_an_output_dir_that_cannot_be_created_is_one_paragraph(tmp_path, capsys)
         assert "cannot be created or opened" in message
 
 
+@pytest.mark.slow  # two short trainings
 def test_a_run_folder_whose_name_is_not_utf8_trains_and_resumes(tmp_path, data_dir, capsys):
     out = os.path.join(str(tmp_path), os.fsdecode(b"run\xff"))
     common = ["--preset", "test", "--steps-per-epoch", "2", "--data-dir", data_dir, "--output-dir", out]

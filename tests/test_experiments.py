@@ -82,16 +82,17 @@ def test_gate_pictures_on_a_char_run(char_run, tmp_path):
 
 
 def test_weight_averaging_keeps_every_average_of_the_iterates_by_hand():
-    """weight_averaging.many_averages: each average starts at its epoch; mean@E is the plain mean of the iterates
-    from then on, ema N@E the mean of the first N, then w̄ += (w − w̄)/N."""
+    """make_optimizer(averages=...), the study's optimizer: each average starts at its step; mean@E is the plain mean
+    of the iterates from then on, ema N@E the mean of the first N, then w̄ += (w − w̄)/N."""
     import keras
 
-    from experiments import weight_averaging
+    from training.optimizers import make_optimizer
 
     rng = np.random.default_rng(7)
     averages = {"mean@1": (1, 0), "mean@2": (2, 0), "ema 2@1": (1, 2)}
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
-    model.compile(optimizer=weight_averaging.many_averages(keras.optimizers.SGD, 2, averages)(0.1), loss="mse")
+    schedule = {name: ((first - 1) * 2, window) for name, (first, window) in averages.items()}  # epochs of 2 steps
+    model.compile(optimizer=make_optimizer("sgd", 0.1, averages=schedule), loss="mse")
     x, y = rng.normal(size=(4, 3)).astype("float32"), rng.normal(size=(4, 2)).astype("float32")
     iterates = []
     for _ in range(5):  # epochs of 2 steps: epoch 2 starts with the third step
@@ -103,34 +104,20 @@ def test_weight_averaging_keeps_every_average_of_the_iterates_by_hand():
     expected = {"mean@1": [np.mean(w, axis=0) for w in zip(*iterates)],
                 "mean@2": [np.mean(w, axis=0) for w in zip(*iterates[2:])], "ema 2@1": ema}
     for name, by_hand in expected.items():
-        for got, want in zip(model.optimizer.weights_of(model, name), by_hand):
+        for got, want in zip(model.optimizer.averaged_weights(model, name), by_hand):
             np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=name)
-    assert not np.allclose(model.optimizer.weights_of(model, "mean@1")[0], model.get_weights()[0])
+    assert not np.allclose(model.optimizer.averaged_weights(model, "mean@1")[0], model.get_weights()[0])
 
 
-def tiny_task(config, steps_per_epoch, data_dir, seed):
-    """weight_averaging.run's task on a random 30-word stream instead of PTB: the same interface, in a second."""
-    import types
-
-    import keras
-
-    import train_ptb
-    from training.language_model import evaluate_perplexity, stream_rows
+def tiny_data(seed=0):
+    """A random 30-word stream instead of PTB, for weight_averaging.run: the same interface, in a second."""
+    from datasets import Vocabulary
+    from training.recipe import LanguageModelData
 
     rng = np.random.default_rng(seed)
-    tokens = config.batch_size * config.num_steps
-
-    def stream(steps):  # `steps` batches of rows (stream_rows keeps one step back for the targets)
-        return stream_rows(rng.integers(0, 30, tokens * steps + config.batch_size + 1).astype("int32"),
-                           config.batch_size, config.num_steps)
-
-    x_train, y_train = stream(steps_per_epoch)
-    x_valid, y_valid = stream(4)
-    return types.SimpleNamespace(
-        spec=train_ptb.model_spec(config, 30, "custom", seed), steps=len(x_train) // config.batch_size,
-        training_rows=lambda epoch: (x_train, y_train), optimizer=keras.optimizers.SGD, optimizer_args={},
-        eval_layout={"batch_size": config.batch_size, "num_steps": config.num_steps},
-        valid_figure=lambda evaluator: evaluate_perplexity(evaluator, x_valid, y_valid, config.batch_size))
+    stream = rng.integers(0, 30, 3000).astype("int32")
+    return LanguageModelData(stream[:2000], stream[2000:2500], stream[2500:],
+                             Vocabulary("words", [f"w{i}" for i in range(30)]), source="random", unit="word")
 
 
 def test_weight_averaging_study_on_a_tiny_task(tmp_path):
@@ -139,11 +126,10 @@ def test_weight_averaging_study_on_a_tiny_task(tmp_path):
     import train_ptb
     from experiments import weight_averaging
 
-    config = dataclasses.replace(train_ptb.PRESETS["awd-test"], asgd_after=0)
+    config = dataclasses.replace(train_ptb.PRESETS["awd-test"], average_after=0)
     averages = {"mean@1": (1, 0), "ema 1000@1": (1, 1000), "ema 5@2": (2, 5)}
-    table = weight_averaging.run(config, 2, steps_per_epoch=10, averages=averages, task=tiny_task)
+    table = weight_averaging.run("ptb", 2, steps_per_epoch=10, averages=averages, config=config, data=tiny_data())
     first, second = table
-    assert len(tiny_task(config, 10, None, 0).training_rows(0)[0]) == 10 * config.batch_size
     assert [row["epoch"] for row in table] == [1, 2] and "ema 5@2" not in first and set(averages) | {"raw"} <= set(second)
     np.testing.assert_allclose(second["ema 1000@1"], second["mean@1"], rtol=1e-4)  # a longer window: the mean
     assert abs(second["mean@1"] - second["raw"]) > 1e-3 and abs(second["ema 5@2"] - second["mean@1"]) > 1e-3
@@ -158,9 +144,9 @@ def test_weight_averaging_study_keeps_its_averages_apart(tmp_path, data_dir):
     import train_ptb
     from experiments import weight_averaging
 
-    config = dataclasses.replace(train_ptb.PRESETS["awd-test"], asgd_after=0)
+    config = dataclasses.replace(train_ptb.PRESETS["awd-test"], average_after=0)
     averages = {"mean@1": (1, 0), "ema 1000@1": (1, 1000), "ema 5@2": (2, 5)}
-    table = weight_averaging.run(config, 2, steps_per_epoch=40, averages=averages, data_dir=data_dir)
+    table = weight_averaging.run("ptb", 2, steps_per_epoch=40, averages=averages, data_dir=data_dir, config=config)
     first, second = table
     assert "ema 5@2" not in first and set(averages) | {"raw"} <= set(second)
     # a window longer than the run is the plain mean
@@ -175,8 +161,7 @@ def test_weight_averaging_study_of_the_char_model_averages_adam(tmp_path, data_d
     from experiments import weight_averaging
 
     averages = {"mean@1": (1, 0), "ema 3@1": (1, 3)}
-    table = weight_averaging.run(weight_averaging.char_recipe(), 1, steps_per_epoch=12, averages=averages,
-                                 data_dir=data_dir, task=weight_averaging.char_task)
+    table = weight_averaging.run("char", 1, steps_per_epoch=12, averages=averages, data_dir=data_dir)
     (row,) = table
     assert 1.0 < row["raw"] < 5.0  # nats per character (65 characters: ln 65 = 4.17 at chance)
     assert len({row["raw"], row["mean@1"], row["ema 3@1"]}) == 3

@@ -13,7 +13,8 @@ from datasets import Vocabulary
 from models import LanguageModelSpec, build_model, load_model
 from tests.conftest import python_result
 from training.inference import Sampler
-from training.language_model import compile_evaluator, evaluate_perplexity, whole_stream_rows
+from datasets.batching import whole_stream_rows
+from training.language_model import compile_evaluator, evaluate_perplexity
 from training.run import RunFolder
 
 TEXT = "the quick brown fox jumps over the lazy dog.\nPack my box with five dozen liquor jugs!\n" * 4
@@ -123,8 +124,8 @@ def test_spec_saved_before_the_stack_rebuilds_separate_layers_with_the_same_numb
 
 
 def test_batches_for_fit_read_the_rows_in_order():
-    """training.backend.batches: on TensorFlow a tf.data pipeline (autotuning off) of the same batches, in order."""
-    from training.backend import batches
+    """datasets.batching.batches: on TensorFlow a tf.data pipeline (autotuning off) of the same batches, in order."""
+    from datasets.batching import batches
 
     x = np.arange(20, dtype="int32").reshape(10, 2)
     y, w = x + 1, np.linspace(0, 1, 10).astype("float32")
@@ -142,8 +143,8 @@ def test_batches_for_fit_read_the_rows_in_order():
 
 
 def test_validation_batches_are_the_batches_fit_validates_on():
-    """training.backend.validation_batches: the (x, y) pairs in order, as one value for fit's validation_data."""
-    from training.backend import validation_batches
+    """datasets.batching.validation_batches: the (x, y) pairs in order, as one value for fit's validation_data."""
+    from datasets.batching import validation_batches
 
     x = np.arange(20, dtype="float32").reshape(10, 2)
     y = np.arange(10, dtype="int32")

@@ -10,6 +10,7 @@ import pytest
 
 import predict_mnist
 import train_mnist_bilstm
+from datasets.batching import shifted_images
 from tests.conftest import python_result, script_error
 
 
@@ -65,7 +66,7 @@ def test_prediction_command_classifies_png_digits(mnist_run, tmp_path, capsys):
 def test_shift_augmentation_moves_pixels():
     images = np.zeros((6, 28, 28), np.uint8)
     images[:, 10, 10] = 255
-    out = train_mnist_bilstm.shifted(images, 2, np.random.default_rng(0))
+    out = shifted_images(images, 2, np.random.default_rng(0))
     dy, dx = np.random.default_rng(0).integers(0, 5, size=(2, 6))  # the draws shifted() makes
     assert out.shape == images.shape and (out == 255).sum() == 6
     image, rows, cols = np.nonzero(out == 255)

@@ -184,9 +184,9 @@ def test_without_switches_techniques_off_and_bad_uses_are_clear(tmp_path, data_d
     assert "--without weight-drop" in message and not (tmp_path / "b").exists()
     corpus = write_corpus(tmp_path / "corpus")  # a small corpus: the run is about its settings
     train_ptb.main(["--preset", "awd-test", "--steps-per-epoch", "5", "--epochs", "1", "--corpus", str(corpus),
-                    "--without", "tying,weight-drop,asgd", "--cell", "builtin", "--output-dir", str(tmp_path / "w")])
+                    "--without", "tying,weight-drop,averaging", "--cell", "builtin", "--output-dir", str(tmp_path / "w")])
     config = json.load(open(tmp_path / "w" / "config.json"))["config"]
-    assert not config["tie_weights"] and config["weight_dropout"] == 0 and config["asgd_after"] == 0
+    assert not config["tie_weights"] and config["weight_dropout"] == 0 and config["average_after"] == 0
 
 
 def test_awd_preset_is_the_papers_setting():
@@ -194,7 +194,7 @@ def test_awd_preset_is_the_papers_setting():
     assert (awd.layers, awd.units, awd.embedding_size, awd.num_steps) == (3, 1150, 400, 70)
     assert (awd.input_dropout, awd.dropout, awd.output_dropout, awd.embedding_dropout, awd.weight_dropout) == \
         (0.4, 0.25, 0.4, 0.1, 0.5)
-    assert awd.tie_weights and awd.locked_dropout and awd.asgd_patience == 5
+    assert awd.tie_weights and awd.locked_dropout and awd.average_patience == 5
     assert awd.learning_rate * awd.num_steps == pytest.approx(30) and awd.max_grad_norm / awd.num_steps == 0.25
 
 
@@ -202,17 +202,18 @@ def test_char_rnn_takes_the_same_techniques_and_without():
     import dataclasses
 
     import train_char_rnn
+    from training.recipe import model_spec
     from training.regularization import switched_off
 
     config = train_char_rnn.PRESETS["awd-small"]
-    spec = train_char_rnn.model_spec(config, 65, "custom", 3)
+    spec = model_spec(config, 65, "custom", 3)
     assert spec.locked_dropout and spec.weight_dropout == config.weight_dropout > 0
     assert (spec.units, spec.layers, spec.embedding_size, spec.seed) == (config.units, config.layers, 64, 3)
     model = build_model(spec, batch_size=2, num_steps=5)
     assert all(layer.weight_dropout == config.weight_dropout for layer in lstm_layers(model))
     assert find_layer(model, "lstm_0_dropout").noise_shape == (None, 1, None)  # locked
-    plain = train_char_rnn.model_spec(dataclasses.replace(config, **switched_off("weight-drop,locked-dropout")), 65,
-                                      "builtin", 3)
+    plain = model_spec(dataclasses.replace(config, **switched_off("weight-drop,locked-dropout")), 65,
+                       "builtin", 3)
     assert not plain.locked_dropout and plain.weight_dropout == 0
     build_model(plain, batch_size=2, num_steps=5)  # the builtin cell takes the rest
 

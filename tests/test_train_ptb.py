@@ -19,7 +19,8 @@ import keras
 import train_ptb
 from models import LanguageModelSpec, build_model
 from tests.conftest import ROOT, history, python_result, script_error
-from training.language_model import compile_evaluator, evaluate_perplexity, stream_rows, whole_stream_rows
+from datasets.batching import stream_rows, whole_stream_rows
+from training.language_model import compile_evaluator, evaluate_perplexity
 from training.schedule import learning_rate
 
 
@@ -36,7 +37,7 @@ def test_end_to_end_artifacts_and_perplexity(ptb_run):
     assert valid < 2_000 and float(rows[0]["words_per_second"]) > 0
     # results.json is what main returned, and its valid figure is the kept epoch's row
     assert json.load(open(out / "results.json")) == results
-    assert results["kept_epoch"] == 1 and results["valid_perplexity"] == pytest.approx(valid, rel=1e-6)
+    assert results["best_epoch"] == 1 and results["valid_perplexity"] == pytest.approx(valid, rel=1e-6)
     assert results["vocabulary_size"] == 10_000 and results["unknown_words"] == {"train": 0, "valid": 0, "test": 0}
     vocab = json.load(open(out / "vocab.json"))
     assert vocab["type"] == "words" and len(vocab["tokens"]) == 10_000 and vocab["tokens"][:3] == ["the", "<unk>", "<eos>"]
@@ -64,7 +65,8 @@ def test_saved_model_reloads_in_fresh_process_with_same_valid_perplexity(ptb_run
 import json
 from datasets import load_ptb
 from training.inference import load_language_model
-from training.language_model import compile_evaluator, evaluate_perplexity, stream_rows
+from datasets.batching import stream_rows
+from training.language_model import compile_evaluator, evaluate_perplexity
 model, _ = load_language_model(r"{out}", batch_size=20, num_steps=2, stateful=True)
 _, valid, _, _ = load_ptb(r"{data}")
 x, y = stream_rows(valid, 20, 2)

@@ -14,7 +14,7 @@ import train_char_rnn
 import train_mnist_bilstm
 import train_ptb
 from models import spec_from_dict
-from tests.conftest import copy_run, python_result, script_error, write_corpus
+from tests.conftest import ROOT, copy_run, python_result, run_python, script_error, write_corpus
 from training.errors import UserError
 from training.run import RunFolder
 
@@ -35,12 +35,12 @@ def test_a_folder_left_by_a_failed_start_can_be_started(tmp_path, capsys, offlin
     assert "ptb.train.txt" in message
     corpus = write_corpus(tmp_path / "corpus")  # the same folder, now with data (a small corpus: a quick run)
     common = ["--preset", "test", "--steps-per-epoch", "10", "--corpus", str(corpus), "--output-dir", str(out)]
-    assert train_ptb.main(common)["kept_epoch"] == 1
+    assert train_ptb.main(common)["best_epoch"] == 1
     started = tmp_path / "started"  # config.json written, no finished epoch (a Ctrl-C in epoch 1)
     started.mkdir()
     (started / "config.json").write_text(json.dumps(SETTINGS))
     capsys.readouterr()
-    assert train_ptb.main(common[:-1] + [str(started), "--resume"])["kept_epoch"] == 1
+    assert train_ptb.main(common[:-1] + [str(started), "--resume"])["best_epoch"] == 1
     assert "no finished epoch" in capsys.readouterr().out
 
 
@@ -215,16 +215,24 @@ def test_transparent_and_rotated_digits_read_like_their_plain_copies(tmp_path, d
     np.testing.assert_allclose(predict_mnist.load_image(str(rotated)), expected, atol=0.1)
 
 
-def test_missing_backend_package_names_the_requirements_file(monkeypatch, capsys):
-    import training.backend
+def test_missing_backend_package_names_the_requirements_file(monkeypatch):
+    from training import startup
 
-    real = training.backend.importlib.util.find_spec
-    monkeypatch.setattr(training.backend.importlib.util, "find_spec", lambda name: None if name == "jax" else real(name))
+    real = startup.importlib.util.find_spec
+    monkeypatch.setattr(startup.importlib.util, "find_spec", lambda name: None if name == "jax" else real(name))
     monkeypatch.setenv("KERAS_BACKEND", "jax")
-    message = script_error(sample.main, ["runs/anything"], capsys)
+    message = startup.missing_backend()
     assert "the jax package is not installed" in message and "requirements-jax.txt" in message
     monkeypatch.setenv("KERAS_BACKEND", "numpyish")
-    assert "not a backend this project runs on" in script_error(sample.main, ["runs/anything"], capsys)
+    assert "not a backend this project runs on" in startup.missing_backend()
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
+    assert startup.missing_backend() is None
+
+
+def test_an_unknown_backend_stops_a_script_before_keras_loads():
+    result = run_python("import sample", env={"KERAS_BACKEND": "numpyish"}, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "KERAS_BACKEND=numpyish is not a backend this project runs on" in " ".join(result.stderr.split())
 
 
 def test_progress_lines_when_stdout_is_not_a_terminal(capsys):
@@ -237,38 +245,46 @@ def test_progress_lines_when_stdout_is_not_a_terminal(capsys):
     model.fit(np.zeros((40, 2)), np.zeros((40, 1)), batch_size=2, epochs=1, **fit_options())  # pytest: not a tty
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("  step ")]
     assert len(lines) == 20 and lines[0].startswith("  step 1/20 - ") and "loss: " in lines[-1]
+    assert " s left - " in lines[0] and " s left" not in lines[-1]
 
 
-SCRIPT_THREADS = [("train_char_rnn", None), ("train_mnist_bilstm", None), ("train_ptb", None), ("train_char_rnn", "2")]
+SCRIPTS = ["train_ptb.py", "train_char_rnn.py", "train_mnist_bilstm.py", "sample.py", "predict_mnist.py",
+           "experiments/gate_pictures.py", "experiments/long_memory.py", "experiments/weight_averaging.py"]
 
 
-def test_scripts_set_threads_per_op_before_tensorflow_loads():
-    """TWO_OPS_AT_ONCE: half the cores per TensorFlow op for char-rnn and MNIST, an explicit value kept, PTB unchanged.
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_each_script_sets_up_the_backend_before_anything_imports_keras(script):
+    """The explicit start-up: `startup.start(...)` comes before every import but `sys`/`os` and the start-up's own."""
+    import ast
 
-    One fresh process: no script imports TensorFlow, and the first case sets its threads before it loads.
-    """
-    found = python_result(f"""
-import json, os, sys
-import train_char_rnn, train_mnist_bilstm, train_ptb
-imported = 'tensorflow' in sys.modules
-from training.errors import friendly_main
-threads, loaded_before = [], []
-for script, explicit in {SCRIPT_THREADS!r}:
-    os.environ.pop('TF_NUM_INTRAOP_THREADS', None)
-    if explicit:
-        os.environ['TF_NUM_INTRAOP_THREADS'] = explicit
-    loaded_before.append('tensorflow' in sys.modules)
-    friendly_main(two_ops_at_once=sys.modules[script].TWO_OPS_AT_ONCE)(lambda argv=None: None)()
-    threads.append(os.environ.get('TF_NUM_INTRAOP_THREADS'))
+    tree = ast.parse(open(os.path.join(ROOT, script), encoding="utf-8").read())
+    order = []
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            order.extend(("import", alias.name if isinstance(node, ast.Import) else node.module)
+                         for alias in node.names)
+        elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) and \
+                ast.unparse(node.value.func) == "startup.start":
+            order.append(("start", ast.unparse(node.value)))
+    start = [kind for kind, _ in order].index("start")
+    assert {name for _, name in order[:start]} <= {"argparse", "os", "sys", "training"}
+    if script.startswith("train_"):
+        assert order[start][1] == "startup.start(TWO_OPS_AT_ONCE)"
+
+
+def test_the_start_up_sets_threads_per_op_before_tensorflow_loads():
+    """TWO_OPS_AT_ONCE: half the cores per TensorFlow op for char-rnn and MNIST, PTB's ops on all cores."""
+    found = python_result("""
+import json, os
+os.environ.pop('TF_NUM_INTRAOP_THREADS', None)
+os.environ.pop('TF_ENABLE_ONEDNN_OPTS', None)
+import train_char_rnn
+threads, onednn = os.environ.get('TF_NUM_INTRAOP_THREADS'), os.environ.get('TF_ENABLE_ONEDNN_OPTS')
 import keras
-print("RESULT", json.dumps({{"backend": keras.backend.backend(), "imported": imported, "threads": threads,
-                            "loaded_before": loaded_before}}))
+print("RESULT", json.dumps({"backend": keras.backend.backend(), "threads": threads, "onednn": onednn}))
 """)
-    assert found["imported"] is False  # importing a script loads no backend
-    half = str(max(1, os.cpu_count() // 2))
-    expected = [half, half, None, "2"]
-    if found["backend"] != "tensorflow":
-        expected = [None, None, None, "2"]  # other backends are left alone
+    assert train_char_rnn.TWO_OPS_AT_ONCE and train_mnist_bilstm.TWO_OPS_AT_ONCE and not train_ptb.TWO_OPS_AT_ONCE
+    if found["backend"] == "tensorflow":
+        assert found["threads"] == str(max(1, os.cpu_count() // 2)) and found["onednn"] == "1"
     else:
-        assert found["loaded_before"][0] is False  # the first one set its threads before TensorFlow loaded
-    assert found["threads"] == expected
+        assert found["threads"] is None  # other backends are left alone

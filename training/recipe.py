@@ -92,10 +92,14 @@ def compile_for_training(model, config):
     return model
 
 
-def record_own_files(run, paths):
-    """Fingerprints the user's own files in the run's settings; on resume, first checks they are unchanged."""
+def check_own_files(run):
+    """On resume: the user's own files the run was trained on are there, unchanged (else a clear DataError)."""
     if run.resumed:
         check_fingerprints(run.settings["data"]["files"])
+
+
+def record_own_files(run, paths):
+    """Fingerprints the user's own files in the run's settings (once they have been read)."""
     run.settings["data"]["files"] = [fingerprint(path) for path in paths]
 
 
