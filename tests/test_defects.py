@@ -15,13 +15,12 @@ import train_ptb
 from datasets import DataError, fingerprint, load_corpus, parse_split, read_text
 from tests.conftest import ROOT, run_python, script_error
 from training.cli import default_run_name
-from training.run import new_run_folder, release_folders
+from training.run import lock_folder, new_run_folder, release_folders
 
 HOLD_LOCK = """
-import sys, time
-from training import startup
-from training.run import lock_folder
-lock_folder(sys.argv[1])
+import fcntl, os, sys, time
+os.makedirs(sys.argv[1])
+fcntl.flock(os.open(sys.argv[1], os.O_RDONLY), fcntl.LOCK_EX)  # the lock a training process holds on its folder
 print("locked", flush=True)
 time.sleep(120)
 """
@@ -36,20 +35,19 @@ def small_corpus(folder, train="the cat sat on the mat\nthe dog sat\n" * 30, val
 
 # ---- one owner per run folder -----------------------------------------------------------------------------
 
-def test_a_folder_another_process_trains_is_refused_and_free_once_it_ends(tmp_path, capsys, data_dir):
+def test_a_folder_another_process_trains_is_refused_and_free_once_it_ends(tmp_path, capsys):
     out = tmp_path / "run"
     holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(out)], cwd=ROOT, stdout=subprocess.PIPE,
                               text=True, env={**os.environ, "PYTHONPATH": ROOT})
     try:
         assert holder.stdout.readline().strip() == "locked"
-        message = script_error(train_ptb.main, ["--preset", "test", "--steps-per-epoch", "2", "--data-dir", data_dir,
-                                                "--output-dir", str(out)], capsys)
+        message = script_error(train_ptb.main, ["--preset", "test", "--output-dir", str(out)], capsys)
         assert "another process is training the run" in message and os.listdir(out) == []
     finally:
         holder.kill()  # SIGKILL: the kernel drops its lock, nothing stale is left
         holder.wait()
-    assert train_ptb.main(["--preset", "test", "--steps-per-epoch", "2", "--data-dir", data_dir,
-                           "--output-dir", str(out)])["best_epoch"] == 1
+    lock_folder(str(out))  # free again: this process takes it
+    release_folders()
 
 
 def test_default_run_folders_started_together_get_different_names(tmp_path):
