@@ -176,6 +176,7 @@ def test_sampling_a_corpus_without_unk_lower_cases_primes_and_refuses_unseen_wor
 def test_sigterm_stops_a_run_like_ctrl_c_and_says_how_to_resume(tmp_path, data_dir):
     out = tmp_path / "run"
     process = subprocess.Popen([sys.executable, "train_ptb.py", "--preset", "test", "--epochs", "50",
+                                "--steps-per-epoch", "200",
                                 "--data-dir", data_dir, "--output-dir", str(out)], cwd=ROOT, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300

@@ -137,6 +137,7 @@ def open_run(args, script, presets, data=None, **overrides):
     saved_config = run.settings["config"]
     try:
         run.config = type(preset)(**saved_config)
+        run.settings["config"] = dataclasses.asdict(run.config)  # written back whole: fields added since, today's names
     except TypeError as error:
         raise UserError(f"the settings saved in {run.path} do not fit this version of {script} ({error}); "
                         f"start a new run.") from None

@@ -203,10 +203,10 @@ def train(run, data, distribute_mode="off", valid_layout="streams", epoch_hook=N
         if end_epoch:
             end_epoch(epoch, weights)
         print_epoch(run.end_epoch(model, row, weights), unit)
-    return test(run, data)
+    return evaluate_best(run, data)
 
 
-def test(run, data):
+def evaluate_best(run, data):
     """The kept model reads the whole test split once (batch 1, state carried); writes and returns results.json."""
     config = run.config
     tester = compile_evaluator(run.build_model(batch_size=1, num_steps=config.eval_num_steps, stateful=True))
