@@ -164,36 +164,20 @@ MNIST_RUN = ("--preset", "test")
 AWD_RUN = ("--preset", "awd-test", "--steps-per-epoch", "60", "--seed", "3")  # 3 epochs, averaging from epoch 2
 
 
-@pytest.fixture(scope="session")
-def ptb_run(tmp_path_factory):
-    """train_ptb.py's `test` preset, one epoch of 300 steps: (folder, results, data folder)."""
-    import train_ptb
+def session_run(name, script, argv, what):
+    """A session fixture `name`: one run of `script`'s main(argv) on the verified data, (folder, results, data folder)."""
 
-    return script_run(tmp_path_factory, train_ptb.main, *PTB_RUN)
+    def run(tmp_path_factory):
+        return script_run(tmp_path_factory, importlib.import_module(script).main, *argv)
 
-
-@pytest.fixture(scope="session")
-def char_run(tmp_path_factory):
-    """train_char_rnn.py's `test` preset, one epoch of 300 steps: (folder, results, data folder)."""
-    import train_char_rnn
-
-    return script_run(tmp_path_factory, train_char_rnn.main, *CHAR_RUN)
+    run.__doc__ = f"{script}.py's {what}: (folder, results, data folder)."
+    return pytest.fixture(scope="session", name=name)(run)
 
 
-@pytest.fixture(scope="session")
-def mnist_run(tmp_path_factory):
-    """train_mnist_bilstm.py's `test` preset (300 steps): (folder, results, data folder)."""
-    import train_mnist_bilstm
-
-    return script_run(tmp_path_factory, train_mnist_bilstm.main, *MNIST_RUN)
-
-
-@pytest.fixture(scope="session")
-def awd_run(tmp_path_factory):
-    """train_ptb.py's `awd-test` preset, three epochs of 60 steps: (folder, results, data folder)."""
-    import train_ptb
-
-    return script_run(tmp_path_factory, train_ptb.main, *AWD_RUN)
+ptb_run = session_run("ptb_run", "train_ptb", PTB_RUN, "`test` preset, one epoch of 300 steps")
+char_run = session_run("char_run", "train_char_rnn", CHAR_RUN, "`test` preset, one epoch of 300 steps")
+mnist_run = session_run("mnist_run", "train_mnist_bilstm", MNIST_RUN, "`test` preset (300 steps)")
+awd_run = session_run("awd_run", "train_ptb", AWD_RUN, "`awd-test` preset, three epochs of 60 steps")
 
 
 def history(folder):
