@@ -218,6 +218,7 @@ def test_char_rnn_takes_the_same_techniques_and_without():
     build_model(plain, batch_size=2, num_steps=5)  # the builtin cell takes the rest
 
 
+@pytest.mark.slow  # two trainings of train_char_rnn.py
 def test_char_rnn_averages_adams_iterates_and_keeps_the_average(tmp_path, monkeypatch, capsys):
     import dataclasses
 
