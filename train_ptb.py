@@ -100,12 +100,12 @@ def add_arguments(parser):
 
 
 def read_data(config, data_dir=None, corpus=None):
-    """PTB or a corpus folder, as `LanguageModelData`, checked to be long enough; and the <unk> counts per split."""
+    """PTB or a corpus folder, as `LanguageModelData` (with the <unk> counts per split), checked to be long enough."""
     train_ids, valid, test, vocabulary, unknown = load_corpus(corpus or ptb_folder(data_dir), config.vocab_size or None)
-    data = LanguageModelData(train_ids, valid, test, vocabulary, source=corpus or "PTB", unit="word")
+    data = LanguageModelData(train_ids, valid, test, vocabulary, source=corpus or "PTB", unit="word", unknown=unknown)
     check_lengths(config, data, "streams", advice="Lower --batch-size or --num-steps, or give the split more text.",
                   eval_advice="Give the split more text.")
-    return data, unknown
+    return data
 
 
 @friendly_main
@@ -119,15 +119,15 @@ def main(argv=None):
     corpus = run.settings["data"].get("corpus")
     if corpus:
         check_own_files(run)
-    data, unknown = read_data(run.config, args.data_dir, corpus)
+    data = read_data(run.config, args.data_dir, corpus)
     if corpus:
         record_own_files(run, [split_file(corpus, split) for split in SPLITS])
-    if any(unknown.values()):
+    if any(data.unknown.values()):
         print("Words outside the vocabulary, read as <unk>: "
-              + ", ".join(f"{count:,} in {split}" for split, count in unknown.items()))
+              + ", ".join(f"{count:,} in {split}" for split, count in data.unknown.items()))
     # The tutorial's valid pass: batch_size streams, state carried; the test pass: batch 1, state carried.
     results = train(run, data, args.distribute, valid_layout="streams")
-    results["unknown_words"] = unknown
+    results["unknown_words"] = data.unknown
     run.write_json("results.json", results)
     print(f"Test perplexity {results['test_perplexity']:.2f} (whole test stream, batch 1, state carried) with the "
           f"model of epoch {results['best_epoch']}. Run folder: {run.shown}")

@@ -21,16 +21,21 @@ def check_regular_file(path, what="text file"):
         raise DataError(f"the {what} {path} is not a regular file (a device, pipe or socket); give a text file.")
 
 
+def check_not_binary(piece, start, path, what):
+    """A clear DataError if `piece` (the bytes of `path` from offset `start`) holds a zero byte: binary, not text."""
+    zero = piece.find(b"\x00")
+    if zero >= 0:
+        raise DataError(f"the {what} {path} is a binary file, not text (a zero byte at offset {start + zero:,}); "
+                        f"give a UTF-8 text file.")
+
+
 def read_bytes(path, what="text file"):
     """The bytes of `path`; a clear error if it is missing, not a regular file, or binary from its first MB on."""
     check_regular_file(path, what)
     try:
         with open(path, "rb") as f:
             head = f.read(1 << 20)
-            zero = head.find(b"\x00")
-            if zero >= 0:  # before reading the rest: a large binary file is refused at once
-                raise DataError(f"the {what} {path} is a binary file, not text (a zero byte at offset {zero:,}); "
-                                f"give a UTF-8 text file.")
+            check_not_binary(head, 0, path, what)  # before reading the rest: a large binary file is refused at once
             data = head + f.read()
     except OSError as error:
         raise DataError(f"cannot read the {what} {path}: {error.strerror}.") from None
@@ -47,10 +52,7 @@ def decoded_pieces(data, path, what="text file", size=1 << 20):
     held = ""  # a "\r" that ends a piece: its "\n" may start the next one
     for start in range(0, len(data), size):
         piece = data[start:start + size]
-        zero = piece.find(b"\x00")
-        if zero >= 0:
-            raise DataError(f"the {what} {path} is a binary file, not text (a zero byte at offset {start + zero:,}); "
-                            f"give a UTF-8 text file.")
+        check_not_binary(piece, start, path, what)
         pending = len(decoder.getstate()[0])  # bytes of a character cut by the previous piece
         try:
             text = held + decoder.decode(piece, final=start + size >= len(data))

@@ -75,7 +75,6 @@ def run(model="ptb", epochs=8, steps_per_epoch=0, averages=AVERAGES, data_dir=No
     config = dataclasses.replace(config or recipe, steps_per_epoch=steps_per_epoch)
     if data is None:
         data = script.read_data(config, data_dir)
-        data = data[0] if isinstance(data, tuple) else data  # train_ptb's also counts <unk>
     spec = model_spec(config, len(data.vocabulary), "custom", seed)
     steps = min(stream_steps(len(data.train), config.batch_size, config.num_steps), steps_per_epoch or math.inf)
     keras.utils.set_random_seed(seed)

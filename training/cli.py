@@ -75,9 +75,6 @@ def check_seed(seed):
 def check_resume_options(run, args, changes):
     """Refuses options of a --resume command that would change the saved run, and an --epochs below what it has done."""
     saved_config = run.settings["config"]
-    for old, new in RENAMED_FIELDS.items():  # folders written before the averaging had one name
-        if old in saved_config:
-            saved_config[new] = saved_config.pop(old)
     conflicts = [f"--{name} {getattr(args, name)} (the run's: {run.settings[name]})" for name in sorted(args.explicit)
                  if getattr(args, name) != run.settings[name]]
     for key, value in changes.items():
@@ -125,6 +122,9 @@ def open_run(args, script, presets, data=None, **overrides):
     INTERRUPTED["note"] = (f"every finished epoch is saved in {run.shown}; continue with: python {script} "
                            f"--output-dir {shlex.quote(run.shown)} --resume")
     if run.resumed:
+        for old, new in RENAMED_FIELDS.items():  # folders written before the averaging had one name
+            if old in run.settings["config"]:
+                run.settings["config"][new] = run.settings["config"].pop(old)
         check_resume_options(run, args, changes)
         if args.epochs is not None:
             run.settings["config"]["epochs"] = args.epochs
@@ -134,9 +134,8 @@ def open_run(args, script, presets, data=None, **overrides):
             trained_on = saved.get(key) or "the canonical data"
             raise UserError(f"the run in {run.path} was trained on {trained_on}, not on {value}; resume it without "
                             f"--{key}, or start a new run.")
-    saved_config = run.settings["config"]
     try:
-        run.config = type(preset)(**saved_config)
+        run.config = type(preset)(**run.settings["config"])
         run.settings["config"] = dataclasses.asdict(run.config)  # written back whole: fields added since, today's names
     except TypeError as error:
         raise UserError(f"the settings saved in {run.path} do not fit this version of {script} ({error}); "

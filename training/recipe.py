@@ -72,6 +72,7 @@ class LanguageModelData:
     vocabulary: object
     source: str  # for messages and titles: "PTB", a corpus folder, a text file
     unit: str    # "word" or "char"
+    unknown: dict = dataclasses.field(default_factory=dict)  # words read as <unk>, per split (word models)
 
 
 def model_spec(config, vocab_size, cell, seed):
