@@ -1,0 +1,85 @@
+"""See inside a trained language model: one HTML page that runs it in the browser, as you type.
+
+    python explore.py runs/char-wide                       # writes runs/char-wide/explore.html
+    python explore.py runs/ptb-small --text my.txt --output ptb.html
+
+The page holds the model's weights and runs its forward pass in JavaScript
+(no network, no server): each character (or word) of the text box coloured by
+one unit's tanh(C_t), h_t or gate, the model's top-5 guesses under the mouse,
+the units that track a signal of the text (position in the line, quotes,
+brackets, ...), the units most active on a selected span, the gate saturation
+per layer, and sampling. Its API, `window.lstm`, is described in docs/explorer.md.
+"""
+
+from training import startup
+
+startup.start()
+
+import argparse  # noqa: E402
+import os  # noqa: E402
+
+from datasets import read_text  # noqa: E402
+from explorer import page_html  # noqa: E402
+from explorer.export import default_passage, page_size_text, payload  # noqa: E402
+from training.errors import UserError, friendly_main  # noqa: E402
+from training.files import atomic_write  # noqa: E402
+from training.inference import load_language_model  # noqa: E402
+from training.run import read_json  # noqa: E402
+
+MAX_PASSAGE = 20_000  # tokens of --text placed in the page's box (the page recomputes all of it on every edit)
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     allow_abbrev=False)
+    parser.add_argument("run_dir", help="run folder of train_char_rnn.py or train_ptb.py")
+    parser.add_argument("--text", metavar="FILE", help="the page's first text (default: the start of the run's test "
+                                                       "split)")
+    parser.add_argument("--output", metavar="PAGE", help="the HTML file to write (default: RUN/explore.html)")
+    parser.add_argument("--data-dir", help="where the run's data lies (default: as the training scripts look)")
+    return parser.parse_args(argv)
+
+
+def title_of(settings, run_dir):
+    spec = settings["model"]
+    name = os.path.basename(os.path.normpath(run_dir))
+    script = settings.get("script", "").replace(".py", "").replace("train_", "")
+    shape = f"{spec['layers']} × {spec['units']}" + (", tied" if spec.get("tie_weights") else "")
+    return f"{name}: {script} {settings.get('preset', '')}, {spec.get('cell', 'custom')} cell, {shape}"
+
+
+@friendly_main
+def main(argv=None):
+    args = parse_args(argv)
+    model, vocabulary = load_language_model(args.run_dir, batch_size=1, num_steps=None, stateful=False)
+    settings = read_json(os.path.join(args.run_dir, "config.json"), "the run's settings")
+    if args.text:
+        passage = read_text(args.text, what="--text file")
+        if not passage.strip():
+            raise UserError(f"the --text file {args.text} holds no text; give a file with some of it.")
+        tokens = vocabulary.split(passage)
+        if len(tokens) > MAX_PASSAGE:
+            print(f"note: the page starts with the first {MAX_PASSAGE:,} of the {len(tokens):,} tokens of "
+                  f"{args.text}; paste more into its box if you like.")
+            passage = vocabulary.decode(vocabulary.encode(tokens[:MAX_PASSAGE])) if vocabulary.kind == "words" \
+                else "".join(tokens[:MAX_PASSAGE])
+        unknown = vocabulary.unknown(tokens)
+        if unknown and not (vocabulary.kind == "words" and "<unk>" in vocabulary.index):
+            print(f"note: {len(unknown)} tokens of {args.text} are not in the model's vocabulary; the page shows "
+                  f"them struck through and skips them: {', '.join(repr(u) for u in unknown[:10])}")
+    else:
+        passage = default_passage(settings, vocabulary.kind, args.data_dir)
+    output = args.output or os.path.join(args.run_dir, "explore.html")
+    if os.path.isdir(output):
+        raise UserError(f"--output {output} is a folder; give the name of the HTML file to write.")
+    html = page_html(payload(model, vocabulary, settings, passage, title_of(settings, args.run_dir)))
+    try:
+        atomic_write(output, html)
+    except OSError as error:
+        raise UserError(f"cannot write {output}: {error.strerror}. Give another --output.") from None
+    print(f"Wrote {output} ({page_size_text(output)}): open it in a browser; it needs no network and no server.")
+    return output
+
+
+if __name__ == "__main__":
+    main()

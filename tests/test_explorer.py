@@ -1,0 +1,252 @@
+"""explore.py: the page runs the model of a run in a real headless Chromium, equal to Keras.
+
+The pages are written from short trained runs: the session's char run (2 × 32, a learned embedding), its
+AWD run (PTB words, tied, 2 layers) and a run of keras.layers.LSTM on a small word corpus (one layer). Without Chromium and chromedriver (`apt-get install -y chromium chromium-driver`) and selenium
+(`pip install selenium`) the browser tests are skipped; CI installs all three.
+"""
+
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+import explore
+from datasets import load_shakespeare
+from models.language_model import lstm_layers
+from models.reference import sigmoid
+from tests.conftest import script_error, write_corpus
+from training.inference import load_language_model
+from training.language_model import reset_states
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
+INSTALL = ("apt-get install -y chromium chromium-driver && pip install selenium (or set CHROMIUM and CHROMEDRIVER "
+           "to their paths)")
+TOLERANCE = 1e-4
+in_browser = pytest.mark.slow  # a browser, and pages of three runs: the full suite's
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A headless Chromium driven by selenium; skipped with the way to install one when there is none."""
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        if os.environ.get("LSTM_REQUIRE_BROWSER"):
+            pytest.fail(f"LSTM_REQUIRE_BROWSER is set and selenium is not installed: {INSTALL}")
+        pytest.skip(f"selenium is not installed: {INSTALL}")
+    if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
+        if os.environ.get("LSTM_REQUIRE_BROWSER"):  # CI: the browser tests must run
+            pytest.fail(f"LSTM_REQUIRE_BROWSER is set and there is no Chromium at {CHROMIUM} or no chromedriver at "
+                        f"{CHROMEDRIVER}: {INSTALL}")
+        pytest.skip(f"no Chromium at {CHROMIUM} or no chromedriver at {CHROMEDRIVER}: {INSTALL}")
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which(CHROMIUM)
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1400"):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(shutil.which(CHROMEDRIVER)), options=options)
+    yield driver
+    driver.quit()
+
+
+def open_page(browser, path):
+    browser.get("file://" + os.path.abspath(path))
+    assert browser.execute_script("return document.body.dataset.ready") == "1"
+    errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    assert not errors, errors
+    return browser
+
+
+def write_page(run_dir, tmp_path, name, text=None):
+    page = tmp_path / f"{name}.html"
+    argv = [str(run_dir), "--output", str(page)] + (["--text", str(text)] if text else [])
+    explore.main(argv)
+    return page
+
+
+@pytest.fixture(scope="module")
+def builtin_run(tmp_path_factory):
+    """train_ptb.py with keras.layers.LSTM on a small corpus: one layer, untied (a few seconds)."""
+    import train_ptb
+
+    folder = tmp_path_factory.mktemp("builtin")
+    corpus = write_corpus(folder / "corpus")
+    out = folder / "run"
+    train_ptb.main(["--preset", "test", "--cell", "builtin", "--corpus", str(corpus), "--steps-per-epoch", "20",
+                    "--output-dir", str(out)])
+    return out
+
+
+@pytest.fixture(scope="module")
+def pages(char_run, awd_run, builtin_run, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("pages")
+    return {"char": write_page(char_run[0], folder, "char"), "tied words": write_page(awd_run[0], folder, "awd"),
+            "builtin": write_page(builtin_run, folder, "builtin")}
+
+
+def keras_trace(run_dir, tokens):
+    """Keras' probabilities, states and gates token by token, the state carried (batch 1, one step per call)."""
+    model, vocabulary = load_language_model(run_dir, batch_size=1, num_steps=1, stateful=True)
+    reset_states(model)
+    ids = vocabulary.encode(tokens)
+    layers = lstm_layers(model)
+    embedding = [layer for layer in model.layers if layer.name in ("embedding", "one_hot")][0]
+    table = np.asarray(embedding.embeddings)
+    probs, trace = [], [{key: [] for key in "hcifo"} for _ in layers]
+    for token in ids:
+        previous = [np.asarray(layer.states[0])[0] for layer in layers]
+        logits = np.asarray(model.predict_on_batch(np.array([[token]], np.int32)))[0, -1].astype(np.float64)
+        probs.append(np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum())
+        below = table[token]
+        for layer, record, h_prev in zip(layers, trace, previous):
+            h, c = (np.asarray(state)[0] for state in layer.states)
+            z = below @ np.asarray(layer.cell.kernel) + h_prev @ np.asarray(layer.cell.recurrent_kernel) + \
+                np.asarray(layer.cell.bias)
+            i, f, _, o = np.split(z, 4)
+            for key, value in zip("hcifo", (h, c, sigmoid(i), sigmoid(f), sigmoid(o))):
+                record[key].append(value)
+            below = h
+    return np.array(probs), [{key: np.array(v) for key, v in record.items()} for record in trace]
+
+
+def page_trace(browser, text):
+    return browser.execute_script(
+        "const r = lstm.run(arguments[0]);"
+        "return {length: r.length, probs: Array.from(r.probs), layers: r.layers.map(s => ({h: Array.from(s.h),"
+        " c: Array.from(s.c), i: Array.from(s.i), f: Array.from(s.f), o: Array.from(s.o)}))};", text)
+
+
+def passage(kind, data):
+    if kind == "char":
+        return load_shakespeare(data)[2][:160]
+    if kind == "tied words":
+        return "the company said it expects to report a loss\nshares of the bank fell N cents to $ N\n"
+    return "the cat sat on a mat\nand the dog ran to it\n"
+
+
+@in_browser
+@pytest.mark.parametrize("kind", ["char", "tied words", "builtin"])
+def test_the_page_computes_what_keras_computes(browser, pages, kind, char_run, awd_run, builtin_run):
+    run_dir = {"char": char_run[0], "tied words": awd_run[0], "builtin": builtin_run}[kind]
+    text = passage(kind, char_run[2])
+    open_page(browser, pages[kind])
+    _, vocabulary = load_language_model(run_dir, batch_size=1, num_steps=1)
+    tokens = vocabulary.split(text)
+    assert browser.execute_script("return lstm.tokenize(arguments[0])", text) == tokens
+    probs, trace = keras_trace(run_dir, tokens)
+    page = page_trace(browser, text)
+    assert page["length"] == len(tokens)
+    np.testing.assert_allclose(np.reshape(page["probs"], probs.shape), probs, atol=TOLERANCE)
+    for ours, theirs in zip(page["layers"], trace):
+        for key in "hcifo":
+            np.testing.assert_allclose(np.reshape(ours[key], theirs[key].shape), theirs[key], atol=TOLERANCE,
+                                       err_msg=key)
+
+
+def span_colours(browser):
+    return browser.execute_script("return Array.from(document.querySelectorAll('#text span[data-p]'))"
+                                  ".map(s => s.style.backgroundColor)")
+
+
+@in_browser
+def test_clicking_a_unit_recolours_the_text_and_hovering_shows_five_guesses(browser, pages):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    open_page(browser, pages["char"])
+    before, selected = span_colours(browser), browser.find_element(By.ID, "selected").text
+    buttons = browser.find_elements(By.CSS_SELECTOR, "#ranking button.unit")
+    assert len(buttons) >= 4
+    target = next(b for b in buttons if b.text.split(" ")[0] not in selected.replace("layer ", "L").replace(", unit ", "·"))
+    target.click()
+    assert browser.find_element(By.ID, "selected").text != selected
+    assert span_colours(browser) != before
+    span = browser.find_elements(By.CSS_SELECTOR, "#text span[data-p]")[5]
+    ActionChains(browser).move_to_element(span).perform()
+    tip = browser.find_element(By.ID, "tip")
+    assert tip.is_displayed() and len(tip.find_elements(By.TAG_NAME, "tr")) == 5
+
+
+@in_browser
+def test_selecting_a_span_lists_the_units_most_active_on_it(browser, pages):
+    from selenium.webdriver.common.by import By
+
+    open_page(browser, pages["char"])
+    browser.execute_script(
+        "const spans = document.querySelectorAll('#text span[data-p]'); const range = document.createRange();"
+        "range.setStart(spans[10].firstChild, 0); range.setEnd(spans[30].firstChild, 1);"
+        "const sel = window.getSelection(); sel.removeAllRanges(); sel.addRange(range);"
+        "document.getElementById('text').dispatchEvent(new MouseEvent('mouseup', {bubbles: true}));")
+    box = browser.find_element(By.ID, "span-units")
+    assert "positions 10–30" in box.text and len(box.find_elements(By.TAG_NAME, "button")) == 8
+
+
+@in_browser
+@pytest.mark.parametrize("kind", ["char", "tied words"])
+def test_sampling_is_reproducible_and_stays_in_the_vocabulary(browser, pages, kind):
+    open_page(browser, pages[kind])
+    prime = "ROMEO:" if kind == "char" else "the company"
+    first, again, other = (browser.execute_script("return lstm.sample(arguments[0], 60, 1.0, arguments[1])", prime, seed)
+                           for seed in (7, 7, 8))
+    assert first == again and first != other
+    tokens = set(browser.execute_script("return lstm.info.kind") == "chars" and list(first) or first.split())
+    vocabulary = set(browser.execute_script("return JSON.parse(document.getElementById('model').textContent).tokens"))
+    assert tokens <= vocabulary | {"\n"}
+    unknown = browser.execute_script("try { lstm.sample('ж', 5, 1, 0); return 'no error'; } catch (e) { return e.message; }")
+    if kind == "char":  # a word model reads an unknown word as <unk>
+        assert unknown.startswith("the prime holds tokens the model never saw")
+
+
+def set_text(browser, text):
+    browser.execute_script("const box = document.getElementById('input'); box.value = arguments[0];"
+                           "box.dispatchEvent(new Event('input'));", text)
+    browser.implicitly_wait(0)
+    import time
+
+    time.sleep(0.5)  # the page recomputes 150 ms after the last keystroke
+    return browser.execute_script("return document.getElementById('message').textContent")
+
+
+@in_browser
+def test_an_empty_box_and_unknown_characters_get_a_message_not_an_error(browser, pages):
+    open_page(browser, pages["char"])
+    assert "empty" in set_text(browser, "   ")
+    assert browser.execute_script("return document.querySelectorAll('#text span').length") == 0
+    message = set_text(browser, "To be ж or not€ to be")
+    assert "never saw" in message and '"ж"' in message and '"€"' in message
+    assert browser.execute_script("return document.querySelectorAll('#text span.unknown').length") == 2
+    assert browser.execute_script("return lstm.run('ж€').length") == 0
+    assert not [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def folder_state(folder):
+    return {name: os.path.getmtime(os.path.join(folder, name)) for name in os.listdir(folder)}
+
+
+def test_bad_runs_and_texts_get_one_paragraph_and_leave_the_run_as_it_was(char_run, mnist_run, tmp_path, capsys):
+    assert "not a run folder of train_ptb.py or train_char_rnn.py" in script_error(
+        explore.main, [str(mnist_run[0]), "--output", str(tmp_path / "p.html")], capsys)
+    run = tmp_path / "run"
+    shutil.copytree(char_run[0], run)
+    with open(run / "model.keras", "r+b") as f:
+        f.truncate(os.path.getsize(run / "model.keras") // 2)
+    before = folder_state(run)
+    assert "damaged" in script_error(explore.main, [str(run)], capsys)
+    binary = tmp_path / "latin1.txt"
+    binary.write_bytes("café au lait\n".encode("latin-1"))
+    assert "UTF-8" in script_error(explore.main, [str(char_run[0]), "--text", str(binary), "--output",
+                                                  str(tmp_path / "p.html")], capsys)
+    assert folder_state(run) == before and not (tmp_path / "p.html").exists()
+    assert "no config.json" in script_error(explore.main, [str(tmp_path)], capsys)
+
+
+@in_browser
+def test_the_page_is_self_contained(pages):
+    html = pages["char"].read_text(encoding="utf-8")
+    assert html.count("<script") == 3 and " src=" not in html and "<link" not in html
+    for part in ("page.html", "explorer.js"):
+        with open(os.path.join(os.path.dirname(explore.__file__), "explorer", part), encoding="utf-8") as f:
+            assert "http" not in f.read() or part == "explorer.js" and "fetch(" not in html
