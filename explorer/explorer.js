@@ -47,9 +47,11 @@
   const outMat = region(units[L - 1] * Vp);
   const vecIn = region(Math.max(...units.map((u, l) => inputSizes[l] + u)));
   const vecZ = region(Math.max(...units.map((u) => 4 * u), Vp));
+  const vecC = region(Math.max(...units)), vecH = region(Math.max(...units));
   const memory = new WebAssembly.Memory({ initial: Math.ceil((floats * 4) / 65536) + 1 });
   const heap = new Float32Array(memory.buffer);
-  const axpyRows = new WebAssembly.Instance(new WebAssembly.Module(kernelBytes), { env: { memory } }).exports.axpy_rows;
+  const kernel = new WebAssembly.Instance(new WebAssembly.Module(kernelBytes), { env: { memory } }).exports;
+  const axpyRows = kernel.axpy_rows;
 
   const biases = [], tables = [];
   units.forEach((u, l) => {
@@ -86,6 +88,7 @@
   }
 
   const sigmoid = (z) => 1 / (1 + Math.exp(-z));
+  const tanh = (z) => (z > 20 ? 1 : z < -20 ? -1 : 1 - 2 / (1 + Math.exp(2 * z)));  // one exp: faster than Math.tanh
 
   function zeroState() {
     return units.map((u) => ({ h: new Float32Array(u), c: new Float32Array(u) }));
@@ -102,11 +105,23 @@
       heap.set(state[l].h, vecIn + n);
       axpyRows(4 * mats[l], 4 * vecIn, 4 * vecZ, n + u, 4 * u);
       const h = state[l].h, c = state[l].c;
-      for (let j = 0; j < u; j++) {
-        const i = sigmoid(z[j]), f = sigmoid(z[u + j]), g = Math.tanh(z[2 * u + j]), o = sigmoid(z[3 * u + j]);
-        c[j] = f * c[j] + i * g;
-        h[j] = o * Math.tanh(c[j]);
-        if (out) { const s = out[l], k = t * u + j; s.i[k] = i; s.f[k] = f; s.o[k] = o; s.c[k] = c[j]; s.h[k] = h[j]; }
+      if (u % 4 === 0) {  // the gates in WebAssembly, four units at a time
+        heap.set(c, vecC);
+        kernel.gates(4 * vecZ, 4 * vecC, 4 * vecH, u);
+        c.set(heap.subarray(vecC, vecC + u));
+        h.set(heap.subarray(vecH, vecH + u));
+        if (out) {
+          const s = out[l], k = t * u;
+          s.i.set(z.subarray(0, u), k); s.f.set(z.subarray(u, 2 * u), k); s.o.set(z.subarray(3 * u, 4 * u), k);
+          s.c.set(c, k); s.h.set(h, k);
+        }
+      } else {
+        for (let j = 0; j < u; j++) {
+          const i = sigmoid(z[j]), f = sigmoid(z[u + j]), g = tanh(z[2 * u + j]), o = sigmoid(z[3 * u + j]);
+          c[j] = f * c[j] + i * g;
+          h[j] = o * tanh(c[j]);
+          if (out) { const s = out[l], k = t * u + j; s.i[k] = i; s.f[k] = f; s.o[k] = o; s.c[k] = c[j]; s.h[k] = h[j]; }
+        }
       }
       below = h;
     }

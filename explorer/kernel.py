@@ -2,9 +2,10 @@
 
 A 2 × 448 LSTM reads 2.4 million weights per character; plain JavaScript
 multiplies about one pair per nanosecond, WebAssembly's f32x4 four. The module
-has a single function,
+has two functions,
 
     axpy_rows(W, x, y, n, m)      # y[0:m] += Σ_k x[k] · W[k, 0:m]
+    gates(z, c, h, u)             # i, f, C̃, o from z = [z_i, z_f, z_C, z_o]; C ← f·C + i·C̃; h ← o·tanh(C)
 
 on float32 arrays in the memory it imports (byte offsets; W row-major n × m;
 m a multiple of 4). It takes four rows of W per pass over y (a0·W_k + a1·W_k+1
@@ -55,6 +56,13 @@ F32_LOAD = 0x2A
 SIMD = 0xFD
 V128_LOAD, V128_STORE, F32X4_SPLAT, F32X4_ADD, F32X4_MUL = 0x00, 0x0B, 0x13, 0xE4, 0xE6
 F32X4_RELAXED_MADD = 0x105  # a·b + c
+V128_CONST, F32X4_DIV, F32X4_MIN, F32X4_MAX = 0x0C, 0xE7, 0xE8, 0xE9
+
+# tanh(x) ≈ x·P(x²)/Q(x²) on [−c, c], ±1 beyond: Eigen's float tanh (generic_fast_tanh_float), within 4e-7.
+TANH_CLAMP = 7.99881172180175781
+TANH_P = (-2.76076847742355e-16, 2.00018790482477e-13, -8.60467152213735e-11, 5.12229709037114e-08,
+          1.48572235717979e-05, 6.37261928875436e-04, 4.89352455891786e-03)  # x¹³ … x¹
+TANH_Q = (1.19825839466702e-06, 1.18534705686654e-04, 2.26843463243900e-03, 4.89352518554385e-03)  # x⁶ … x⁰
 
 
 def op(code, *immediates):
@@ -137,15 +145,69 @@ def axpy_rows_code(relaxed):
     return uleb(len(body)) + body
 
 
+def f32x4(value):
+    return simd(V128_CONST, struct.pack("<4f", *[value] * 4))
+
+
+# gates' locals: Z, C, H, U (parameters), then
+G_J, G_U4 = 4, 5                                    # i32
+G_X, G_XC, G_X2, G_I, G_F, G_G, G_O, G_C = range(6, 14)  # v128
+
+
+def tanh_of(local):
+    """tanh of the v128 in `local`, left on the stack."""
+    code = get(local) + f32x4(TANH_CLAMP) + simd(F32X4_MIN) + f32x4(-TANH_CLAMP) + simd(F32X4_MAX) + put(G_XC)
+    code += get(G_XC) + get(G_XC) + simd(F32X4_MUL) + put(G_X2)
+    for coefficients in (TANH_P, TANH_Q):  # Horner in x²
+        code += f32x4(coefficients[0])
+        for k in coefficients[1:]:
+            code += get(G_X2) + simd(F32X4_MUL) + f32x4(k) + simd(F32X4_ADD)
+        if coefficients is TANH_P:
+            code += get(G_XC) + simd(F32X4_MUL)
+    return code + simd(F32X4_DIV)
+
+
+def sigmoid_of(local):
+    """σ(x) = ½ + ½·tanh(x/2) of the v128 in `local`, left on the stack."""
+    code = get(local) + f32x4(0.5) + simd(F32X4_MUL) + put(G_X) + tanh_of(G_X)
+    return code + f32x4(0.5) + simd(F32X4_MUL) + f32x4(0.5) + simd(F32X4_ADD)
+
+
+def gates_code():
+    """One LSTM step after z: gates from z (blocks i, f, C̃, o of u each, overwritten by i, f, C̃, o), then
+    C ← f·C + i·C̃ and h ← o·tanh(C) in place; u a multiple of 4."""
+    block = lambda q: get(Z) + get(G_J) + op(I32_ADD) + (get(G_U4) + i32(q) + op(I32_MUL) + op(I32_ADD) if q else b"")
+    code = get(U) + i32(4) + op(I32_MUL) + put(G_U4) + i32(0) + put(G_J)
+    inner = b""
+    for q, local in enumerate((G_I, G_F, G_G, G_O)):
+        inner += block(q) + load_v128() + put(G_X if q == 2 else local)
+        inner += (tanh_of(G_X) if q == 2 else sigmoid_of(local)) + put(local)
+        inner += block(q) + get(local) + store_v128()
+    inner += get(G_F) + get(C) + get(G_J) + op(I32_ADD) + load_v128() + simd(F32X4_MUL)
+    inner += get(G_I) + get(G_G) + simd(F32X4_MUL) + simd(F32X4_ADD) + put(G_C)
+    inner += get(C) + get(G_J) + op(I32_ADD) + get(G_C) + store_v128()
+    inner += get(H) + get(G_J) + op(I32_ADD) + get(G_O) + tanh_of(G_C) + simd(F32X4_MUL) + store_v128()
+    inner += get(G_J) + i32(16) + op(I32_ADD) + op(TEE, uleb(G_J)) + get(G_U4) + op(I32_LT_U) + op(BR_IF, uleb(0))
+    code += op(LOOP, bytes([EMPTY])) + inner + op(END)
+    locals_ = vector([uleb(2) + bytes([I32]), uleb(8) + bytes([V128])])
+    body = locals_ + code + op(END)
+    return uleb(len(body)) + body
+
+
+Z, C, H, U = range(4)
+
+
 def module_bytes(relaxed=False):
-    """The module: imports env.memory, exports axpy_rows(W, x, y, n, m) (i32 byte offsets and counts).
+    """The module: imports env.memory, exports axpy_rows(W, x, y, n, m) and gates(z, c, h, u) (i32 byte
+    offsets and counts).
 
     With `relaxed`, each a·w + y is one f32x4.relaxed_madd (fused where the CPU can: the relaxed-SIMD
     proposal, in Chromium since version 114), else f32x4.mul then f32x4.add.
     """
-    types = section(1, vector([bytes([0x60]) + vector([bytes([I32])] * 5) + vector([])]))
+    types = section(1, vector([bytes([0x60]) + vector([bytes([I32])] * 5) + vector([]),
+                               bytes([0x60]) + vector([bytes([I32])] * 4) + vector([])]))
     imports = section(2, vector([name("env") + name("memory") + bytes([0x02, 0x00]) + uleb(1)]))
-    functions = section(3, vector([uleb(0)]))
-    exports = section(7, vector([name("axpy_rows") + bytes([0x00]) + uleb(0)]))
-    code = section(10, vector([axpy_rows_code(relaxed)]))
+    functions = section(3, vector([uleb(0), uleb(1)]))
+    exports = section(7, vector([name("axpy_rows") + bytes([0x00]) + uleb(0), name("gates") + bytes([0x00]) + uleb(1)]))
+    code = section(10, vector([axpy_rows_code(relaxed), gates_code()]))
     return b"\x00asm" + struct.pack("<I", 1) + types + imports + functions + exports + code
