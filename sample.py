@@ -53,24 +53,36 @@ def parse_args(argv):
 
 
 def evaluate_file(run_dir, path, window=100):
-    """Nats per token of the text in `path`, read once with the state carried; words outside the vocabulary count as <unk>."""
+    """Nats per token of the text in `path`, read once with the state carried.
+
+    Words outside the vocabulary count as <unk> where the vocabulary has it; other tokens the model never saw
+    (characters, or words of a vocabulary without <unk>) are left out of the stream, and counted.
+    """
     model, vocab = load_language_model(run_dir, batch_size=1, num_steps=window, stateful=True)
     tokens = vocab.split(read_text(path, what="--evaluate file"))
-    unknown = vocab.unknown(tokens)
-    if unknown and (vocab.kind == "chars" or UNK not in vocab.index):
-        what = "characters" if vocab.kind == "chars" else "words (and the vocabulary has no <unk> to read them as)"
-        raise UserError(f"{path} has {len(unknown)} {what} the model has never seen: "
-                        f"{', '.join(repr(c) for c in unknown[:20])}. Remove or replace them.")
+    readable = vocab.kind == "words" and UNK in vocab.index
+    unknown = [] if readable else vocab.unknown(tokens)
+    skipped = 0
+    if unknown:
+        known = [t for t in tokens if t in vocab.index]
+        skipped = len(tokens) - len(known)
+        what = "characters" if vocab.kind == "chars" else "words (the vocabulary has no <unk> to read them as)"
+        print(f"note: {skipped:,} {what} of {path} are not in the model's vocabulary and are left out: "
+              f"{', '.join(repr(c) for c in unknown[:20])}{' …' if len(unknown) > 20 else ''}", file=sys.stderr)
+        tokens = known
     ids = vocab.encode(tokens)
     if len(ids) < 2:
-        raise UserError(f"{path} has fewer than two tokens; there is nothing to predict.")
+        raise UserError(f"{path} has fewer than two tokens the model knows; there is nothing to predict.")
     x, y, w = whole_stream_rows(ids, window)
-    ppl = evaluate_perplexity(compile_evaluator(model), x, y, 1, sample_weight=w)
+    print(f"Scoring {len(ids):,} tokens of {path} ({len(x):,} windows of {window}) ...", file=sys.stderr, flush=True)
+    ppl = evaluate_perplexity(compile_evaluator(model), x, y, 1, sample_weight=w,
+                              verbose=1 if sys.stderr.isatty() else 0)
     nats = math.log(ppl)
     unit = "char" if vocab.kind == "chars" else "word"
     outside = sum(1 for t in tokens if t not in vocab.index)
     print(f"{path}: {len(ids) - 1:,} predictions, {nats:.4f} nats/{unit}, {nats / math.log(2):.4f} bits/{unit}, "
-          f"perplexity {ppl:.3f}" + (f" ({outside:,} words outside the vocabulary read as <unk>)" if outside else ""))
+          f"perplexity {ppl:.3f}" + (f" ({outside:,} words outside the vocabulary read as <unk>)" if outside else "")
+          + (f" ({skipped:,} unseen tokens left out)" if skipped else ""))
     return nats
 
 

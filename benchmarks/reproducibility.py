@@ -26,7 +26,9 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from datasets.ptb import ptb_folder  # noqa: E402
 from train_ptb import PRESETS  # noqa: E402
+from training.errors import UserError, friendly_main  # noqa: E402
 
 TRAIN = """
 import json, sys
@@ -53,6 +55,7 @@ print(json.dumps({{"loss": loss[-1], "names": [w.path for w in model.weights]}})
 """
 
 
+@friendly_main
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", default="awd", choices=list(PRESETS), help="a train_ptb.py preset (default awd)")
@@ -62,7 +65,8 @@ def main(argv=None):
     parser.add_argument("--data-dir", default=os.environ.get("LSTM_DATA_DIR"), help="default $LSTM_DATA_DIR")
     args = parser.parse_args(argv)
     if args.steps < 1 or args.repeats < 2:
-        parser.error("--steps must be at least 1 and --repeats at least 2.")
+        raise UserError(f"--steps must be at least 1 and --repeats at least 2; got {args.steps} and {args.repeats}.")
+    ptb_folder(args.data_dir)  # the data before the first process: a clear error, not the child's traceback
 
     runs = []
     with tempfile.TemporaryDirectory() as folder:
@@ -72,7 +76,8 @@ def main(argv=None):
                                 data_dir=args.data_dir)
             done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
             if done.returncode:
-                sys.exit(f"repeat {repeat + 1} failed:\n{done.stderr[-3000:]}")
+                raise UserError(f"repeat {repeat + 1} failed in its own process; its last lines:\n"
+                                f"{done.stderr.strip()[-3000:]}")
             result = json.loads(done.stdout.strip().splitlines()[-1])
             with np.load(out) as saved:
                 weights = [saved[name] for name in saved.files]

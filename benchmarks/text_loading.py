@@ -19,6 +19,9 @@ import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from training.errors import UserError, friendly_main  # noqa: E402
 
 MEASURE = """
 import json, resource, sys, time
@@ -59,12 +62,14 @@ def measure(path):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+@friendly_main
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mb", type=int, default=100, help="size of the text in MB (default 100)")
     parser.add_argument("--data-dir", help="folder with tinyshakespeare/ (default: $LSTM_DATA_DIR, the cache)")
     args = parser.parse_args(argv)
-    sys.path.insert(0, ROOT)
+    if args.mb < 1:
+        raise UserError(f"--mb is the size of the text to load, at least 1 (MB); got {args.mb}.")
     with tempfile.TemporaryDirectory() as folder:
         text = os.path.join(folder, "input.txt")
         size = write_text(text, args.mb, args.data_dir)

@@ -86,6 +86,10 @@ def dataset_folder(dataset, data_dir=None, download=None):
         DataError: a file is corrupt, or missing and could not be downloaded.
     """
     files = FILES[dataset]
+    for root, name in ((data_dir, "--data-dir"), (os.environ.get("LSTM_DATA_DIR"), "LSTM_DATA_DIR")):
+        if root and os.path.exists(os.path.expanduser(str(root))) and not os.path.isdir(os.path.expanduser(str(root))):
+            raise DataError(f"{name} {root} is a file, not a folder; point it at the folder that holds {dataset}/ "
+                            f"(or the {dataset} files themselves).")
     if download is None:
         download = os.environ.get("LSTM_OFFLINE", "") not in ("1", "true", "yes")
     searched = candidate_folders(dataset, data_dir)
@@ -98,8 +102,8 @@ def dataset_folder(dataset, data_dir=None, download=None):
                     if folder == searched[-1] and download:
                         _download(dataset, name, folder, searched)
                         continue
-                    raise _missing_error(dataset, name, searched, "it is missing beside the other files")
-                _verify(path, files[name][0], dataset)
+                    raise _missing_error(dataset, name, searched, _why_not_downloaded(folder, searched, download))
+                _verify(path, files[name][0], dataset, _why_not_downloaded(folder, searched, download))
             return folder
     if not download:
         raise _missing_error(dataset, next(iter(files)), searched, "downloading is switched off (download=False or LSTM_OFFLINE=1)")
@@ -109,14 +113,28 @@ def dataset_folder(dataset, data_dir=None, download=None):
     return cache
 
 
-def _verify(path, expected, dataset):
+def _why_not_downloaded(folder, searched, download):
+    """Why a file missing from `folder` would not be downloaded there ("" if it would be)."""
+    if folder != searched[-1]:
+        return (f"it is missing in {folder} beside the other files, and downloads go only into the cache "
+                f"{searched[-1]}")
+    if not download:
+        return "downloading is switched off (download=False or LSTM_OFFLINE=1)"
+    return ""
+
+
+def _verify(path, expected, dataset, why_not_downloaded):
     actual = md5sum(path)
     if actual != expected:
         url = FILES[dataset][os.path.basename(path)][1][0][0]
+        if why_not_downloaded:  # deleting it would only give "missing": say what would
+            fix = (f"Replace it with a verified copy (from {url}); deleting it will not bring a fresh one, as "
+                   f"{why_not_downloaded}.")
+        else:
+            fix = f"Delete it and run again: a fresh copy is then downloaded from {url} (or put a verified copy there)."
         raise DataError(
             f"The data file {path} is corrupt or not the canonical release: its md5 is {actual}, expected "
-            f"{expected}. Delete it and run again to download a fresh copy from {url}, or replace it with a "
-            f"verified copy."
+            f"{expected}. {fix}"
         )
 
 

@@ -13,15 +13,22 @@ length and statefulness.
 """
 
 import dataclasses
+import os
+import sys
 
-import keras
+if "tensorflow" not in sys.modules:  # quiet as the scripts are: TensorFlow's C++ start-up lines (an explicit value wins)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from models.cell import LSTMCell
-from models.digit_classifier import DigitClassifierSpec, build_digit_classifier
-from models.language_model import LanguageModelSpec, build_language_model, find_layer, lstm_class, lstm_layers
-from models.layer import LSTM
-from models.serialization import SERIALIZATION_PACKAGE
-from models.stack import LSTMStack
+import keras  # noqa: E402
+
+from models.cell import LSTMCell  # noqa: E402
+from models.digit_classifier import DigitClassifierSpec, build_digit_classifier  # noqa: E402
+from models.language_model import (  # noqa: E402
+    LanguageModelSpec, build_language_model, find_layer, lstm_class, lstm_layers,
+)
+from models.layer import LSTM  # noqa: E402
+from models.serialization import SERIALIZATION_PACKAGE  # noqa: E402
+from models.stack import LSTMStack  # noqa: E402
 
 SPECS = {spec.kind: spec for spec in (LanguageModelSpec, DigitClassifierSpec)}
 

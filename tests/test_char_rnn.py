@@ -118,6 +118,12 @@ def test_evaluate_file(char_run, tmp_path, capsys):
     valid_nats = float(history(out)[-1]["valid_nats"])
     assert nats == pytest.approx(valid_nats, rel=1e-4)
     assert "nats/char" in capsys.readouterr().out
+    unseen = tmp_path / "unseen.txt"  # characters the model never saw are left out, and said
+    unseen.write_text("ж" + load_shakespeare(data)[1][:3000] + "€€")
+    seen = tmp_path / "seen.txt"
+    seen.write_text(load_shakespeare(data)[1][:3000])
+    assert sample.main([str(out), "--evaluate", str(unseen)]) == sample.main([str(out), "--evaluate", str(seen)])
+    assert "3 characters of" in capsys.readouterr().err
 
 
 def test_random_windows_layout():

@@ -156,8 +156,18 @@ def test_corrupted_copy_names_file_and_checksum(data_dir, isolated_data_env):
         load_ptb(isolated_data_env / "bad", download=False)
     message = str(error.value)
     assert str(bad / "ptb.valid.txt") in message and FILES["ptb"]["ptb.valid.txt"][0] in message
-    assert "Delete it" in message and "\n" not in message
+    # not the cache: deleting the file would give "missing", not a download; the message says so
+    assert "deleting it will not bring a fresh one" in message and "downloads go only into the cache" in message
+    assert "\n" not in message
     assert md5sum(bad / "ptb.train.txt") == FILES["ptb"]["ptb.train.txt"][0]  # nothing else touched
+    cache = isolated_data_env / "cache" / "ptb"  # in the cache, with downloading on, deleting it is the fix
+    shutil.copytree(bad, cache)
+    with pytest.raises(DataError) as error:
+        load_ptb(download=True)
+    assert "Delete it and run again: a fresh copy is then downloaded" in str(error.value)
+    with pytest.raises(DataError) as error:
+        load_ptb(download=False)  # offline, it says that too
+    assert "downloading is switched off" in str(error.value)
 
 
 def test_empty_folder_offline_gives_clear_error(isolated_data_env):

@@ -88,6 +88,33 @@ def test_resume_refuses_options_that_would_change_the_run(tmp_path, capsys, data
     assert len(json.loads((out / "state.json").read_text())["history"]) == 3 and results["best_epoch"] >= 1
 
 
+@pytest.mark.slow  # three short trainings
+def test_resume_without_a_folder_continues_the_latest_run_of_the_script_and_preset(tmp_path, monkeypatch, capsys,
+                                                                                   data_dir):
+    monkeypatch.chdir(tmp_path)
+    short = ["--preset", "test", "--steps-per-epoch", "3", "--data-dir", data_dir]
+    assert "there is none with a finished epoch" in script_error(train_ptb.main, ["--resume", *short], capsys)
+    train_ptb.main([*short, "--epochs", "1"])
+    train_ptb.main([*short, "--epochs", "1", "--seed", "5"])
+    first, second = sorted(tmp_path.glob("runs/ptb-test-*"), key=lambda p: json.loads((p / "config.json").read_text())["seed"])
+    later = time.time() + 60
+    os.utime(first / "state.json", (later, later))  # its last epoch ended last
+    capsys.readouterr()
+    train_ptb.main(["--resume", "--epochs", "2", *short])
+    out = capsys.readouterr().out
+    assert f"continuing the latest run of train_ptb.py --preset test, runs/{first.name}" in out
+    assert "  run: 2/2 epochs, " in out and " in this process, done" in out  # the whole run's progress
+    assert [len(json.loads((run / "state.json").read_text())["history"]) for run in (first, second)] == [2, 1]
+    assert "there is none" in script_error(train_ptb.main, ["--resume", "--preset", "small"], capsys)
+
+
+def test_the_whole_run_estimate_is_the_mean_epoch_times_the_epochs_left():
+    from training.run import run_estimate
+
+    assert run_estimate(2, 5, 14, 300) == "  run: 5/14 epochs, 5.0 min in this process, ~22.5 min left"
+    assert run_estimate(1, 1, 3, 20) == "  run: 1/3 epochs, 20 s in this process, ~40 s left"
+
+
 def test_argument_prefixes_are_not_guessed(capsys):
     with pytest.raises(SystemExit) as exit_info:
         train_ptb.main(["--lr", "0.1"])
@@ -155,7 +182,7 @@ def test_a_text_of_one_character_is_refused(tmp_path, capsys):
 
 # ---- sampling a word model -----------------------------------------------------------------------------
 
-def test_sampling_a_corpus_without_unk_lower_cases_primes_and_refuses_unseen_words(tmp_path, capsys):
+def test_sampling_a_corpus_without_unk_lower_cases_primes_and_scores_around_unseen_words(tmp_path, capsys):
     corpus = small_corpus(tmp_path / "corpus")
     out = tmp_path / "run"
     train_ptb.main(["--preset", "test", "--corpus", str(corpus), "--batch-size", "2", "--num-steps", "3",
@@ -166,8 +193,13 @@ def test_sampling_a_corpus_without_unk_lower_cases_primes_and_refuses_unseen_wor
     assert "the vocabulary is lower-case" in capsys.readouterr().err
     unseen = tmp_path / "unseen.txt"
     unseen.write_text("the cat sat on the sofa\n")
-    message = script_error(sample.main, [str(out), "--evaluate", str(unseen)], capsys)
-    assert "1 words (and the vocabulary has no <unk> to read them as)" in message and "'sofa'" in message
+    nats = sample.main([str(out), "--evaluate", str(unseen)])
+    captured = capsys.readouterr()
+    assert "1 words (the vocabulary has no <unk> to read them as)" in captured.err and "'sofa'" in captured.err
+    assert "(1 unseen tokens left out)" in captured.out
+    seen = tmp_path / "seen.txt"
+    seen.write_text("the cat sat on the\n")
+    assert nats == sample.main([str(out), "--evaluate", str(seen)])  # the same stream, the unseen word left out
 
 
 # ---- stopping -----------------------------------------------------------------------------------------

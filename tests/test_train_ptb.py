@@ -143,7 +143,6 @@ def test_ctrl_c_keeps_finished_epochs_and_resume_finishes(tmp_path, data_dir):
         (["--batch-size", "0"], "--batch-size must be at least 1"),
         (["--num-steps", "-3"], "--num-steps must be at least 1"),
         (["--cell", "gru"], "unknown cell 'gru'"),
-        (["--resume"], "--resume needs --output-dir"),
     ],
 )
 def test_bad_arguments(argv, message, capsys):

@@ -28,7 +28,8 @@ def parse_script_args(description, presets, default_preset, argv, add_arguments=
     parser.add_argument("--epochs", type=int, help="number of epochs in all (default: the preset's)")
     parser.add_argument("--steps-per-epoch", type=int, help="cut each epoch to this many training steps")
     parser.add_argument("--seed", type=int, help=f"random seed, 0 to {MAX_SEED} (default 0)")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --output-dir from its last finished epoch")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --output-dir (default: the latest run of this script and preset) from "
+                             "its last finished epoch")
     parser.add_argument("--distribute", choices=["off", "data"], default="off",
                         help="data: split every training batch over all local devices (and hosts); default off")
     if add_arguments:
@@ -44,8 +45,6 @@ def parse_script_args(description, presets, default_preset, argv, add_arguments=
         raise UserError(f"unknown cell {args.cell!r}; use --cell custom (this project's LSTM) or --cell builtin (keras.layers.LSTM).")
     check_positive(args, "epochs", "steps_per_epoch", "batch_size", "num_steps")  # the last two: language models
     check_seed(args.seed)
-    if args.resume and not args.output_dir:
-        raise UserError("--resume needs --output-dir: the run folder to continue.")
     if args.data_dir is not None and not os.path.isdir(args.data_dir):
         raise UserError(f"--data-dir {args.data_dir} is not a folder. Point it at the folder that holds ptb/, "
                         f"mnist/ or tinyshakespeare/, or leave it out to use $LSTM_DATA_DIR or the download cache.")
@@ -99,6 +98,31 @@ def default_run_name(script, args, data):
             f"{time.strftime('%Y%m%d-%H%M%S')}")
 
 
+def latest_run(script, args, parent="runs"):
+    """The run folder under `parent` of `script` and this preset (and cell, if given) whose last epoch ended last."""
+    found = []
+    for name in os.listdir(parent) if os.path.isdir(parent) else []:
+        folder = os.path.join(parent, name)
+        try:
+            with open(os.path.join(folder, "config.json"), encoding="utf-8") as f:
+                settings = json.load(f)
+            finished = os.path.getmtime(os.path.join(folder, "state.json"))
+        except (OSError, ValueError):  # not a run folder, or no epoch finished yet
+            continue
+        if not isinstance(settings, dict) or settings.get("script") != script or settings.get("preset") != args.preset:
+            continue
+        if "cell" in args.explicit and settings.get("cell") != args.cell:
+            continue
+        found.append((finished, folder))
+    if not found:
+        raise UserError(f"--resume without --output-dir continues the latest run of {script} --preset {args.preset} "
+                        f"in {parent}/, and there is none with a finished epoch there; give the run folder with "
+                        f"--output-dir.")
+    folder = max(found)[1]
+    print(f"--resume without --output-dir: continuing the latest run of {script} --preset {args.preset}, {folder}")
+    return folder
+
+
 def open_run(args, script, presets, data=None, **overrides):
     """The run folder of this command: a new run, or the one --resume continues.
 
@@ -115,6 +139,8 @@ def open_run(args, script, presets, data=None, **overrides):
     preset = presets[args.preset]
     changes = {"epochs": args.epochs, "steps_per_epoch": args.steps_per_epoch, **overrides}
     config = dataclasses.replace(preset, **{k: v for k, v in changes.items() if v is not None})
+    if args.resume and not args.output_dir:
+        args.output_dir = latest_run(script, args)
     output_dir = args.output_dir or new_run_folder(default_run_name(script, args, data))
     settings = {"script": script, "preset": args.preset, "cell": args.cell, "seed": args.seed,
                 "config": dataclasses.asdict(config), "data": data or {}}

@@ -1,6 +1,7 @@
 """Figures: pyplot on Agg (`from training.figures import plt`), atomic PNG files, and a classifier's confusion matrix and misclassified digits."""
 
 import io
+import warnings
 
 import matplotlib
 
@@ -14,7 +15,9 @@ from training.files import atomic_write  # noqa: E402
 def save_figure(fig, path):
     """Writes `fig` as a PNG, atomically."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
+    with warnings.catch_warnings():  # a title in a script the font lacks (a run named 中文) draws boxes, silently
+        warnings.filterwarnings("ignore", message="Glyph .* missing from")
+        fig.savefig(buffer, format="png")
     atomic_write(path, buffer.getvalue(), mode="wb")
 
 

@@ -74,6 +74,16 @@ def release_folders():
 AT_EXIT.append(release_folders)
 
 
+def minutes(seconds):
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+
+def run_estimate(epochs_here, done, total, seconds_here):
+    """'  run: 3/14 epochs, 7.5 min in this process, ~27.5 min left': the mean epoch here times the epochs left."""
+    left = f", ~{minutes(seconds_here / epochs_here * (total - done))} left" if done < total else ", done"
+    return f"  run: {done}/{total} epochs, {minutes(seconds_here)} in this process{left}"
+
+
 def new_run_folder(name, parent="runs"):
     """Creates and locks a run folder `parent/name` that no other run has: `name-2`, `name-3`, ... when taken."""
     try:
@@ -218,9 +228,11 @@ class RunFolder:
 
     def epochs(self, total):
         """The epochs still to train, counted from 0: from the first unfinished one to `total` − 1."""
-        for epoch in range(len(self.history), total):
+        first, start = len(self.history), time.perf_counter()
+        for epoch in range(first, total):
             self._epoch_start = time.perf_counter()
             yield epoch
+            print(run_estimate(epoch + 1 - first, epoch + 1, total, time.perf_counter() - start), flush=True)
 
     def end_epoch(self, model, row, weights=None):
         """What every epoch ends with: keep the best model, checkpoint, history.csv, TensorBoard, plots.
