@@ -49,7 +49,7 @@
   const vecZ = region(Math.max(...units.map((u) => 4 * u), Vp));
   const vecC = region(Math.max(...units)), vecH = region(Math.max(...units));
   const memory = new WebAssembly.Memory({ initial: Math.ceil((floats * 4) / 65536) + 1 });
-  const heap = new Float32Array(memory.buffer);
+  let heap = new Float32Array(memory.buffer);  // a new view whenever the memory grows
   const kernel = new WebAssembly.Instance(new WebAssembly.Module(kernelBytes), { env: { memory } }).exports;
   const axpyRows = kernel.axpy_rows;
 
@@ -94,9 +94,33 @@
     return units.map((u) => ({ h: new Float32Array(u), c: new Float32Array(u) }));
   }
 
-  // One token through every layer, the state updated in place; with `out` (run's layers) the gates and the
-  // state are also written at row t. Leaves the logits in heap at vecZ and returns a view of them.
-  function advance(state, id, out, t) {
+  // The gates of one layer at one position from its pre-activations z = heap[zAt .. zAt + 4u) (overwritten by
+  // i, f, C̃, o); h and c (Float32Arrays of u) are updated in place; with `out` (run's layers) the gates and the
+  // state are also written at row t.
+  function gatesAt(zAt, h, c, u, out, t) {
+    if (u % 4 === 0) {  // in WebAssembly, four units at a time
+      heap.set(c, vecC);
+      kernel.gates(4 * zAt, 4 * vecC, 4 * vecH, u);
+      c.set(heap.subarray(vecC, vecC + u));
+      h.set(heap.subarray(vecH, vecH + u));
+      if (out) {
+        const k = t * u;
+        out.i.set(heap.subarray(zAt, zAt + u), k); out.f.set(heap.subarray(zAt + u, zAt + 2 * u), k);
+        out.o.set(heap.subarray(zAt + 3 * u, zAt + 4 * u), k); out.c.set(c, k); out.h.set(h, k);
+      }
+      return;
+    }
+    const z = heap.subarray(zAt, zAt + 4 * u);
+    for (let j = 0; j < u; j++) {
+      const i = sigmoid(z[j]), f = sigmoid(z[u + j]), g = tanh(z[2 * u + j]), o = sigmoid(z[3 * u + j]);
+      c[j] = f * c[j] + i * g;
+      h[j] = o * tanh(c[j]);
+      if (out) { const k = t * u + j; out.i[k] = i; out.f[k] = f; out.o[k] = o; out.c[k] = c[j]; out.h[k] = h[j]; }
+    }
+  }
+
+  // One token through every layer, the state updated in place (sampling). Returns a view of the logits.
+  function advance(state, id) {
     let below = null;
     for (let l = 0; l < L; l++) {
       const u = units[l], n = inputSizes[l], z = heap.subarray(vecZ, vecZ + 4 * u);
@@ -104,26 +128,8 @@
       else { z.set(biases[l]); heap.set(below, vecIn); }
       heap.set(state[l].h, vecIn + n);
       axpyRows(4 * mats[l], 4 * vecIn, 4 * vecZ, n + u, 4 * u);
-      const h = state[l].h, c = state[l].c;
-      if (u % 4 === 0) {  // the gates in WebAssembly, four units at a time
-        heap.set(c, vecC);
-        kernel.gates(4 * vecZ, 4 * vecC, 4 * vecH, u);
-        c.set(heap.subarray(vecC, vecC + u));
-        h.set(heap.subarray(vecH, vecH + u));
-        if (out) {
-          const s = out[l], k = t * u;
-          s.i.set(z.subarray(0, u), k); s.f.set(z.subarray(u, 2 * u), k); s.o.set(z.subarray(3 * u, 4 * u), k);
-          s.c.set(c, k); s.h.set(h, k);
-        }
-      } else {
-        for (let j = 0; j < u; j++) {
-          const i = sigmoid(z[j]), f = sigmoid(z[u + j]), g = tanh(z[2 * u + j]), o = sigmoid(z[3 * u + j]);
-          c[j] = f * c[j] + i * g;
-          h[j] = o * tanh(c[j]);
-          if (out) { const s = out[l], k = t * u + j; s.i[k] = i; s.f[k] = f; s.o[k] = o; s.c[k] = c[j]; s.h[k] = h[j]; }
-        }
-      }
-      below = h;
+      gatesAt(vecZ, state[l].h, state[l].c, u);
+      below = state[l].h;
     }
     const logits = heap.subarray(vecZ, vecZ + Vp);
     logits.fill(0);
@@ -173,15 +179,51 @@
     return out;
   }
 
+  // Y[P × m] += X[P × n] · W[n × m] (float offsets into heap): four positions per pass, the rest one by one.
+  function gemm(W, X, Y, P, n, m) {
+    let p = 0;
+    for (; p + 4 <= P; p += 4) kernel.gemm4(4 * W, 4 * (X + p * n), 4 * (Y + p * m), n, m);
+    for (; p < P; p++) axpyRows(4 * W, 4 * (X + p * n), 4 * (Y + p * m), n, m);
+  }
+
+  function fillRows(at, rows, row) {  // every row of heap[at ..] of row.length floats set to `row`
+    for (let p = 0; p < rows; p++) heap.set(row, at + p * row.length);
+  }
+
+  let scratch = floats;  // run's buffers lie after the weights; the memory grows to the longest text
+  function ensure(total) {
+    const need = (total * 4) - memory.buffer.byteLength;
+    if (need > 0) { memory.grow(Math.ceil(need / 65536)); heap = new Float32Array(memory.buffer); }
+  }
+
+  // Layer by layer over the whole text: layer 1 from its token table, every higher layer's input product and the
+  // logits as matrix products over all positions (each weight read once per four positions), then the recurrence.
   function run(text) {
     const tokens = tokenize(text);
     const { ids, known, unknown } = encode(tokens);
-    const T = ids.length;
+    const T = ids.length, uMax = Math.max(...units), zMax = Math.max(4 * uMax, Vp);
+    const bufZ = scratch, bufX = [bufZ + T * zMax, bufZ + T * zMax + T * uMax];
+    ensure(bufX[1] + T * uMax);
     const layers = units.map((u) => ({ h: new Float32Array(T * u), c: new Float32Array(T * u),
       i: new Float32Array(T * u), f: new Float32Array(T * u), o: new Float32Array(T * u) }));
-    const probs = new Float32Array(T * V);
-    const state = zeroState();
-    for (let t = 0; t < T; t++) softmaxInto(advance(state, ids[t], layers, t), probs.subarray(t * V, (t + 1) * V));
+    units.forEach((u, l) => {
+      const n = inputSizes[l], h = new Float32Array(u), c = new Float32Array(u), X = bufX[l % 2];
+      if (l === 0) ids.forEach((id, t) => heap.set(tables[0].subarray(id * 4 * u, (id + 1) * 4 * u), bufZ + t * 4 * u));
+      else { fillRows(bufZ, T, biases[l]); gemm(mats[l], bufX[(l + 1) % 2], bufZ, T, n, 4 * u); }
+      for (let t = 0; t < T; t++) {
+        const zAt = bufZ + t * 4 * u;
+        heap.set(h, vecIn);
+        axpyRows(4 * (mats[l] + n * 4 * u), 4 * vecIn, 4 * zAt, u, 4 * u);
+        gatesAt(zAt, h, c, u, layers[l], t);
+        heap.set(h, X + t * u);
+      }
+    });
+    const probs = new Float32Array(T * V), padded = new Float32Array(Vp);
+    padded.set(outBias);
+    fillRows(bufZ, T, padded);
+    gemm(outMat, bufX[(L - 1) % 2], bufZ, T, units[L - 1], Vp);
+    for (let t = 0; t < T; t++)
+      softmaxInto(heap.subarray(bufZ + t * Vp, bufZ + t * Vp + V), probs.subarray(t * V, (t + 1) * V));
     const at = (p, l) => {
       const u = units[l], s = layers[l], row = (a) => a.subarray(p * u, (p + 1) * u);
       return { h: row(s.h), c: row(s.c), i: row(s.i), f: row(s.f), o: row(s.o) };

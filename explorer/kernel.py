@@ -103,11 +103,12 @@ K, J, ROW, R0, R1, R2, R3 = range(5, 12)  # i32
 A0, A1, A2, A3, ACC = range(12, 17)       # v128
 
 
-def multiply_add(relaxed):
-    """[w, a, acc] on the stack → a·w + acc."""
+def multiply_add(relaxed, scratch=None):
+    """[w, a, acc] on the stack → a·w + acc (without relaxed SIMD, acc passes through the v128 local `scratch`)."""
     if relaxed:
         return simd(F32X4_RELAXED_MADD)
-    return op(SET, uleb(ACC)) + simd(F32X4_MUL) + get(ACC) + simd(F32X4_ADD)
+    scratch = ACC if scratch is None else scratch
+    return op(SET, uleb(scratch)) + simd(F32X4_MUL) + get(scratch) + simd(F32X4_ADD)
 
 
 def axpy_rows_body(rows, relaxed):
@@ -141,6 +142,65 @@ def axpy_rows_code(relaxed):
     code += axpy_rows_body(1, relaxed)
     code += get(K) + i32(1) + op(I32_ADD) + put(K) + op(BR, uleb(0)) + op(END) + op(END)
     locals_ = vector([uleb(7) + bytes([I32]), uleb(5) + bytes([V128])])
+    body = locals_ + code + op(END)
+    return uleb(len(body)) + body
+
+
+# gemm4's locals: W, X, Y, N, M (parameters), then
+M_K, M_J, M_ROW, M_XS, M_WK, M_XK = range(5, 11)    # i32
+M_Y = (Y, 11, 12, 13)                               # i32: the rows of Y, then of W, then of X
+M_R = (None, 14, 15, 16)
+M_X = (None, 17, 18, 19)
+M_S = 20                                            # v128: 16 splats x[q, k + r] at M_S + 4q + r
+M_W, M_ACC = 36, 40                                 # v128: four rows of W, the accumulator
+
+
+def gemm4_pass(rows, relaxed):
+    """Four positions × `rows` (4 or 1) rows of W from row K: Y[q] += Σ_r x[q, k + r] · W[k + r]."""
+    code = b""
+    for q in range(4):
+        for r in range(rows):
+            code += get(M_XK if q == 0 else M_X[q]) + load_f32(offset=4 * r) + simd(F32X4_SPLAT) + put(M_S + 4 * q + r)
+    code += i32(0) + put(M_J)
+    inner = b""
+    for r in range(rows):
+        inner += get(M_WK if r == 0 else M_R[r]) + get(M_J) + op(I32_ADD) + load_v128() + put(M_W + r)
+    for q in range(4):
+        inner += get(M_Y[q]) + get(M_J) + op(I32_ADD)  # address of the store
+        inner += get(M_Y[q]) + get(M_J) + op(I32_ADD) + load_v128() + put(M_ACC)
+        for r in range(rows):
+            inner += get(M_W + r) + get(M_S + 4 * q + r) + get(M_ACC) + multiply_add(relaxed, M_ACC) + put(M_ACC)
+        inner += get(M_ACC) + store_v128()
+    inner += get(M_J) + i32(16) + op(I32_ADD) + op(TEE, uleb(M_J)) + get(M_ROW) + op(I32_LT_U) + op(BR_IF, uleb(0))
+    code += op(LOOP, bytes([EMPTY])) + inner + op(END)
+    # on to the next rows: k += rows, the pointers with it
+    code += get(M_K) + i32(rows) + op(I32_ADD) + put(M_K)
+    code += get(M_WK) + get(M_ROW) + i32(rows) + op(I32_MUL) + op(I32_ADD) + put(M_WK)
+    code += get(M_XK) + i32(4 * rows) + op(I32_ADD) + put(M_XK)
+    return code
+
+
+def gemm4_pointers():
+    """R_r = WK + r·ROW and X_q = XK + q·XS for the pass that follows."""
+    code = b""
+    for r in (1, 2, 3):
+        code += get(M_WK) + get(M_ROW) + i32(r) + op(I32_MUL) + op(I32_ADD) + put(M_R[r])
+    for q in (1, 2, 3):
+        code += get(M_XK) + get(M_XS) + i32(q) + op(I32_MUL) + op(I32_ADD) + put(M_X[q])
+    return code
+
+
+def gemm4_code(relaxed):
+    """Y[4 × m] += X[4 × n] · W[n × m]: four positions at once, so each row of W is read once for four."""
+    code = get(M) + i32(4) + op(I32_MUL) + put(M_ROW) + get(N) + i32(4) + op(I32_MUL) + put(M_XS)
+    for q in (1, 2, 3):
+        code += get(Y) + get(M_ROW) + i32(q) + op(I32_MUL) + op(I32_ADD) + put(M_Y[q])
+    code += i32(0) + put(M_K) + get(W) + put(M_WK) + get(X) + put(M_XK)
+    for rows, more in ((4, op(I32_GT_U)), (1, op(I32_GE_U))):  # blocks of four rows, then one at a time
+        code += op(BLOCK, bytes([EMPTY])) + op(LOOP, bytes([EMPTY]))
+        code += (get(M_K) + i32(4) + op(I32_ADD) + get(N) if rows == 4 else get(M_K) + get(N)) + more + op(BR_IF, uleb(1))
+        code += gemm4_pointers() + gemm4_pass(rows, relaxed) + op(BR, uleb(0)) + op(END) + op(END)
+    locals_ = vector([uleb(15) + bytes([I32]), uleb(21) + bytes([V128])])
     body = locals_ + code + op(END)
     return uleb(len(body)) + body
 
@@ -207,7 +267,8 @@ def module_bytes(relaxed=False):
     types = section(1, vector([bytes([0x60]) + vector([bytes([I32])] * 5) + vector([]),
                                bytes([0x60]) + vector([bytes([I32])] * 4) + vector([])]))
     imports = section(2, vector([name("env") + name("memory") + bytes([0x02, 0x00]) + uleb(1)]))
-    functions = section(3, vector([uleb(0), uleb(1)]))
-    exports = section(7, vector([name("axpy_rows") + bytes([0x00]) + uleb(0), name("gates") + bytes([0x00]) + uleb(1)]))
-    code = section(10, vector([axpy_rows_code(relaxed), gates_code()]))
+    functions = section(3, vector([uleb(0), uleb(1), uleb(0)]))
+    exports = section(7, vector([name("axpy_rows") + bytes([0x00]) + uleb(0), name("gates") + bytes([0x00]) + uleb(1),
+                                 name("gemm4") + bytes([0x00]) + uleb(2)]))
+    code = section(10, vector([axpy_rows_code(relaxed), gates_code(), gemm4_code(relaxed)]))
     return b"\x00asm" + struct.pack("<I", 1) + types + imports + functions + exports + code

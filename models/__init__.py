@@ -13,11 +13,12 @@ length and statefulness.
 """
 
 import dataclasses
-import os
 import sys
 
-if "tensorflow" not in sys.modules:  # quiet as the scripts are: TensorFlow's C++ start-up lines (an explicit value wins)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if "keras" not in sys.modules:  # imported outside the scripts: the same quiet start as theirs (no C++ start-up lines)
+    from training import startup
+
+    startup.start()
 
 import keras  # noqa: E402
 

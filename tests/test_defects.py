@@ -282,3 +282,37 @@ def test_the_largest_seed_builds_every_random_layer(rng):
     model = build_model(spec, batch_size=2, num_steps=5, stateful=True)
     x = rng.integers(0, 50, (2, 5)).astype("int32")
     assert np.isfinite(np.asarray(model(x, training=True))).all()
+
+
+# ---- outside the scripts -------------------------------------------------------------------------------
+
+def test_a_saved_model_loads_quietly_outside_the_scripts_from_any_folder(char_run, tmp_path):
+    code = (f"import models\nmodel = models.load_model({str(char_run[0] / 'model.keras')!r})\n"
+            f"print('RESULT', model.count_params())")
+    done = run_python(code, cwd=tmp_path, env={"TF_CPP_MIN_LOG_LEVEL": "0"})  # the project on PYTHONPATH (README)
+    assert done.returncode == 0 and done.stdout.startswith("RESULT "), done.stderr[-2000:]
+    assert not [line for line in done.stderr.splitlines() if line.strip()], done.stderr[-2000:]
+
+
+def test_the_benchmarks_refuse_bad_input_and_missing_data_in_one_paragraph(tmp_path, capsys, monkeypatch):
+    from tests.conftest import benchmark
+
+    assert "--mb is the size" in script_error(benchmark("text_loading").main, ["--mb", "0"], capsys)
+    monkeypatch.setenv("LSTM_OFFLINE", "1")
+    monkeypatch.delenv("LSTM_DATA_DIR", raising=False)
+    monkeypatch.setenv("LSTM_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "empty").mkdir()
+    assert "Cannot find the tinyshakespeare data file" in script_error(
+        benchmark("text_loading").main, ["--mb", "1", "--data-dir", str(tmp_path / "empty")], capsys)
+    assert "Cannot find the ptb data file" in script_error(
+        benchmark("reproducibility").main, ["--preset", "test", "--data-dir", str(tmp_path / "empty")], capsys)
+
+
+def test_a_data_dir_that_is_a_file_is_named(tmp_path, monkeypatch):
+    (tmp_path / "notes.txt").write_text("hello")
+    monkeypatch.setenv("LSTM_DATA_DIR", str(tmp_path / "notes.txt"))
+    from datasets import load_ptb
+
+    with pytest.raises(DataError) as error:
+        load_ptb(download=False)
+    assert f"LSTM_DATA_DIR {tmp_path / 'notes.txt'} is a file, not a folder" in str(error.value)
