@@ -210,12 +210,29 @@
       const n = inputSizes[l], h = new Float32Array(u), c = new Float32Array(u), X = bufX[l % 2];
       if (l === 0) ids.forEach((id, t) => heap.set(tables[0].subarray(id * 4 * u, (id + 1) * 4 * u), bufZ + t * 4 * u));
       else { fillRows(bufZ, T, biases[l]); gemm(mats[l], bufX[(l + 1) % 2], bufZ, T, n, 4 * u); }
-      for (let t = 0; t < T; t++) {
-        const zAt = bufZ + t * 4 * u;
-        heap.set(h, vecIn);
-        axpyRows(4 * (mats[l] + n * 4 * u), 4 * vecIn, 4 * zAt, u, 4 * u);
-        gatesAt(zAt, h, c, u, layers[l], t);
-        heap.set(h, X + t * u);
+      const Wh = mats[l] + n * 4 * u, out = layers[l];
+      if (u % 4 === 0) {  // the state stays in the memory: h_t is written straight into row t of X, C_t at vecC
+        heap.fill(0, vecC, vecC + u);
+        for (let t = 0; t < T; t++) {
+          const zAt = bufZ + t * 4 * u, hAt = X + t * u;
+          if (t) axpyRows(4 * Wh, 4 * (hAt - u), 4 * zAt, u, 4 * u);
+          kernel.gates(4 * zAt, 4 * vecC, 4 * hAt, u);
+          out.c.set(heap.subarray(vecC, vecC + u), t * u);
+        }
+        for (let t = 0; t < T; t++) {  // the gates i, f, o left in the z rows
+          const zAt = bufZ + t * 4 * u;
+          out.i.set(heap.subarray(zAt, zAt + u), t * u); out.f.set(heap.subarray(zAt + u, zAt + 2 * u), t * u);
+          out.o.set(heap.subarray(zAt + 3 * u, zAt + 4 * u), t * u);
+        }
+        out.h.set(heap.subarray(X, X + T * u));
+      } else {
+        for (let t = 0; t < T; t++) {
+          const zAt = bufZ + t * 4 * u;
+          heap.set(h, vecIn);
+          axpyRows(4 * Wh, 4 * vecIn, 4 * zAt, u, 4 * u);
+          gatesAt(zAt, h, c, u, out, t);
+          heap.set(h, X + t * u);
+        }
       }
     });
     const probs = new Float32Array(T * V), padded = new Float32Array(Vp);
