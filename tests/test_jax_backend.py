@@ -48,7 +48,7 @@ def test_every_script_runs_on_jax_without_tensorflow(tmp_path, data_dir):
     code = WITHOUT_TENSORFLOW + f"""
 import json, keras
 assert keras.backend.backend() == "jax"
-import train_ptb, train_char_rnn, train_mnist_bilstm, sample, predict_mnist
+import train_ptb, train_char_rnn, train_mnist_bilstm, sample, predict_mnist, explore
 ptb = train_ptb.main(['--preset', 'test', '--steps-per-epoch', '40', {common}, '--output-dir', r'{tmp_path / "ptb"}'])
 char = train_char_rnn.main(['--preset', 'test', '--steps-per-epoch', '40', {common},
                             '--output-dir', r'{tmp_path / "char"}'])
@@ -57,6 +57,7 @@ mnist = train_mnist_bilstm.main(['--preset', 'test', '--steps-per-epoch', '60', 
 words = sample.main([r'{tmp_path / "ptb"}', '--prime', 'the company', '--length', '5', '--seed', '1'])
 chars = sample.main([r'{tmp_path / "char"}', '--prime', 'ROMEO:', '--length', '20', '--seed', '1'])
 predicted = predict_mnist.main([r'{tmp_path / "mnist"}'] + {digits!r})
+page = explore.main([r'{tmp_path / "char"}', '--output', r'{tmp_path / "char.html"}'])
 import models
 from datasets import load_mnist
 (_, _), (x, _) = load_mnist(r'{data_dir}')
@@ -78,6 +79,7 @@ print("RESULT", json.dumps({{"ptb": ptb["test_perplexity"], "char": char["test_n
     # predict_mnist read the PNGs back to the test images: its classes and probabilities are the model's own
     assert [digit for digit, _ in found["predicted"]] == found["expected"]
     assert [p for _, p in found["predicted"]] == pytest.approx(found["expected_probability"], rel=1e-5)
+    assert '"tokens"' in (tmp_path / "char.html").read_text(encoding="utf-8")  # the explorer's page, written on JAX
     for run in ("ptb", "char", "mnist"):  # every artifact, TensorBoard logs included
         assert (tmp_path / run / "model.keras").is_file()
         assert any((tmp_path / run / "tensorboard").iterdir()), run
