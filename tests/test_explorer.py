@@ -250,3 +250,23 @@ def test_the_page_is_self_contained(pages):
     for part in ("page.html", "explorer.js"):
         with open(os.path.join(os.path.dirname(explore.__file__), "explorer", part), encoding="utf-8") as f:
             assert "http" not in f.read() or part == "explorer.js" and "fetch(" not in html
+
+
+def test_the_first_text_is_the_start_of_the_runs_own_test_split(tmp_path):
+    from datasets import load_text
+    from explorer.export import default_passage, test_split_text
+
+    text = "".join(f"line {k}: {'abcdefghij'[k % 10] * (k % 37)}\n" for k in range(3000))
+    path = tmp_path / "own.txt"
+    path.write_text(text)
+    split = (0.8, 0.1, 0.1)
+    *_, test, vocabulary = load_text(str(path), split)
+    settings = {"script": "train_char_rnn.py", "data": {"text": str(path)}, "config": {"split": list(split)}}
+    assert test_split_text(settings) == vocabulary.decode(test)  # cut where training cut it
+    passage = default_passage(settings, "chars")
+    assert passage.startswith("line ") and passage.endswith("\n") and passage in vocabulary.decode(test)
+    corpus = write_corpus(tmp_path / "corpus")
+    words = default_passage({"script": "train_ptb.py", "data": {"corpus": str(corpus)}}, "words")
+    assert words.startswith("a cat and a yak ran\nthe gnu\n")
+    with pytest.raises(Exception, match="--text FILE"):
+        default_passage({"script": "train_char_rnn.py", "data": {"text": str(tmp_path / "gone.txt")}}, "chars")
