@@ -18,7 +18,7 @@ startup.start()
 import argparse  # noqa: E402
 import os  # noqa: E402
 
-from datasets import read_text  # noqa: E402
+from datasets import EOS, UNK, read_text  # noqa: E402
 from explorer import page_html  # noqa: E402
 from explorer.export import default_passage, page_size_text, payload  # noqa: E402
 from training.errors import UserError, friendly_main  # noqa: E402
@@ -48,27 +48,44 @@ def title_of(settings, run_dir):
     return f"{name}: {script} {settings.get('preset', '')}, {spec.get('cell', 'custom')} cell, {shape}"
 
 
+def tokens_text(tokens, kind):
+    """Tokens back to text as the tokenizer cut it: characters joined; words by spaces, <eos> as line ends."""
+    if kind == "chars":
+        return "".join(tokens)
+    lines, line = [], []
+    for token in tokens:
+        if token == EOS:
+            lines.append(" ".join(line) + "\n")
+            line = []
+        else:
+            line.append(token)
+    return "".join(lines) + " ".join(line)
+
+
+def own_passage(path, vocabulary):
+    """The page's first text from --text: at most MAX_PASSAGE tokens; notes on what the page will skip."""
+    passage = read_text(path, what="--text file")
+    if not passage.strip():
+        raise UserError(f"the --text file {path} holds no text; give a file with some of it.")
+    tokens = vocabulary.split(passage)
+    if len(tokens) > MAX_PASSAGE:
+        print(f"note: the page starts with the first {MAX_PASSAGE:,} of the {len(tokens):,} tokens of {path}; "
+              f"paste more into its box if you like.")
+        passage = tokens_text(tokens[:MAX_PASSAGE], vocabulary.kind)
+    unknown = vocabulary.unknown(tokens)
+    if unknown and not (vocabulary.kind == "words" and UNK in vocabulary.index):
+        print(f"note: {len(unknown)} tokens of {path} are not in the model's vocabulary; the page shows them "
+              f"struck through and skips them: {', '.join(repr(u) for u in unknown[:10])}")
+    return passage
+
+
 @friendly_main
 def main(argv=None):
     args = parse_args(argv)
     model, vocabulary = load_language_model(args.run_dir, batch_size=1, num_steps=None, stateful=False)
     settings = read_json(os.path.join(args.run_dir, "config.json"), "the run's settings")
-    if args.text:
-        passage = read_text(args.text, what="--text file")
-        if not passage.strip():
-            raise UserError(f"the --text file {args.text} holds no text; give a file with some of it.")
-        tokens = vocabulary.split(passage)
-        if len(tokens) > MAX_PASSAGE:
-            print(f"note: the page starts with the first {MAX_PASSAGE:,} of the {len(tokens):,} tokens of "
-                  f"{args.text}; paste more into its box if you like.")
-            passage = vocabulary.decode(vocabulary.encode(tokens[:MAX_PASSAGE])) if vocabulary.kind == "words" \
-                else "".join(tokens[:MAX_PASSAGE])
-        unknown = vocabulary.unknown(tokens)
-        if unknown and not (vocabulary.kind == "words" and "<unk>" in vocabulary.index):
-            print(f"note: {len(unknown)} tokens of {args.text} are not in the model's vocabulary; the page shows "
-                  f"them struck through and skips them: {', '.join(repr(u) for u in unknown[:10])}")
-    else:
-        passage = default_passage(settings, vocabulary.kind, args.data_dir)
+    passage = own_passage(args.text, vocabulary) if args.text else default_passage(settings, vocabulary.kind,
+                                                                                   args.data_dir)
     output = args.output or os.path.join(args.run_dir, "explore.html")
     if os.path.isdir(output):
         raise UserError(f"--output {output} is a folder; give the name of the HTML file to write.")

@@ -270,3 +270,14 @@ def test_the_first_text_is_the_start_of_the_runs_own_test_split(tmp_path):
     assert words.startswith("a cat and a yak ran\nthe gnu\n")
     with pytest.raises(Exception, match="--text FILE"):
         default_passage({"script": "train_char_rnn.py", "data": {"text": str(tmp_path / "gone.txt")}}, "chars")
+
+
+def test_a_long_text_is_cut_at_a_token_and_reads_back_to_the_same_tokens():
+    from datasets import Vocabulary, split_words
+
+    text = "the  cat sat\non a mat\n\nand ran"
+    words = split_words(text)
+    assert split_words(explore.tokens_text(words, "words")) == words
+    assert explore.tokens_text(words[:5], "words") == "the cat sat\non"
+    assert explore.tokens_text(list("ab\nc"), "chars") == "ab\nc"
+    assert Vocabulary.of_words(words).split(explore.tokens_text(words, "words")) == words
