@@ -15,10 +15,11 @@ length and statefulness.
 import dataclasses
 import sys
 
-if "keras" not in sys.modules:  # imported outside the scripts: the same quiet start as theirs (no C++ start-up lines)
+if "keras" not in sys.modules:  # imported outside the scripts on TensorFlow: their quiet start (no C++ start-up lines)
     from training import startup
 
-    startup.start()
+    if startup.requested_backend() == "tensorflow" and not startup.missing_backend():
+        startup.start()
 
 import keras  # noqa: E402
 
