@@ -5,9 +5,10 @@
 
 For every length T and every loop, a fresh process builds a character model
 (one-hot 65 → LSTMStack of 2 × 128 → softmax, batch 8 × T) and trains it on
-random tokens: "unrolled" is this project's LSTM unrolled with its
-hand-written backward pass (what the scripts use up to `models.layer.MAX_UNROLLED_STEPS`), "scan" the
-same layers with `unroll=False` (a `keras.ops.scan`, automatic differentiation), "builtin"
+random tokens: "unrolled" is this project's LSTM unrolled (`unroll=True`) with its
+hand-written backward pass, "scan" the same layers with `unroll=False` (a `keras.ops.scan`,
+automatic differentiation), "default" `unroll=None` (unrolled up to
+`models.backward.MAX_UNROLLED_STEPS`, the scan loop beyond: what the scripts use), "builtin"
 `keras.layers.LSTM`. It prints the seconds of the first step (tracing and
 compiling included), the median of the next three, and the peak resident memory; a process that
 has not finished within --timeout is reported as such.
@@ -35,7 +36,8 @@ if loop == "builtin":
     for _ in range(2):
         x = keras.layers.LSTM(128, return_sequences=True)(x)
 else:
-    x = LSTMStack([LSTM(128, return_sequences=True, unroll=None if loop == "unrolled" else False) for _ in range(2)])(x)
+    unroll = {{"default": None, "unrolled": True, "scan": False}}[loop]
+    x = LSTMStack([LSTM(128, return_sequences=True, unroll=unroll) for _ in range(2)])(x)
 model = keras.Model(tokens, keras.layers.Dense(65)(x))
 model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
 rng = np.random.default_rng(0)
@@ -65,7 +67,7 @@ def measure(steps, loop, timeout):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, nargs="+", default=[100, 200, 400, 800, 1600], help="lengths T")
-    parser.add_argument("--loops", nargs="+", default=["unrolled", "scan", "builtin"])
+    parser.add_argument("--loops", nargs="+", default=["unrolled", "scan", "default", "builtin"])
     parser.add_argument("--timeout", type=float, default=240, help="seconds a process may take")
     args = parser.parse_args(argv)
     print("| T | loop | first step | later step | peak memory |")

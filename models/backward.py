@@ -16,6 +16,17 @@ from models.cell import lstm_update
 FUSED_BACKENDS = ("tensorflow", "jax")
 
 
+# The longest sequence unrolled by default. The unrolled graph, its memory and the time to trace and compile it
+# grow with the length, the scan loop's do not; past this length `unroll=None` takes the scan loop (where the
+# two cross: benchmarks/long_sequences.py, docs/speed.md#long-sequences).
+MAX_UNROLLED_STEPS = 500
+
+
+def unrolls(unroll, steps):
+    """Whether an `LSTM` with this `unroll` argument unrolls `steps` time steps (None: not known when built)."""
+    return steps is not None and (unroll is True or (unroll is None and steps <= MAX_UNROLLED_STEPS))
+
+
 def fused_gradient_applies(lstms, steps, mask=None, recurrent_mask=None, stacked=False):
     """Whether `lstms` may run on `fused_stack`, the hand-written backward pass.
 
@@ -44,7 +55,7 @@ def fused_gradient_applies(lstms, steps, mask=None, recurrent_mask=None, stacked
         return False
     for layer in lstms:
         cell = layer.cell
-        if not cell.has_standard_gates or layer.unroll is False:
+        if not cell.has_standard_gates or not unrolls(layer.unroll, steps):
             return False
         if stacked and (
             not cell.use_bias or cell.dropout or cell.recurrent_dropout or layer.activity_regularizer is not None

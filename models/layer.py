@@ -12,6 +12,7 @@ from models import backward
 from models.cell import LSTMCell, _check_rate
 from models.serialization import SERIALIZATION_PACKAGE
 
+
 # Arguments of LSTM that belong to its cell; LSTM.get_config takes them from the cell.
 _CELL_ARGUMENTS = (
     "units", "activation", "recurrent_activation", "use_bias", "kernel_initializer",
@@ -73,8 +74,9 @@ class LSTM(keras.layers.RNN):
             of AWD-LSTM, Merity et al. 2017): one mask on the matrix per batch,
             shared by every sequence and step, the kept entries scaled by
             1/(1 − rate); off at inference. Default 0.
-        unroll: `None` (default) unrolls when the number of steps is static;
-            `True` insists on unrolling; `False` always uses the scan loop.
+        unroll: `None` (default) unrolls when the number of steps is static
+            and at most `models.backward.MAX_UNROLLED_STEPS`; `True` unrolls whenever it is
+            static; `False` always uses the scan loop.
         zero_output_for_mask: With a mask, output zeros (instead of the
             previous output) at masked steps.
 
@@ -157,6 +159,9 @@ class LSTM(keras.layers.RNN):
 
     def build(self, sequences_shape, initial_state_shape=None):
         _check_sequence_shape(sequences_shape)
+        steps = sequences_shape[1]
+        if steps is not None and not backward.unrolls(self.unroll, steps) and keras.backend.backend() == "tensorflow":
+            self.supports_jit = False  # too long to unroll: the scan loop, whose gradient XLA cannot compile
         super().build(sequences_shape, initial_state_shape)
 
     def call(self, sequences, initial_state=None, mask=None, training=False):
@@ -193,7 +198,7 @@ class LSTM(keras.layers.RNN):
         if mask is not None:
             mask = ops.expand_dims(ops.transpose(ops.cast(mask, "bool"), (1, 0)), -1)
         steps = sequences.shape[1]
-        unrolled = self.unroll is not False and steps is not None
+        unrolled = backward.unrolls(self.unroll, steps)
         if self.go_backwards and not unrolled:  # (the unrolled loop just reads its steps from the end)
             time_major = ops.flip(time_major, axis=0)
             mask = None if mask is None else ops.flip(mask, axis=0)

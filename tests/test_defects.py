@@ -316,3 +316,35 @@ def test_a_data_dir_that_is_a_file_is_named(tmp_path, monkeypatch):
     with pytest.raises(DataError) as error:
         load_ptb(download=False)
     assert f"LSTM_DATA_DIR {tmp_path / 'notes.txt'} is a file, not a folder" in str(error.value)
+
+
+# ---- long sequences ------------------------------------------------------------------------------------
+
+def test_a_sequence_longer_than_the_unroll_limit_takes_the_scan_loop_with_the_same_results(monkeypatch, rng):
+    import keras
+    import numpy as np
+
+    from models import LSTM, LSTMStack, backward
+
+    assert backward.unrolls(None, 500) and not backward.unrolls(None, 501) and backward.unrolls(True, 5000)
+    assert not backward.unrolls(None, None) and not backward.unrolls(False, 10)
+    monkeypatch.setattr(backward, "MAX_UNROLLED_STEPS", 10)
+    calls = []
+    fused_stack = backward.fused_stack
+    monkeypatch.setattr(backward, "fused_stack", lambda *a, **k: calls.append(1) or fused_stack(*a, **k))
+    x = rng.normal(size=(3, 12, 5)).astype("float32")
+
+    def stack(unroll):
+        return LSTMStack([LSTM(4, return_sequences=True, unroll=unroll, seed=1) for _ in range(2)])
+
+    long, forced = stack(None), stack(True)
+    long.build(x.shape), forced.build(x.shape)
+    forced.set_weights(long.get_weights())
+    out_long = np.asarray(long(x))
+    assert calls == []  # 12 > the limit: the layers one after the other, each a scan loop
+    np.testing.assert_allclose(out_long, np.asarray(forced(x)), atol=1e-6)
+    assert calls == [1]  # unroll=True still unrolls (the fused loop)
+    inputs = keras.Input(batch_size=3, shape=(12, 5))
+    model = keras.Model(inputs, keras.layers.Dense(2)(stack(None)(inputs)))
+    model.compile(optimizer="sgd", loss="mse")
+    assert np.isfinite(model.train_on_batch(x, np.zeros((3, 12, 2), "float32")))  # and it trains
