@@ -286,6 +286,7 @@ def test_the_largest_seed_builds_every_random_layer(rng):
 
 # ---- outside the scripts -------------------------------------------------------------------------------
 
+@pytest.mark.slow  # a fresh process
 def test_a_saved_model_loads_quietly_outside_the_scripts_from_any_folder(char_run, tmp_path):
     code = (f"import models\nmodel = models.load_model({str(char_run[0] / 'model.keras')!r})\n"
             f"print('RESULT', model.count_params())")
