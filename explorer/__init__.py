@@ -22,7 +22,8 @@ def page_html(data):
         page = f.read()
     with open(os.path.join(HERE, "explorer.js"), encoding="utf-8") as f:
         script = f.read()
-    model = json.dumps(data, ensure_ascii=False).replace("</", "<\\/")  # no "</script>" inside the JSON
+    # "<" only occurs inside JSON strings: as \u003c no "</script>" or "<!--" can end or confuse the script element
+    model = json.dumps(data, ensure_ascii=False).replace("<", "\\u003c")
     kernel = json.dumps({kind: base64.b64encode(module_bytes(kind == "relaxed")).decode("ascii")
                          for kind in ("plain", "relaxed")})
     return page.replace("/*MODEL*/", model).replace("/*KERNEL*/", kernel).replace("/*EXPLORER*/", script)

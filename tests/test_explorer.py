@@ -281,3 +281,13 @@ def test_a_long_text_is_cut_at_a_token_and_reads_back_to_the_same_tokens():
     assert explore.tokens_text(words[:5], "words") == "the cat sat\non"
     assert explore.tokens_text(list("ab\nc"), "chars") == "ab\nc"
     assert Vocabulary.of_words(words).split(explore.tokens_text(words, "words")) == words
+
+
+@in_browser
+def test_a_text_with_script_tags_and_comments_stays_text(browser, char_run, tmp_path):
+    text = 'ROMEO: "</script><!-- <b>not markup</b>"\n'
+    own = tmp_path / "tags.txt"
+    own.write_text(text)
+    open_page(browser, write_page(char_run[0], tmp_path, "tags", own))
+    assert browser.execute_script("return document.getElementById('input').value") == text
+    assert browser.execute_script("return document.querySelectorAll('#text b').length") == 0
