@@ -38,9 +38,12 @@
   const pad4 = (n) => Math.ceil(n / 4) * 4;
   const Vp = pad4(V);
 
-  // Floats each matrix takes in wasm memory: layer 0 reads only W_h (its input product is a table lookup);
-  // a higher layer reads [x_t, h_{t-1}] · [W_x; W_h]; the logits h · W_out (columns padded to 4).
-  const inputSizes = units.map((u, l) => (l === 0 ? 0 : units[l - 1]));
+  // Floats each matrix takes in wasm memory: a layer reads [x_t, h_{t-1}] · [W_x; W_h], the logits h · W_out
+  // (columns padded to 4). Layer 1's input product is folded into a table of a row per token (one-hot, or
+  // embedding · W_x + b) where that is cheap to build; for a large vocabulary it stays a product.
+  const embedding = array("embedding"), firstKernel = array("lstm_0/kernel");
+  const useTable = !embedding || V * firstKernel.shape[0] * 4 * units[0] <= 2e7;
+  const inputSizes = units.map((u, l) => (l === 0 ? (useTable ? 0 : firstKernel.shape[0]) : units[l - 1]));
   let floats = 0;
   const region = (n) => { const at = floats; floats += pad4(n); return at; };
   const mats = units.map((u, l) => region((inputSizes[l] + u) * 4 * u));
@@ -57,9 +60,9 @@
   units.forEach((u, l) => {
     const k = array(`lstm_${l}/kernel`), r = array(`lstm_${l}/recurrent`), b = array(`lstm_${l}/bias`);
     biases.push(b.data);
-    if (l === 0) {
+    if (l === 0 && useTable) {
       // z's input part for every token: embedding · W_x + b, or (one-hot) W_x's row + b
-      const table = new Float32Array(V * 4 * u), e = array("embedding"), n = k.shape[0];
+      const table = new Float32Array(V * 4 * u), e = embedding, n = k.shape[0];
       for (let t = 0; t < V; t++) {
         const row = table.subarray(t * 4 * u, (t + 1) * 4 * u);
         row.set(b.data);
@@ -74,7 +77,7 @@
       }
       tables.push(table);
       heap.set(r.data, mats[0]);
-    } else {
+    } else {  // [W_x; W_h]
       heap.set(k.data, mats[l]);
       heap.set(r.data, mats[l] + k.data.length);
     }
@@ -124,8 +127,8 @@
     let below = null;
     for (let l = 0; l < L; l++) {
       const u = units[l], n = inputSizes[l], z = heap.subarray(vecZ, vecZ + 4 * u);
-      if (l === 0) z.set(tables[0].subarray(id * 4 * u, (id + 1) * 4 * u));
-      else { z.set(biases[l]); heap.set(below, vecIn); }
+      if (l === 0 && useTable) z.set(tables[0].subarray(id * 4 * u, (id + 1) * 4 * u));
+      else { z.set(biases[l]); heap.set(l === 0 ? embedding.data.subarray(id * n, (id + 1) * n) : below, vecIn); }
       heap.set(state[l].h, vecIn + n);
       axpyRows(4 * mats[l], 4 * vecIn, 4 * vecZ, n + u, 4 * u);
       gatesAt(vecZ, state[l].h, state[l].c, u);
@@ -201,15 +204,20 @@
   function run(text) {
     const tokens = tokenize(text);
     const { ids, known, unknown } = encode(tokens);
-    const T = ids.length, uMax = Math.max(...units), zMax = Math.max(4 * uMax, Vp);
+    const T = ids.length, uMax = Math.max(...units, inputSizes[0]), zMax = Math.max(4 * Math.max(...units), Vp);
     const bufZ = scratch, bufX = [bufZ + T * zMax, bufZ + T * zMax + T * uMax];
     ensure(bufX[1] + T * uMax);
     const layers = units.map((u) => ({ h: new Float32Array(T * u), c: new Float32Array(T * u),
       i: new Float32Array(T * u), f: new Float32Array(T * u), o: new Float32Array(T * u) }));
     units.forEach((u, l) => {
       const n = inputSizes[l], h = new Float32Array(u), c = new Float32Array(u), X = bufX[l % 2];
-      if (l === 0) ids.forEach((id, t) => heap.set(tables[0].subarray(id * 4 * u, (id + 1) * 4 * u), bufZ + t * 4 * u));
-      else { fillRows(bufZ, T, biases[l]); gemm(mats[l], bufX[(l + 1) % 2], bufZ, T, n, 4 * u); }
+      if (l === 0 && useTable) {
+        ids.forEach((id, t) => heap.set(tables[0].subarray(id * 4 * u, (id + 1) * 4 * u), bufZ + t * 4 * u));
+      } else {
+        if (l === 0) ids.forEach((id, t) => heap.set(embedding.data.subarray(id * n, (id + 1) * n), bufX[1] + t * n));
+        fillRows(bufZ, T, biases[l]);
+        gemm(mats[l], bufX[(l + 1) % 2], bufZ, T, n, 4 * u);
+      }
       const Wh = mats[l] + n * 4 * u, out = layers[l];
       if (u % 4 === 0) {  // the state stays in the memory: h_t is written straight into row t of X, C_t at vecC
         heap.fill(0, vecC, vecC + u);

@@ -83,8 +83,14 @@ def builtin_run(tmp_path_factory):
 @pytest.fixture(scope="module")
 def pages(char_run, awd_run, builtin_run, tmp_path_factory):
     folder = tmp_path_factory.mktemp("pages")
-    return {"char": write_page(char_run[0], folder, "char"), "tied words": write_page(awd_run[0], folder, "awd"),
-            "builtin": write_page(builtin_run, folder, "builtin")}
+    found = {"char": write_page(char_run[0], folder, "char"), "tied words": write_page(awd_run[0], folder, "awd"),
+             "builtin": write_page(builtin_run, folder, "builtin")}
+    # the same word page with the first layer's input product as a product (a large vocabulary's path)
+    html = found["tied words"].read_text(encoding="utf-8")
+    assert html.count("<= 2e7") == 1
+    found["words, no table"] = folder / "awd-no-table.html"
+    found["words, no table"].write_text(html.replace("<= 2e7", "<= 0"), encoding="utf-8")
+    return found
 
 
 def keras_trace(run_dir, tokens):
@@ -122,15 +128,15 @@ def page_trace(browser, text):
 def passage(kind, data):
     if kind == "char":
         return load_shakespeare(data)[2][:160]
-    if kind == "tied words":
+    if kind in ("tied words", "words, no table"):
         return "the company said it expects to report a loss\nshares of the bank fell N cents to $ N\n"
     return "the cat sat on a mat\nand the dog ran to it\n"
 
 
 @in_browser
-@pytest.mark.parametrize("kind", ["char", "tied words", "builtin"])
+@pytest.mark.parametrize("kind", ["char", "tied words", "words, no table", "builtin"])
 def test_the_page_computes_what_keras_computes(browser, pages, kind, char_run, awd_run, builtin_run):
-    run_dir = {"char": char_run[0], "tied words": awd_run[0], "builtin": builtin_run}[kind]
+    run_dir = {"char": char_run[0], "builtin": builtin_run}.get(kind, awd_run[0])
     text = passage(kind, char_run[2])
     open_page(browser, pages[kind])
     _, vocabulary = load_language_model(run_dir, batch_size=1, num_steps=1)
@@ -291,3 +297,12 @@ def test_a_text_with_script_tags_and_comments_stays_text(browser, char_run, tmp_
     open_page(browser, write_page(char_run[0], tmp_path, "tags", own))
     assert browser.execute_script("return document.getElementById('input').value") == text
     assert browser.execute_script("return document.querySelectorAll('#text b').length") == 0
+
+
+@in_browser
+def test_sampling_without_the_token_table_gives_the_same_text(browser, pages):
+    texts = []
+    for kind in ("tied words", "words, no table"):
+        open_page(browser, pages[kind])
+        texts.append(browser.execute_script("return lstm.sample('the company', 40, 1.0, 3)"))
+    assert texts[0] == texts[1]
