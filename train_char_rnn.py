@@ -14,6 +14,7 @@ tensorflow-char-rnn).
     python train_char_rnn.py --preset wide                      # 2-core CPU, ~19 minutes, best
     KERAS_BACKEND=jax python train_char_rnn.py --preset large   # GPU
     python train_char_rnn.py --text my_novel.txt                # your own text (any UTF-8 file, split 90/5/5)
+    python train_char_rnn.py --source tfds                      # Tiny Shakespeare from tensorflow-datasets
     python sample.py runs/<run> --prime "ROMEO:" --length 1000 --temperature 0.8
 
 Batches are contiguous streams through the text (TensorFlow's PTB layout):
@@ -36,7 +37,9 @@ import dataclasses  # noqa: E402
 import os  # noqa: E402
 
 from datasets import DataError, load_shakespeare, load_text, parse_split  # noqa: E402
-from training.cli import add_language_model_arguments, open_run, parse_script_args  # noqa: E402
+from datasets.tfds_source import load_shakespeare_tfds  # noqa: E402
+from training.cli import add_language_model_arguments, add_source_arguments, open_run, parse_script_args  # noqa: E402
+from training.cli import run_source, source_setting  # noqa: E402
 from training.errors import UserError, friendly_main  # noqa: E402
 from training.files import atomic_write  # noqa: E402
 from training.inference import Sampler, line_start  # noqa: E402
@@ -121,21 +124,24 @@ def add_arguments(parser):
     parser.add_argument("--text", metavar="FILE", help="train on your own text: any UTF-8 file (default: Tiny "
                                                        "Shakespeare)")
     parser.add_argument("--split", help="train,valid,test fractions of --text (default 0.9,0.05,0.05)")
+    add_source_arguments(parser)
     add_without_argument(parser, CHAR_TECHNIQUES)
     add_language_model_arguments(parser)
 
 
-def read_data(config, data_dir=None, text=None):
-    """Tiny Shakespeare or a text file, as `LanguageModelData`, checked to be long enough."""
+def read_data(config, data_dir=None, text=None, source="files", tfds_dir=None):
+    """Tiny Shakespeare (from the files or tensorflow-datasets) or a text file, as `LanguageModelData`, checked."""
     if text:
         train_ids, valid, test, vocabulary = load_text(text, config.split)
     else:
-        *splits, vocabulary = load_shakespeare(data_dir)
+        *splits, vocabulary = (load_shakespeare_tfds(tfds_dir, data_dir) if source == "tfds"
+                               else load_shakespeare(data_dir))
         train_ids, valid, test = (vocabulary.encode(split) for split in splits)
     if len(vocabulary) < 2:
         raise DataError(f"the text file {text} holds one distinct character ({vocabulary.tokens[0]!r}) over and over: "
                         f"there is nothing to predict. Give a text with at least two different characters.")
-    data = LanguageModelData(train_ids, valid, test, vocabulary, source=text or "Tiny Shakespeare", unit="char")
+    name = text or ("Tiny Shakespeare (tensorflow-datasets)" if source == "tfds" else "Tiny Shakespeare")
+    data = LanguageModelData(train_ids, valid, test, vocabulary, source=name, unit="char")
     check_lengths(config, data, "whole", advice="Lower --batch-size or --num-steps, or give the file more text (or "
                                                 "more of it to training with --split).",
                   eval_advice="Give it a larger share with --split.")
@@ -147,13 +153,14 @@ def main(argv=None):
     args = parse_script_args(__doc__.split("\n\n")[0], PRESETS, "small", argv, add_arguments)
     if args.split is not None and not args.text:
         raise UserError("--split cuts a --text file; Tiny Shakespeare keeps the split of tensorflow-datasets.")
-    run = open_run(args, "train_char_rnn.py", PRESETS, data={"text": args.text and os.path.abspath(args.text)},
+    data = {"text": args.text and os.path.abspath(args.text), "source": source_setting(args, args.text)}
+    run = open_run(args, "train_char_rnn.py", PRESETS, data=data,
                    batch_layout=args.batch_layout, split=args.split and parse_split(args.split),
                    batch_size=args.batch_size, num_steps=args.num_steps, **switched_off(args.without, CHAR_TECHNIQUES))
     text = run.settings["data"].get("text")
     if text:
         check_own_files(run)
-    data = read_data(run.config, args.data_dir, text)
+    data = read_data(run.config, args.data_dir, text, run_source(run, args), args.tfds_dir)
     if text:
         record_own_files(run, [text])
     # valid and test: the whole split once, in order, state carried (batch 1)

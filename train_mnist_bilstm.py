@@ -9,6 +9,7 @@ model selection uses them, never the test set.
 
     python train_mnist_bilstm.py                      # default preset, 2-core CPU
     python train_mnist_bilstm.py --preset book
+    python train_mnist_bilstm.py --source tfds        # MNIST from tensorflow-datasets (other held-out images)
     python predict_mnist.py runs/<run> digit.png      # classify your own images
 """
 
@@ -25,10 +26,11 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from datasets import load_mnist  # noqa: E402
+from datasets.tfds_source import load_mnist_tfds  # noqa: E402
 from datasets.batching import batches, scale_images, shifted_images, validation_batches  # noqa: E402
 from models import DigitClassifierSpec  # noqa: E402
 from training import distribute  # noqa: E402
-from training.cli import open_run, parse_script_args  # noqa: E402
+from training.cli import add_source_arguments, open_run, parse_script_args, run_source, source_setting  # noqa: E402
 from training.errors import friendly_main  # noqa: E402
 from training.figures import confusion_matrix, plot_confusion_matrix, plot_misclassified  # noqa: E402
 from training.optimizers import make_optimizer  # noqa: E402
@@ -73,11 +75,13 @@ def images_per_epoch(config, available):
 
 @friendly_main
 def main(argv=None):
-    args = parse_script_args(__doc__.split("\n\n")[0], PRESETS, "default", argv)
-    run = open_run(args, "train_mnist_bilstm.py", PRESETS)
+    args = parse_script_args(__doc__.split("\n\n")[0], PRESETS, "default", argv, add_source_arguments)
+    run = open_run(args, "train_mnist_bilstm.py", PRESETS, data={"source": source_setting(args)})
     config = run.config
 
-    (x_all, y_all), (x_test, y_test) = load_mnist(args.data_dir)
+    source = run_source(run, args)
+    (x_all, y_all), (x_test, y_test) = (load_mnist_tfds(args.tfds_dir, args.data_dir) if source == "tfds"
+                                        else load_mnist(args.data_dir))
     x_train, y_train = x_all[:-VALIDATION_IMAGES], y_all[:-VALIDATION_IMAGES]
     x_valid, y_valid = scale_images(x_all[-VALIDATION_IMAGES:]), y_all[-VALIDATION_IMAGES:]
     per_epoch = images_per_epoch(config, len(x_train))
@@ -97,6 +101,9 @@ def main(argv=None):
             print(f"Resuming {run.shown} after epoch {len(run.history)}.")
     print(f"MNIST BiLSTM {run.preset}: {config.layers}×BiLSTM({config.units}) {run.cell}, "
           f"{model.count_params():,} parameters, {per_epoch:,} images per epoch, backend {keras.backend.backend()}")
+    if source == "tfds":
+        print(f"MNIST from tensorflow-datasets: the same 60,000 + 10,000 images in TFDS' order, so the "
+              f"{VALIDATION_IMAGES:,} held out for validation are the last of that order, not of the original file.")
 
     valid = validation_batches(x_valid, y_valid, config.batch_size)  # the same every epoch
     for epoch in run.epochs(config.epochs):

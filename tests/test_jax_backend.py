@@ -104,3 +104,20 @@ print("RESULT", json.dumps({{"async": hooks._async_train, "test": [r["test_perpl
     assert all(1 < perplexity < 10_000 for perplexity in found["test"])
     history = (tmp_path / "awd-test" / "history.csv").read_text().splitlines()
     assert len(history) == 2  # the awd-test run (AR/TAR's penalty read at the epoch's end) finished its epoch
+
+
+def test_source_tfds_on_jax_without_tensorflow_is_a_clear_error(tmp_path):
+    code = WITHOUT_TENSORFLOW + f"""
+import contextlib, io, json, train_mnist_bilstm
+err = io.StringIO()
+with contextlib.redirect_stderr(err):
+    try:
+        train_mnist_bilstm.main(['--preset', 'test', '--source', 'tfds', '--output-dir', r'{tmp_path / "run"}'])
+    except SystemExit as exit:
+        code = exit.code
+print("RESULT", json.dumps({{"exit": code, "err": err.getvalue()}}))
+"""
+    found = python_result(code, env={"KERAS_BACKEND": "jax"})
+    assert found["exit"] == 2 and "Traceback" not in found["err"]
+    assert "TensorFlow, which is not installed" in " ".join(found["err"].split())
+    assert not (tmp_path / "run").exists()

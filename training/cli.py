@@ -8,10 +8,13 @@ import re
 import shlex
 import time
 
+from datasets.tfds_source import SOURCES, check_tfds_dir
 from models.seeds import MAX_SEED
 from training.errors import INTERRUPTED, UserError
 from training.run import RunFolder, new_run_folder
 
+
+OWN_DATA = ("text", "corpus")  # the entries of a run's "data" setting that are the user's own files
 
 # Config fields of run folders written before the iterate averaging had one name in every script.
 RENAMED_FIELDS = {"asgd_after": "average_after", "asgd_window": "average_window", "asgd_patience": "average_patience"}
@@ -59,6 +62,33 @@ def add_language_model_arguments(parser):
                         help="streams: contiguous, state carried (default); windows: random places, zero state")
 
 
+def add_source_arguments(parser):
+    """--source and --tfds-dir: where MNIST and Tiny Shakespeare are read from."""
+    parser.add_argument("--source", choices=SOURCES, help="files: the md5-checked original files (default; no "
+                        "TensorFlow needed); tfds: tensorflow-datasets (prepared from the files once)")
+    parser.add_argument("--tfds-dir", metavar="DIR", help="tensorflow-datasets' data folder for --source tfds "
+                        "(default: TFDS' own, $TFDS_DATA_DIR or ~/tensorflow_datasets)")
+
+
+def source_setting(args, own_file=None):
+    """What `open_run` records of the source: "files" or "tfds" for a new run, None (the saved one) on --resume."""
+    if args.source == "tfds" and own_file:
+        raise UserError(f"--source tfds reads Tiny Shakespeare from tensorflow-datasets; --text {own_file} is your "
+                        f"own file. Give one of them.")
+    check_tfds_dir(args.tfds_dir)
+    return args.source or (None if args.resume else "files")
+
+
+def run_source(run, args):
+    """The source the run reads, "files" or "tfds" (a resumed run's saved one); --tfds-dir only goes with tfds."""
+    source = run.settings["data"].get("source") or "files"
+    if args.tfds_dir is not None and source != "tfds":
+        raise UserError(f"--tfds-dir says where tensorflow-datasets keeps its data; this run reads the "
+                        f"{'original files' if source == 'files' else source}. Add --source tfds to a new run, or "
+                        f"leave out --tfds-dir.")
+    return source
+
+
 def check_positive(args, *names):
     for name in names:
         value = getattr(args, name, None)
@@ -92,7 +122,7 @@ def check_resume_options(run, args, changes):
 
 def default_run_name(script, args, data):
     """<script>[-<own file or corpus>]-<preset>-<cell>-<time>: a run on your own text says which in its name."""
-    own = next((path for path in (data or {}).values() if path), None)
+    own = next((path for key, path in (data or {}).items() if key in OWN_DATA and path), None)
     text = f"-{re.sub(r'[^A-Za-z0-9_.-]+', '_', os.path.splitext(os.path.basename(own.rstrip(os.sep)))[0])}" if own else ""
     return (f"{os.path.splitext(script)[0].removeprefix('train_')}{text}-{args.preset}-{args.cell}-"
             f"{time.strftime('%Y%m%d-%H%M%S')}")
