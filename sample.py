@@ -88,14 +88,15 @@ def evaluate_file(run_dir, path, window=100):
 
 def encode_prime(vocab, prime):
     tokens = vocab.split(prime, close_last_line=False)
-    lower_case = vocab.kind == "words" and all(token == token.lower() for token in vocab.tokens)
-    if lower_case and vocab.unknown(tokens) and not vocab.unknown([token.lower() for token in tokens]):
+    cased = vocab.read_cased(tokens)
+    if cased != tokens:
         print("note: the vocabulary is lower-case (as PTB's is), so the prime is read in lower case.", file=sys.stderr)
-        tokens = [token.lower() for token in tokens]
+        tokens = cased
     unknown = vocab.unknown(tokens)
     if unknown:
+        hint = " The vocabulary is lower-case (as PTB's is)." if vocab.lower_case else ""
         raise UserError(f"the prime has {len(unknown)} {'characters' if vocab.kind == 'chars' else 'words'} that "
-                        f"are not in the model's vocabulary: {', '.join(repr(u) for u in unknown[:20])}. "
+                        f"are not in the model's vocabulary: {', '.join(repr(u) for u in unknown[:20])}.{hint} "
                         f"Remove or replace them.")
     if not tokens:
         raise UserError("the prime is empty; give at least one token with --prime.")

@@ -84,7 +84,8 @@ def measure(page, text, repeat):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     allow_abbrev=False)
     parser.add_argument("run_dir", nargs="?", help="a run folder of train_char_rnn.py (default: --preset)")
     parser.add_argument("--preset", default="wide", help="train_char_rnn.py preset of the untrained model (default wide)")
     parser.add_argument("--repeat", type=int, default=5, help="page opens and recomputes to take the median of")

@@ -65,7 +65,8 @@ def measure(steps, loop, timeout):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     allow_abbrev=False)
     parser.add_argument("--steps", type=int, nargs="+", default=[100, 200, 400, 800, 1600], help="lengths T")
     parser.add_argument("--loops", nargs="+", default=["unrolled", "scan", "default", "builtin"])
     parser.add_argument("--timeout", type=float, default=240, help="seconds a process may take")

@@ -102,7 +102,8 @@ def device_name():
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     allow_abbrev=False)
     parser.add_argument("--cases", default=",".join(c[0] for c in CASES), help="comma-separated case names")
     parser.add_argument("--jit-compile", default="true,false" if keras.backend.backend() == "tensorflow" else "true",
                         help="comma-separated: true, false (both sides always get the same)")

@@ -231,7 +231,8 @@ def worker(name, framework, jit_compile, loop, count):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     allow_abbrev=False)
     parser.add_argument("--models", default=",".join(MODELS), help=f"comma-separated, from {', '.join(MODELS)}")
     parser.add_argument("--rounds", type=int, default=7, help="alternating rounds (at least 1)")
     parser.add_argument("--steps", type=int, default=10, help="training steps per round (at least 1)")

@@ -57,7 +57,7 @@ print(json.dumps({{"loss": loss[-1], "names": [w.path for w in model.weights]}})
 
 @friendly_main
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--preset", default="awd", choices=list(PRESETS), help="a train_ptb.py preset (default awd)")
     parser.add_argument("--cell", default="custom", choices=["custom", "builtin"])
     parser.add_argument("--steps", type=int, default=4, help="training steps per repeat (default 4)")

@@ -64,7 +64,8 @@ def measure(path):
 
 @friendly_main
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     allow_abbrev=False)
     parser.add_argument("--mb", type=int, default=100, help="size of the text in MB (default 100)")
     parser.add_argument("--data-dir", help="folder with tinyshakespeare/ (default: $LSTM_DATA_DIR, the cache)")
     args = parser.parse_args(argv)

@@ -102,7 +102,9 @@ def dataset_folder(dataset, data_dir=None, download=None):
                     if folder == searched[-1] and download:
                         _download(dataset, name, folder, searched)
                         continue
-                    raise _missing_error(dataset, name, searched, _why_not_downloaded(folder, searched, download))
+                    why = _why_not_downloaded(folder, searched, download)
+                    raise _missing_error(dataset, name, searched, f"it is missing in {folder} beside the other files, "
+                                         f"and {why}" if folder != searched[-1] else why)
                 _verify(path, files[name][0], dataset, _why_not_downloaded(folder, searched, download))
             return folder
     if not download:
@@ -116,8 +118,7 @@ def dataset_folder(dataset, data_dir=None, download=None):
 def _why_not_downloaded(folder, searched, download):
     """Why a file missing from `folder` would not be downloaded there ("" if it would be)."""
     if folder != searched[-1]:
-        return (f"it is missing in {folder} beside the other files, and downloads go only into the cache "
-                f"{searched[-1]}")
+        return f"downloads go only into the cache {searched[-1]}, not into {folder}"
     if not download:
         return "downloading is switched off (download=False or LSTM_OFFLINE=1)"
     return ""

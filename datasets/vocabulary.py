@@ -102,6 +102,20 @@ class Vocabulary:
     def __eq__(self, other):
         return isinstance(other, Vocabulary) and (self.kind, self.tokens) == (other.kind, other.tokens)
 
+    @property
+    def lower_case(self):
+        """A word vocabulary without capitals but in one-letter placeholders (PTB's `N` for numbers).
+
+        A word such a vocabulary lacks is looked up in lower case (`read_cased`).
+        """
+        return self.kind == "words" and all(t == t.lower() for t in self.tokens if len(t) > 1)
+
+    def read_cased(self, tokens):
+        """`tokens` with each word a lower-case vocabulary lacks as is, but has in lower case, lower-cased."""
+        if not self.lower_case:
+            return list(tokens)
+        return [t if t in self.index or t.lower() not in self.index else t.lower() for t in tokens]
+
     def split(self, text, close_last_line=True):
         """The tokens of `text`: its characters, or `split_words(text)`."""
         return list(text) if self.kind == "chars" else split_words(text, close_last_line)

@@ -165,7 +165,7 @@
   function encode(tokens) {
     const ids = [], known = [], unknown = [];
     tokens.forEach((token, k) => {
-      let key = model.lowerCase ? token.toLowerCase() : token;
+      let key = model.lowerCase && !index.has(token) ? token.toLowerCase() : token;  // as Vocabulary.read_cased
       if (!index.has(key) && model.kind === "words" && index.has(UNK)) key = UNK;
       if (index.has(key)) { ids.push(index.get(key)); known.push(k); }
       else if (!unknown.includes(token)) unknown.push(token);

@@ -68,7 +68,7 @@ def payload(model, vocabulary, settings, passage, title):
         "units": [layer.cell.units for layer in lstm_layers(model)],
         "tied": bool(spec.get("tie_weights")),
         "cell": spec.get("cell", "custom"),
-        "lowerCase": vocabulary.kind == "words" and all(t == t.lower() for t in vocabulary.tokens),
+        "lowerCase": vocabulary.lower_case,
         "arrays": layout,
         "weights": blob,
         "passage": passage,

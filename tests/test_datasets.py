@@ -158,7 +158,7 @@ def test_corrupted_copy_names_file_and_checksum(data_dir, isolated_data_env):
     assert str(bad / "ptb.valid.txt") in message and FILES["ptb"]["ptb.valid.txt"][0] in message
     # not the cache: deleting the file would give "missing", not a download; the message says so
     assert "deleting it will not bring a fresh one" in message and "downloads go only into the cache" in message
-    assert "\n" not in message
+    assert "missing" not in message and "\n" not in message  # it is there, only wrong
     assert md5sum(bad / "ptb.train.txt") == FILES["ptb"]["ptb.train.txt"][0]  # nothing else touched
     cache = isolated_data_env / "cache" / "ptb"  # in the cache, with downloading on, deleting it is the fix
     shutil.copytree(bad, cache)
@@ -221,3 +221,12 @@ def test_decoding_in_pieces_that_cut_characters_and_line_ends():
         assert "".join(decoded_pieces(data, "x.txt", size=size)) == "a\nü\nc\n日本\n"
     with pytest.raises(DataError, match="byte 0xfc at offset 6"):
         list(decoded_pieces(b"abc\ndu\xfc", "x.txt", size=2))
+
+
+def test_a_lower_case_vocabulary_reads_capitalised_words_in_lower_case():
+    ptb_like = Vocabulary("words", ["the", "<unk>", "<eos>", "N", "company", "said"])  # PTB's `N` for numbers
+    assert ptb_like.lower_case
+    assert ptb_like.read_cased(["The", "Company", "N", "said", "Zebra"]) == ["the", "company", "N", "said", "Zebra"]
+    cased = Vocabulary("words", ["The", "the", "Company"])
+    assert not cased.lower_case and cased.read_cased(["THE"]) == ["THE"]
+    assert not Vocabulary("chars", ["a", "b"]).lower_case

@@ -103,7 +103,7 @@ def test_resume_without_a_folder_continues_the_latest_run_of_the_script_and_pres
     train_ptb.main(["--resume", "--epochs", "2", *short])
     out = capsys.readouterr().out
     assert f"continuing the latest run of train_ptb.py --preset test, runs/{first.name}" in out
-    assert "  run: 2/2 epochs, " in out and " in this process, done" in out  # the whole run's progress
+    assert "  run: 2/2 epochs, " in out and " before this process), done" in out  # the whole run's progress
     assert [len(json.loads((run / "state.json").read_text())["history"]) for run in (first, second)] == [2, 1]
     assert "there is none" in script_error(train_ptb.main, ["--resume", "--preset", "small"], capsys)
 
@@ -111,14 +111,31 @@ def test_resume_without_a_folder_continues_the_latest_run_of_the_script_and_pres
 def test_the_whole_run_estimate_is_the_mean_epoch_times_the_epochs_left():
     from training.run import run_estimate
 
-    assert run_estimate(2, 5, 14, 300) == "  run: 5/14 epochs, 5.0 min in this process, ~22.5 min left"
-    assert run_estimate(1, 1, 3, 20) == "  run: 1/3 epochs, 20 s in this process, ~40 s left"
+    assert run_estimate(2, 5, 14, 300) == "  run: 5/14 epochs, 5.0 min so far, ~22.5 min left"
+    assert run_estimate(1, 1, 3, 20) == "  run: 1/3 epochs, 20 s so far, ~40 s left"
+    assert run_estimate(1, 3, 3, 20, 40) == "  run: 3/3 epochs, 60 s so far (40 s before this process), done"
 
 
 def test_argument_prefixes_are_not_guessed(capsys):
     with pytest.raises(SystemExit) as exit_info:
         train_ptb.main(["--lr", "0.1"])
     assert exit_info.value.code == 2 and "unrecognized arguments: --lr" in capsys.readouterr().err
+
+
+def test_no_command_line_of_the_project_guesses_prefixes():
+    import ast
+    import glob
+
+    parsers = []
+    for path in glob.glob(os.path.join(ROOT, "**", "*.py"), recursive=True):
+        if os.sep + "tests" + os.sep in path or os.sep + ".ci" + os.sep in path:
+            continue
+        for node in ast.walk(ast.parse(open(path, encoding="utf-8").read())):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "ArgumentParser":
+                abbrev = [k.value for k in node.keywords if k.arg == "allow_abbrev"]
+                parsers.append((os.path.relpath(path, ROOT), abbrev and abbrev[0].value))
+    assert len(parsers) >= 12
+    assert [path for path, abbrev in parsers if abbrev is not False] == []
 
 
 # ---- keras.json ---------------------------------------------------------------------------------------
@@ -218,8 +235,8 @@ def test_sigterm_stops_a_run_like_ctrl_c_and_says_how_to_resume(tmp_path, data_d
     stdout, stderr = process.communicate(timeout=120)
     if process.returncode == 0:
         pytest.skip("the run finished before it could be stopped")
-    resume = f"python train_ptb.py --output-dir {out} --resume"
-    assert process.returncode == 143 and "Traceback" not in stderr
+    resume = f"python train_ptb.py --output-dir {out} --resume --data-dir {data_dir}"
+    assert process.returncode == 143 and "Traceback" not in stderr and " saved in " in stdout
     assert resume in stdout and resume in stderr and f"Run folder: {out}" in stdout
     assert json.loads((out / "state.json").read_text())["history"]
 
@@ -228,9 +245,14 @@ def test_sigterm_stops_a_run_like_ctrl_c_and_says_how_to_resume(tmp_path, data_d
 
 def test_an_output_dir_that_cannot_be_created_is_one_paragraph(tmp_path, capsys):
     (tmp_path / "file").write_text("")
-    for path in (tmp_path / "file" / "run", tmp_path / ("x" * 300)):
+    (tmp_path / "dangling").symlink_to(tmp_path / "gone")
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    long_path = os.path.join(str(tmp_path), *["y" * 200] * 25)  # over PATH_MAX
+    for path in (tmp_path / "file" / "run", tmp_path / ("x" * 300), "/proc/x", long_path, tmp_path / "dangling",
+                 tmp_path / "loop"):
         message = script_error(train_ptb.main, ["--preset", "test", "--output-dir", str(path)], capsys)
-        assert "cannot be created or opened" in message
+        assert "cannot be created or opened" in message or "cannot be created" in message, path
+    assert "leads nowhere" in message and not (tmp_path / "gone").exists()
 
 
 @pytest.mark.slow  # two short trainings

@@ -97,6 +97,10 @@ def test_disk_full_during_a_checkpoint_keeps_the_folder_consistent(tmp_path, mon
     with pytest.raises(UserError, match="No space left on device.*still whole.*checkpoint of epoch 1.*--resume"):
         run.save_checkpoint(model)
     assert files_of(tmp_path) == before
+    monkeypatch.undo()
+    run.save_checkpoint(model)  # epoch 2 saved; then a plot (or any later file) finds the disk full
+    with pytest.raises(UserError, match="checkpoint of epoch 2"):
+        run._saving(no_space)
 
 
 def test_stale_temporary_files_are_removed_when_a_run_opens(ptb_run, tmp_path):

@@ -175,8 +175,13 @@ def open_run(args, script, presets, data=None, **overrides):
     settings = {"script": script, "preset": args.preset, "cell": args.cell, "seed": args.seed,
                 "config": dataclasses.asdict(config), "data": data or {}}
     run = RunFolder.open(output_dir, settings, args.resume)
-    INTERRUPTED["note"] = (f"every finished epoch is saved in {run.shown}; continue with: python {script} "
-                           f"--output-dir {shlex.quote(run.shown)} --resume")
+    command = f"python {script} --output-dir {shlex.quote(run.shown)} --resume" + "".join(
+        f" --{name.replace('_', '-')} {shlex.quote(getattr(args, name))}" for name in ("data_dir", "tfds_dir")
+        if getattr(args, name, None))
+    INTERRUPTED["note"] = lambda: (
+        f"{'epoch 1 is' if run.saved_epoch == 1 else f'epochs 1–{run.saved_epoch} are'} saved in {run.shown}; "
+        f"continue with: {command}" if run.saved_epoch else
+        f"no epoch had finished, so nothing was saved; start the run again with: {command}")
     if run.resumed:
         for old, new in RENAMED_FIELDS.items():  # folders written before the averaging had one name
             if old in run.settings["config"]:

@@ -10,7 +10,8 @@ import textwrap
 from datasets import DataError
 
 AT_EXIT = []  # what a script's main() releases however it ends (training.run adds its folder locks)
-INTERRUPTED = {"note": ""}  # what an interruption says besides "interrupted" (a training run: how to resume)
+INTERRUPTED = {"note": ""}  # what an interruption says besides "interrupted" (a training run: how to resume), or a
+                           # function that returns it
 
 
 class UserError(Exception):
@@ -61,7 +62,8 @@ def friendly_main(main):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(141)
         except KeyboardInterrupt as interruption:
-            message = f"\ninterrupted{': ' + INTERRUPTED['note'] if INTERRUPTED['note'] else '.'}"
+            note = INTERRUPTED["note"]() if callable(INTERRUPTED["note"]) else INTERRUPTED["note"]
+            message = f"\ninterrupted{': ' + note if note else '.'}"
             print(message, flush=True)  # stdout too: a `| tee` log shows where the run stopped
             print(message, file=sys.stderr)
             sys.exit(143 if isinstance(interruption, Terminated) else 130)

@@ -51,8 +51,11 @@ def lock_folder(path, created=False):
         os.makedirs(path, exist_ok=True)
         descriptor = os.open(path, os.O_RDONLY)
     except OSError as error:
-        raise UserError(f"the run folder {path} cannot be created or opened ({error.strerror or error}); choose an "
-                        f"--output-dir in a folder you can write to.") from None
+        why = error.strerror or str(error)
+        if os.path.islink(path) and not os.path.exists(path):  # makedirs says only "File exists"
+            why = f"it is a symbolic link to {os.readlink(path)}, which leads nowhere (a missing target or a loop)"
+        raise UserError(f"the run folder {path} cannot be created or opened ({why}); choose an --output-dir in a "
+                        f"folder you can write to.") from None
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -78,10 +81,14 @@ def minutes(seconds):
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
 
 
-def run_estimate(epochs_here, done, total, seconds_here):
-    """'  run: 3/14 epochs, 7.5 min in this process, ~27.5 min left': the mean epoch here times the epochs left."""
+def run_estimate(epochs_here, done, total, seconds_here, seconds_before=0.0):
+    """'  run: 3/14 epochs, 7.5 min so far, ~27.5 min left': the mean epoch here times the epochs left.
+
+    `seconds_before`: the epochs' time in the processes before a --resume (their history's wall_seconds).
+    """
     left = f", ~{minutes(seconds_here / epochs_here * (total - done))} left" if done < total else ", done"
-    return f"  run: {done}/{total} epochs, {minutes(seconds_here)} in this process{left}"
+    before = f" ({minutes(seconds_before)} before this process)" if seconds_before else ""
+    return f"  run: {done}/{total} epochs, {minutes(seconds_before + seconds_here)} so far{before}{left}"
 
 
 def new_run_folder(name, parent="runs"):
@@ -132,6 +139,7 @@ class RunFolder:
     def __init__(self, path, settings, state=None):
         self.path, self.settings, self.state = path, settings, state
         self.history = list(state["history"]) if state else []
+        self.saved_epoch = len(self.history)  # the last epoch whose state.json is on disk
         self.config = None
         self.title, self.plots, self.keep = path, {}, None
         self._tensorboard = None
@@ -229,10 +237,11 @@ class RunFolder:
     def epochs(self, total):
         """The epochs still to train, counted from 0: from the first unfinished one to `total` − 1."""
         first, start = len(self.history), time.perf_counter()
+        before = sum(row.get("wall_seconds", 0.0) for row in self.history)
         for epoch in range(first, total):
             self._epoch_start = time.perf_counter()
             yield epoch
-            print(run_estimate(epoch + 1 - first, epoch + 1, total, time.perf_counter() - start), flush=True)
+            print(run_estimate(epoch + 1 - first, epoch + 1, total, time.perf_counter() - start, before), flush=True)
 
     def end_epoch(self, model, row, weights=None):
         """What every epoch ends with: keep the best model, checkpoint, history.csv, TensorBoard, plots.
@@ -284,6 +293,7 @@ class RunFolder:
         self.state = {"epoch": epoch, "history": self.history, "settings": self.settings, "checkpoint": name,
                       "random_state": [keras.ops.convert_to_numpy(v.value).tolist() for v in random_state_variables(model)]}
         self._saving(self.write_json, STATE, self.state)
+        self.saved_epoch = epoch
         self._saving(self.write_history)
         if previous and previous.get("checkpoint") not in (None, name) and os.path.exists(self.file(previous["checkpoint"])):
             os.remove(self.file(previous["checkpoint"]))
@@ -292,7 +302,7 @@ class RunFolder:
         try:
             write(*args)
         except OSError as error:
-            done = f"epoch {len(self.history) - 1}" if len(self.history) > 1 else "no epoch yet"
+            done = f"epoch {self.saved_epoch}" if self.saved_epoch else "no epoch yet"
             raise UserError(f"writing to the run folder {self.path} failed ({error.strerror or error}). Every file "
                             f"in it is still whole (the checkpoint of {done}); free space or fix the folder, then "
                             f"continue with --resume.") from None
