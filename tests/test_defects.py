@@ -165,6 +165,26 @@ def test_devices_and_pipes_are_refused_before_reading(tmp_path):
             fingerprint(path)  # a --text run fingerprints its file first
 
 
+def test_a_symlink_loop_is_named_as_such(tmp_path):
+    (tmp_path / "loop.txt").symlink_to(tmp_path / "loop.txt")
+    with pytest.raises(DataError, match="cannot read the text file .*loop.txt: Too many levels of symbolic links"):
+        read_text(str(tmp_path / "loop.txt"))
+
+
+def test_a_plot_titled_in_a_script_the_font_lacks_warns_nothing(tmp_path):
+    import warnings
+
+    from training.figures import plt, save_figure
+
+    fig, ax = plt.subplots()
+    ax.set_title("runs/中文/char — ü")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a glyph warning would fail the test
+        save_figure(fig, str(tmp_path / "plot.png"))
+    plt.close(fig)
+    assert (tmp_path / "plot.png").read_bytes()[:4] == b"\x89PNG"
+
+
 def test_a_large_binary_file_is_refused_from_its_first_megabyte(tmp_path):
     path = tmp_path / "sparse.bin"
     with open(path, "wb") as f:
