@@ -9,7 +9,7 @@ from keras import ops
 import models.backward
 from models import LSTM, LSTMCell, LSTMStack
 from models.reference import lstm_backward, lstm_forward
-from tests.conftest import gradients, python_result, run_python
+from tests.conftest import gradients, numeric_gradients, python_result, run_python
 
 ATOL = 1e-5
 
@@ -291,21 +291,14 @@ def test_numpy_reference_passes_finite_difference_check(rng):
     bias, h0, c0 = rng.normal(size=16) * 0.5, rng.normal(size=(2, 4)), rng.normal(size=(2, 4))
     w_out, w_c = rng.normal(size=(2, 4, 4)), rng.normal(size=(2, 4))
 
-    def loss(x, kernel, recurrent, bias, h0, c0):
-        outputs, _, c_last, _ = lstm_forward(x, kernel, recurrent, bias, h0, c0)
+    def loss(**args):
+        outputs, _, c_last, _ = lstm_forward(**args)
         return np.sum(w_out * outputs) + np.sum(w_c * c_last)
 
     args = dict(x=x, kernel=kernel, recurrent_kernel=recurrent, bias=bias, h0=h0, c0=c0)
-    _, _, _, cache = lstm_forward(x, kernel, recurrent, bias, h0, c0)
+    _, _, _, cache = lstm_forward(**args)
     analytic = lstm_backward(w_out, cache, d_c_last=w_c)
-    eps = 1e-6
-    for name, value in args.items():
-        numeric = np.zeros_like(value)
-        for index in np.ndindex(value.shape):
-            for sign in (1, -1):
-                value[index] += sign * eps
-                numeric[index] += sign * loss(*args.values()) / (2 * eps)
-                value[index] -= sign * eps
+    for name, numeric in numeric_gradients(loss, args).items():
         np.testing.assert_allclose(analytic[name], numeric, rtol=1e-5, atol=1e-7, err_msg=name)
 
 
