@@ -19,15 +19,10 @@ comparisons of Greff et al. (2015), "LSTM: A Search Space Odyssey"
 from typing import NamedTuple
 
 import keras
-from keras import activations, constraints, initializers, ops, regularizers
+from keras import activations, initializers, ops
 
-# `keras.layers.RNN` draws one dropout mask per sequence (and resets it after
-# the sequence) only for cells that carry this mixin: Keras' own protocol for
-# RNN cells, not exported under `keras.layers` (Keras is pinned in requirements.txt).
-from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
-
+from models.recurrent_cell import RecurrentCell, common_arguments
 from models.serialization import SERIALIZATION_PACKAGE
-
 
 # The LSTM variants and the gate blocks of z = x·W_x + h·W_h + b each one computes, in column order (i, f, C̃, o
 # with the fixed gates left out): a gate a variant fixes has no columns in `kernel`, `recurrent_kernel` or `bias`.
@@ -48,15 +43,6 @@ def check_variant(variant):
     if variant not in VARIANTS:
         raise ValueError(f"unknown LSTM variant {variant!r}; choose one of {', '.join(VARIANTS)}.")
     return variant
-
-
-def _check_rate(name, value):
-    if not 0.0 <= float(value) < 1.0:
-        raise ValueError(
-            f"`{name}` is the fraction of units to drop and must lie in [0, 1); got {value!r}. "
-            f"Pass for example {name}=0.5, or 0 to switch it off."
-        )
-    return float(value)
 
 
 class LSTMUpdate(NamedTuple):
@@ -127,7 +113,7 @@ def lstm_update(z, c_prev, activation=ops.tanh, recurrent_activation=ops.sigmoid
 
 
 @keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
-class LSTMCell(keras.layers.Layer, DropoutRNNCell):
+class LSTMCell(RecurrentCell):
     """One time step of a long short-term memory network.
 
     With x_t the input at step t, h_{t-1} and C_{t-1} the previous output and
@@ -215,68 +201,15 @@ class LSTMCell(keras.layers.Layer, DropoutRNNCell):
         **kwargs,
     ):
         check_variant(variant)
-        if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
-            raise ValueError(
-                f"`units` is the size of the LSTM's hidden and cell state and must be a positive "
-                f"integer; got {units!r}. Pass for example units=128."
-            )
-        super().__init__(**kwargs)
-        self.units = units
-        self.activation = activations.get(activation)
-        self.recurrent_activation = activations.get(recurrent_activation)
-        self.use_bias = use_bias
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.recurrent_initializer = initializers.get(recurrent_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
+        super().__init__(units, "the LSTM's hidden and cell state", **common_arguments(locals()), **kwargs)
         self.unit_forget_bias = unit_forget_bias
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.recurrent_constraint = constraints.get(recurrent_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
-        self.dropout = _check_rate("dropout", dropout)
-        self.recurrent_dropout = _check_rate("recurrent_dropout", recurrent_dropout)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed=seed)
         self.variant = variant
         self.peephole_initializer = initializers.get(peephole_initializer)
         self.state_size = [units, units]
-        self.output_size = units
 
     def build(self, input_shape):
-        input_dim = input_shape[-1]
-        if input_dim is None:
-            raise ValueError(
-                f"LSTMCell needs to know the size of its input's last axis to create `kernel`; "
-                f"got input shape {tuple(input_shape)}. Give the model an input shape, for example "
-                f"keras.Input(shape=(timesteps, features))."
-            )
         columns = len(self.gate_blocks) * self.units
-        self.kernel = self.add_weight(
-            shape=(input_dim, columns),
-            name="kernel",
-            initializer=self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-            constraint=self.kernel_constraint,
-        )
-        self.recurrent_kernel = self.add_weight(
-            shape=(self.units, columns),
-            name="recurrent_kernel",
-            initializer=self.recurrent_initializer,
-            regularizer=self.recurrent_regularizer,
-            constraint=self.recurrent_constraint,
-        )
-        if self.use_bias:
-            self.bias = self.add_weight(
-                shape=(columns,),
-                name="bias",
-                initializer=self._bias_initializer(),
-                regularizer=self.bias_regularizer,
-                constraint=self.bias_constraint,
-            )
-        else:
-            self.bias = None
+        self._build_weights(input_shape, columns, (columns,), self._bias_initializer())
         self.peephole_kernel = None
         if self.variant == "peephole":
             self.peephole_kernel = self.add_weight(
@@ -326,15 +259,7 @@ class LSTMCell(keras.layers.Layer, DropoutRNNCell):
         The sequence layer calls this once for every time step together, which
         takes the input half of the work out of the recurrent loop.
         """
-        if len(inputs.shape) > 2:  # one 2-D product, not a batch of small ones
-            leading = ops.shape(inputs)[:-1]
-            z = ops.matmul(ops.reshape(inputs, (-1, inputs.shape[-1])), self.kernel)
-            z = ops.reshape(z, (*leading, self.kernel.shape[-1]))
-        else:
-            z = ops.matmul(inputs, self.kernel)
-        if self.use_bias:
-            z = z + self.bias
-        return z
+        return self._project(inputs, self.bias)
 
     def step(self, z_x, h_tm1, c_tm1, recurrent_mask=None, return_gates=False, recurrent_kernel=None):
         """One recurrence step from the projected input z_x = x_t·W_x + b.
@@ -364,28 +289,9 @@ class LSTMCell(keras.layers.Layer, DropoutRNNCell):
         h, c = self.step(self.project_inputs(inputs), h_tm1, c_tm1, recurrent_mask)
         return h, [h, c]
 
-    def get_initial_state(self, batch_size=None):
-        return [ops.zeros((batch_size, d), dtype=self.compute_dtype) for d in self.state_size]
-
     def get_config(self):
         config = {
-            "units": self.units,
-            "activation": activations.serialize(self.activation),
-            "recurrent_activation": activations.serialize(self.recurrent_activation),
-            "use_bias": self.use_bias,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
             "unit_forget_bias": self.unit_forget_bias,
-            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-            "recurrent_regularizer": regularizers.serialize(self.recurrent_regularizer),
-            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
-            "kernel_constraint": constraints.serialize(self.kernel_constraint),
-            "recurrent_constraint": constraints.serialize(self.recurrent_constraint),
-            "bias_constraint": constraints.serialize(self.bias_constraint),
-            "dropout": self.dropout,
-            "recurrent_dropout": self.recurrent_dropout,
-            "seed": self.seed,
             "variant": self.variant,
             "peephole_initializer": initializers.serialize(self.peephole_initializer),
         }

@@ -122,26 +122,9 @@ class LSTM(SequenceLayer):
     ):
         kwargs.pop("use_cudnn", None)  # a config of keras.layers.LSTM may carry it
         kwargs.pop("implementation", None)
+        arguments = locals()
         cell = LSTMCell(
-            units,
-            activation=activation,
-            recurrent_activation=recurrent_activation,
-            use_bias=use_bias,
-            kernel_initializer=kernel_initializer,
-            recurrent_initializer=recurrent_initializer,
-            bias_initializer=bias_initializer,
-            unit_forget_bias=unit_forget_bias,
-            kernel_regularizer=kernel_regularizer,
-            recurrent_regularizer=recurrent_regularizer,
-            bias_regularizer=bias_regularizer,
-            kernel_constraint=kernel_constraint,
-            recurrent_constraint=recurrent_constraint,
-            bias_constraint=bias_constraint,
-            dropout=dropout,
-            recurrent_dropout=recurrent_dropout,
-            seed=seed,
-            variant=variant,
-            peephole_initializer=peephole_initializer,
+            **{name: arguments[name] for name in self.CELL_ARGUMENTS},
             dtype=kwargs.get("dtype"),
             trainable=kwargs.get("trainable", True),
             name="lstm_cell",

@@ -12,7 +12,7 @@ import keras
 from keras import ops
 
 from models import backward
-from models.cell import _check_rate
+from models.recurrent_cell import _check_rate
 
 
 def _check_sequence_shape(shape, layer="LSTM"):

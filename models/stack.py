@@ -5,7 +5,7 @@ from keras import ops
 
 # The module, not its functions: tests wrap `backward.fused_stack` to see which loop ran.
 from models import backward
-from models.cell import _check_rate
+from models.recurrent_cell import _check_rate
 from models.layer import LSTM
 from models.sequence import _check_sequence_shape
 from models.seeds import derived_seed
