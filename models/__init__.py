@@ -27,7 +27,7 @@ import keras  # noqa: E402
 from models.cell import VARIANTS, LSTMCell  # noqa: E402
 from models.digit_classifier import DigitClassifierSpec, build_digit_classifier  # noqa: E402
 from models.language_model import (  # noqa: E402
-    LanguageModelSpec, build_language_model, find_layer, lstm_class, lstm_layers,
+    CELLS, LanguageModelSpec, build_language_model, find_layer, lstm_layers, recurrent_class,
 )
 from models.gru import GRU, GRUCell  # noqa: E402
 from models.layer import LSTM  # noqa: E402
@@ -39,7 +39,7 @@ SPECS = {spec.kind: spec for spec in (LanguageModelSpec, DigitClassifierSpec)}
 __all__ = [
     "LSTM", "LSTMCell", "LSTMStack", "GRU", "GRUCell", "VARIANTS", "LanguageModelSpec", "DigitClassifierSpec",
     "SERIALIZATION_PACKAGE", "build_model",
-    "build_language_model", "build_digit_classifier", "find_layer", "load_model", "lstm_class", "lstm_layers",
+    "build_language_model", "build_digit_classifier", "find_layer", "load_model", "lstm_layers", "recurrent_class", "CELLS",
     "spec_from_dict",
 ]
 
