@@ -205,7 +205,7 @@ def plot(table, config, path):
     columns = [c for c in columns_of(config) if any(row.get(c) for row in table.values())]
     if not columns:
         return
-    fig, axes = plt.subplots(len(columns), 1, figsize=(8, 2.2 * len(columns)), dpi=110, squeeze=False)
+    fig, axes = plt.subplots(len(columns), 1, figsize=(8, 2.2 * len(columns)), dpi=110, squeeze=False, sharex=True)
     models = list(table)
     for ax, column in zip(axes[:, 0], columns):
         values = [table[m].get(column) for m in models]
@@ -214,9 +214,9 @@ def plot(table, config, path):
         colors = ["tab:orange" if m == "vanilla" else "tab:green" if m == "gru" else "tab:blue" for m in models]
         ax.bar(range(len(models)), means, yerr=errors, color=colors, capsize=3)
         ax.set_ylabel(column, fontsize=8)
-        ax.set_xticks(range(len(models)), models if ax is axes[-1, 0] else [""] * len(models), rotation=30,
-                      ha="right", fontsize=8)
+        ax.set_xlim(-0.5, len(models) - 0.5)  # the same slot for a model in every panel, missing bars or not
         ax.grid(alpha=0.3, axis="y")
+    axes[-1, 0].set_xticks(range(len(models)), models, rotation=30, ha="right", rotation_mode="anchor", fontsize=8)
     axes[0, 0].set_title(f"LSTM variants and the GRU ({len(config.seeds)} seed(s); bars: mean, whiskers: range)")
     fig.tight_layout()
     save_figure(fig, path)
