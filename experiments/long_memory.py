@@ -82,14 +82,32 @@ def forget_bias_initializer(units, value, blocks=VARIANTS["vanilla"]):
     return initializer
 
 
+def update_bias_initializer(units, value):
+    """A GRU's bias (2, 3·units), blocks z, r, h: `value` in the update gate's input bias, 0 elsewhere.
+
+    h_t = z_t * h_{t-1} + (1 − z_t) * h̃_t, so a large z keeps the state: the GRU's forget-gate bias.
+    """
+
+    def initializer(shape, dtype=None):
+        bias = np.zeros((2, 3 * units))
+        bias[0, :units] = value
+        return bias.astype(dtype or "float32")
+
+    return initializer
+
+
 def build(kind, config, lag, seed, variant="vanilla"):
-    """The recall model of `kind`: "rnn" (SimpleRNN), "lstm" (this project's, in `variant`) or "gru" (its GRU)."""
+    """The recall model of `kind`: "rnn" (SimpleRNN), "lstm" (this project's, in `variant`) or "gru" (its GRU).
+
+    The LSTM's forget gate and the GRU's update gate start with the bias `config.forget_bias`.
+    """
     depth = config.symbols + config.distractors
     inputs = keras.Input(shape=(lag + 1, depth))
     if kind == "rnn":
         recurrent = keras.layers.SimpleRNN(config.units, seed=seed, name="rnn")
     elif kind == "gru":
-        recurrent = GRU(config.units, seed=seed, name="gru")
+        recurrent = GRU(config.units, seed=seed, name="gru",
+                        bias_initializer=update_bias_initializer(config.units, config.forget_bias))
     else:
         recurrent = LSTM(config.units, seed=seed, name="lstm", unit_forget_bias=False, variant=variant,
                          bias_initializer=forget_bias_initializer(config.units, config.forget_bias, VARIANTS[variant]))

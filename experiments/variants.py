@@ -6,8 +6,8 @@ LSTM off at a time; Jozefowicz et al. (2015) found that a forget-gate bias of
 this project's GRU train with the same budget on
 
     (a) the recall task of experiments/long_memory.py (one symbol to remember
-        over `lag` steps) with the forget-gate bias starting at each of
-        `forget_biases` (a variant without a forget gate, and the GRU, once);
+        over `lag` steps) with the forget-gate bias (the GRU's update-gate
+        bias) starting at each of `forget_biases` (no-forget-gate once);
     (b) char-rnn `small` on Tiny Shakespeare for a fixed number of steps
         (valid nats per character);
     (c) the MNIST BiLSTM (`default` preset) for a fixed number of steps
@@ -73,8 +73,9 @@ def model_arguments(model):
 
 
 def forget_biases(model, config):
-    """The forget-gate biases part (a) tries on `model`: None alone where there is no forget gate to set."""
-    return config.forget_biases if model != "gru" and "f" in VARIANTS[model] else (None,)
+    """The forget-gate biases part (a) tries on `model` (the GRU: on its update gate); None alone where there
+    is no forget gate to set."""
+    return config.forget_biases if model == "gru" or "f" in VARIANTS[model] else (None,)
 
 
 def memory_key(model, bias, lag, seed, config):
@@ -190,7 +191,7 @@ def write_table(table, config, path):
     columns = columns_of(config)
     lines = [f"Steps: recall {config.memory_steps}, char-rnn {config.char_steps}, MNIST {config.mnist_steps}; "
              f"seeds {', '.join(map(str, config.seeds))}. Recall with a bias: the forget-gate bias at the start "
-             f"(variants without a forget gate and the GRU: no bias to set).", "",
+             f"(the GRU: its update gate's).", "",
              "| model | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     for model, row in table.items():
         lines.append(f"| {model} | " + " | ".join(cell_text(row.get(c), len(config.seeds)) for c in columns) + " |")

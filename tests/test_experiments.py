@@ -171,7 +171,9 @@ def test_variants_cases_and_forget_bias_by_hand():
     config = variants.Config(forget_biases=(0.0, 3.0))
     assert variants.forget_biases("coupled", config) == (0.0, 3.0)  # f, C̃, o: a forget gate
     assert variants.forget_biases("no-forget-gate", config) == (None,)
-    assert variants.forget_biases("gru", config) == (None,)
+    assert variants.forget_biases("gru", config) == (0.0, 3.0)  # its update gate
+    np.testing.assert_array_equal(long_memory.update_bias_initializer(2, 3.0)((2, 6)),
+                                  [[3, 3, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0]])
     initializer = long_memory.forget_bias_initializer(2, 3.0, ("f", "c", "o"))
     np.testing.assert_array_equal(initializer((6,)), [3, 3, 0, 0, 0, 0])
 
@@ -184,7 +186,7 @@ def test_variants_quick_mode_end_to_end(tmp_path, data_dir, monkeypatch):
     found = variants.run(config, str(tmp_path), data_dir, models=models)
     assert set(found["results"]) == {f"{part}/{model}/{case}" for model in models for part, case in (
         ("char", "seed0/steps3"), ("mnist", "seed0/steps3"),
-        ("memory", f"bias{1.0 if model == 'vanilla' else None}/lag3/seed0/steps5"))}
+        ("memory", f"bias{None if model == 'no-forget-gate' else 1.0}/lag3/seed0/steps5"))}
     table = (tmp_path / "variants.md").read_text()
     assert "| no-forget-gate | — |" in table and "| recall lag 3, bias 1 | recall lag 3, no forget bias |" in table
     assert (tmp_path / "variants.png").stat().st_size > 1000
