@@ -15,6 +15,7 @@ tensorflow-char-rnn).
     KERAS_BACKEND=jax python train_char_rnn.py --preset large   # GPU
     python train_char_rnn.py --text my_novel.txt                # your own text (any UTF-8 file, split 90/5/5)
     python train_char_rnn.py --source tfds                      # Tiny Shakespeare from tensorflow-datasets
+    python train_char_rnn.py --variant no-forget-gate           # an LSTM variant; --cell gru: a GRU
     python sample.py runs/<run> --prime "ROMEO:" --length 1000 --temperature 0.8
 
 Batches are contiguous streams through the text (TensorFlow's PTB layout):
@@ -165,7 +166,7 @@ def main(argv=None):
         record_own_files(run, [text])
     # valid and test: the whole split once, in order, state carried (batch 1)
     results = train(run, data, args.distribute, valid_layout="whole", epoch_hook=sample_every_epoch,
-                    title=f"char-rnn {run.preset}, {run.cell} cell")
+                    title=f"char-rnn {run.preset}, {run.cell_title}")
     print(f"Best epoch {results['best_epoch']}: valid {results['valid_nats']:.4f} nats/char, test "
           f"{results['test_nats']:.4f} nats/char ({results['test_bits']:.4f} bits/char, perplexity "
           f"{results['test_perplexity']:.3f}). Run folder: {run.shown}")

@@ -10,6 +10,7 @@ model selection uses them, never the test set.
     python train_mnist_bilstm.py                      # default preset, 2-core CPU
     python train_mnist_bilstm.py --preset book
     python train_mnist_bilstm.py --source tfds        # MNIST from tensorflow-datasets (other held-out images)
+    python train_mnist_bilstm.py --variant peephole   # an LSTM variant; --cell gru: a bidirectional GRU
     python predict_mnist.py runs/<run> digit.png      # classify your own images
 """
 
@@ -64,8 +65,9 @@ PRESETS = {
                    steps_per_epoch=300, shift=0),  # a few seconds, for tests
 }
 
-def model_spec(config, cell, seed):
-    return DigitClassifierSpec(units=config.units, layers=config.layers, dropout=config.dropout, cell=cell, seed=seed)
+def model_spec(config, cell, seed, variant="vanilla"):
+    return DigitClassifierSpec(units=config.units, layers=config.layers, dropout=config.dropout, cell=cell, seed=seed,
+                               variant=variant)
 
 
 def images_per_epoch(config, available):
@@ -87,8 +89,8 @@ def main(argv=None):
     per_epoch = images_per_epoch(config, len(x_train))
 
     keras.utils.set_random_seed(run.seed)
-    title = f"MNIST BiLSTM {run.preset}, {run.cell} cell"
-    run.begin(model_spec(config, run.cell, run.seed), title=title, keep=("valid_accuracy", "max"),
+    title = f"MNIST BiLSTM {run.preset}, {run.cell_title}"
+    run.begin(model_spec(config, run.cell, run.seed, run.variant), title=title, keep=("valid_accuracy", "max"),
               plots={"accuracy.png": (["train_accuracy", "valid_accuracy"], "accuracy", False),
                      "loss.png": (["train_loss", "valid_loss"], "cross-entropy", True)})
     distribution = distribute.start(args.distribute, config.batch_size, stateful=False)
@@ -99,7 +101,7 @@ def main(argv=None):
         if run.resumed:
             run.restore(model)
             print(f"Resuming {run.shown} after epoch {len(run.history)}.")
-    print(f"MNIST BiLSTM {run.preset}: {config.layers}×BiLSTM({config.units}) {run.cell}, "
+    print(f"MNIST BiLSTM {run.preset}: {config.layers}×BiLSTM({config.units}) {run.cell_title}, "
           f"{model.count_params():,} parameters, {per_epoch:,} images per epoch, backend {keras.backend.backend()}")
     if source == "tfds":
         print(f"MNIST from tensorflow-datasets: the same 60,000 + 10,000 images in TFDS' order, so the "
@@ -125,7 +127,7 @@ def main(argv=None):
     probabilities = model.predict(scale_images(x_test), batch_size=500, verbose=0)
     predictions = probabilities.argmax(axis=1)
     accuracy = float(np.mean(predictions == y_test))
-    title = f"BiLSTM {run.preset} ({run.cell}), test accuracy {accuracy:.2%}"
+    title = f"BiLSTM {run.preset} ({run.cell_title}), test accuracy {accuracy:.2%}"
     matrix = confusion_matrix(y_test, predictions)
     plot_confusion_matrix(matrix, run.file("confusion_matrix.png"), title)
     plot_misclassified(x_test, y_test, predictions, probabilities.max(axis=1), run.file("misclassified.png"), title)

@@ -13,6 +13,7 @@ tying,...` switches techniques off for an ablation.
     python train_ptb.py --preset small                     # 2-core CPU, TensorFlow
     KERAS_BACKEND=jax python train_ptb.py --preset medium  # GPU
     python train_ptb.py --corpus my_corpus/ --vocab-size 20000  # your own train.txt, valid.txt, test.txt
+    python train_ptb.py --variant coupled                  # an LSTM variant (models.VARIANTS); --cell gru: a GRU
 
 Every preset's results, with commands, machines and dates: docs/results.md#ptb.
 """

@@ -73,11 +73,17 @@ def time_case(case, jit_compile, rounds, steps_per_round, loop="train_on_batch")
     builtin = build(keras.layers.LSTM, batch, steps, input_dim, units, bidirectional, jit_compile)
     builtin.set_weights(custom.get_weights())
     y = rng.uniform(-1, 1, keras.ops.shape(custom(x))).astype("float32")
-    times = {"custom": [], "builtin": []}
     run = {label: round_of_steps(model, x, y, batch, steps_per_round, loop)
            for label, model in (("custom", custom), ("builtin", builtin))}
-    for label in run:  # compile and warm up
+    return alternating_rounds(run, rounds, steps_per_round)
+
+
+def alternating_rounds(run, rounds, steps_per_round):
+    """{label: median ms per step} of the round functions `run` ({label: f}), each run once to compile and warm
+    up, then timed in `rounds` rounds that take turns, so that a noisy machine slows them alike."""
+    for label in run:
         run[label]()
+    times = {label: [] for label in run}
     for _ in range(rounds):
         for label in run:
             start = time.perf_counter()

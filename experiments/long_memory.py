@@ -32,7 +32,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
 
-from models import LSTM  # noqa: E402
+from models import GRU, LSTM, VARIANTS  # noqa: E402
 from training.figures import plt  # noqa: E402
 from training.gradients import gradients  # noqa: E402
 from training.optimizers import make_optimizer  # noqa: E402
@@ -72,23 +72,45 @@ def one_hot(x, depth):
     return np.eye(depth, dtype=np.float32)[x]
 
 
-def forget_bias_initializer(units, value):
-    """Bias blocks i, f, C̃, o = 0, value, 0, 0."""
+def forget_bias_initializer(units, value, blocks=VARIANTS["vanilla"]):
+    """The bias blocks of an LSTM (i, f, C̃, o, or a variant's `blocks`): `value` in the forget block, 0 elsewhere."""
 
     def initializer(shape, dtype=None):
-        return np.concatenate([np.zeros(units), np.full(units, value), np.zeros(2 * units)]).astype(dtype or "float32")
+        return np.concatenate([np.full(units, value if block == "f" else 0.0) for block in blocks]).astype(
+            dtype or "float32")
 
     return initializer
 
 
-def build(kind, config, lag, seed):
+def update_bias_initializer(units, value):
+    """A GRU's bias (2, 3·units), blocks z, r, h: `value` in the update gate's input bias, 0 elsewhere.
+
+    h_t = z_t * h_{t-1} + (1 − z_t) * h̃_t, so a large z keeps the state: the GRU's forget-gate bias.
+    """
+
+    def initializer(shape, dtype=None):
+        bias = np.zeros((2, 3 * units))
+        bias[0, :units] = value
+        return bias.astype(dtype or "float32")
+
+    return initializer
+
+
+def build(kind, config, lag, seed, variant="vanilla"):
+    """The recall model of `kind`: "rnn" (SimpleRNN), "lstm" (this project's, in `variant`) or "gru" (its GRU).
+
+    The LSTM's forget gate and the GRU's update gate start with the bias `config.forget_bias`.
+    """
     depth = config.symbols + config.distractors
     inputs = keras.Input(shape=(lag + 1, depth))
     if kind == "rnn":
         recurrent = keras.layers.SimpleRNN(config.units, seed=seed, name="rnn")
+    elif kind == "gru":
+        recurrent = GRU(config.units, seed=seed, name="gru",
+                        bias_initializer=update_bias_initializer(config.units, config.forget_bias))
     else:
-        recurrent = LSTM(config.units, seed=seed, name="lstm", unit_forget_bias=False,
-                         bias_initializer=forget_bias_initializer(config.units, config.forget_bias))
+        recurrent = LSTM(config.units, seed=seed, name="lstm", unit_forget_bias=False, variant=variant,
+                         bias_initializer=forget_bias_initializer(config.units, config.forget_bias, VARIANTS[variant]))
     outputs = keras.layers.Dense(config.symbols)(recurrent(inputs))
     model = keras.Model(inputs, outputs, name=kind)
     model.compile(optimizer=make_optimizer("adam", config.learning_rate, clipnorm=1.0),
@@ -105,6 +127,17 @@ def gradient_norms(model, x, y):
     return np.linalg.norm(g_x, axis=-1).mean(axis=0)
 
 
+def train_and_score(model, config, lag, rng):
+    """Trains `model` for config.steps batches of fresh sequences; (accuracy on new ones, seconds it took)."""
+    depth = config.symbols + config.distractors
+    start = time.perf_counter()
+    x, y = recall_task(config.steps * config.batch_size, lag, config.symbols, config.distractors, rng)
+    model.fit(one_hot(x, depth), y, batch_size=config.batch_size, epochs=1, verbose=0)
+    x_test, y_test = recall_task(config.test_sequences, lag, config.symbols, config.distractors, rng)
+    accuracy = model.evaluate(one_hot(x_test, depth), y_test, verbose=0, return_dict=True)["accuracy"]
+    return float(accuracy), time.perf_counter() - start
+
+
 def run(config, lags, out_dir, seed=0):
     os.makedirs(out_dir, exist_ok=True)
     depth = config.symbols + config.distractors
@@ -117,15 +150,9 @@ def run(config, lags, out_dir, seed=0):
             model = build(kind, config, lag, seed)
             x_probe, y_probe = recall_task(256, lag, config.symbols, config.distractors, rng)
             before = gradient_norms(model, one_hot(x_probe, depth), y_probe)
-            start = time.perf_counter()
-            x, y = recall_task(config.steps * config.batch_size, lag, config.symbols, config.distractors, rng)
-            model.fit(one_hot(x, depth), y, batch_size=config.batch_size, epochs=1, verbose=0)
-            x_test, y_test = recall_task(config.test_sequences, lag, config.symbols, config.distractors, rng)
-            accuracy = model.evaluate(one_hot(x_test, depth), y_test, verbose=0, return_dict=True)["accuracy"]
-            row[kind] = float(accuracy)
-            row[f"{kind}_seconds"] = time.perf_counter() - start
+            row[kind], row[f"{kind}_seconds"] = train_and_score(model, config, lag, rng)
             flows[(kind, lag)] = (before, gradient_norms(model, one_hot(x_probe, depth), y_probe))
-            print(f"lag {lag:>4}  {kind:<5} accuracy {accuracy:.3f}  ({row[f'{kind}_seconds']:.0f} s)", flush=True)
+            print(f"lag {lag:>4}  {kind:<5} accuracy {row[kind]:.3f}  ({row[f'{kind}_seconds']:.0f} s)", flush=True)
         table.append(row)
     plot_accuracy(table, config, os.path.join(out_dir, "memory_accuracy.png"))
     plot_gradient_flow(flows, max(lags), os.path.join(out_dir, "gradient_flow.png"))

@@ -1,9 +1,10 @@
-"""The project's LSTM and the models built on it.
+"""The project's LSTM (and GRU) and the models built on them.
 
-    from models import LSTM, LSTMCell                 # the layer and the cell
+    from models import LSTM, LSTMCell                 # the layer and the cell (variant=: models.VARIANTS)
+    from models import GRU, GRUCell                   # the GRU, its layer and cell
     from models import build_model, load_model        # every model of the scripts, from its spec
 
-`LSTM`, `LSTMCell`, `LSTMStack` and the language model's own layers are
+`LSTM`, `LSTMCell`, `LSTMStack`, `GRU`, `GRUCell` and the language model's own layers are
 registered Keras serializables (package `SERIALIZATION_PACKAGE`): importing this
 package registers them, so `models.load_model(path)` (or
 `keras.models.load_model` after `import models`) reads any saved `.keras` file
@@ -23,11 +24,12 @@ if "keras" not in sys.modules:  # imported outside the scripts on TensorFlow: th
 
 import keras  # noqa: E402
 
-from models.cell import LSTMCell  # noqa: E402
+from models.cell import VARIANTS, LSTMCell  # noqa: E402
 from models.digit_classifier import DigitClassifierSpec, build_digit_classifier  # noqa: E402
 from models.language_model import (  # noqa: E402
-    LanguageModelSpec, build_language_model, find_layer, lstm_class, lstm_layers,
+    CELLS, LanguageModelSpec, build_language_model, find_layer, lstm_layers, recurrent_class,
 )
+from models.gru import GRU, GRUCell  # noqa: E402
 from models.layer import LSTM  # noqa: E402
 from models.serialization import SERIALIZATION_PACKAGE  # noqa: E402
 from models.stack import LSTMStack  # noqa: E402
@@ -35,8 +37,9 @@ from models.stack import LSTMStack  # noqa: E402
 SPECS = {spec.kind: spec for spec in (LanguageModelSpec, DigitClassifierSpec)}
 
 __all__ = [
-    "LSTM", "LSTMCell", "LSTMStack", "LanguageModelSpec", "DigitClassifierSpec", "SERIALIZATION_PACKAGE", "build_model",
-    "build_language_model", "build_digit_classifier", "find_layer", "load_model", "lstm_class", "lstm_layers",
+    "LSTM", "LSTMCell", "LSTMStack", "GRU", "GRUCell", "VARIANTS", "LanguageModelSpec", "DigitClassifierSpec",
+    "SERIALIZATION_PACKAGE", "build_model",
+    "build_language_model", "build_digit_classifier", "find_layer", "load_model", "lstm_layers", "recurrent_class", "CELLS",
     "spec_from_dict",
 ]
 

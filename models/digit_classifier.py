@@ -12,7 +12,7 @@ import dataclasses
 
 import keras
 
-from models.language_model import lstm_class
+from models.language_model import recurrent_class, recurrent_options
 from models.seeds import derived_seed
 
 
@@ -21,24 +21,26 @@ class DigitClassifierSpec:
     units: int                 # LSTM units per direction
     layers: int                # stacked BiLSTMs
     dropout: float = 0.0       # after every BiLSTM
-    cell: str = "custom"       # "custom" (models.LSTM) or "builtin" (keras.layers.LSTM)
+    cell: str = "custom"       # a name of models.language_model.CELLS: "custom" (models.LSTM), "gru", ...
     seed: int = 0              # seeds of the dropout masks
     rows: int = 28             # time steps: the image's rows
     columns: int = 28          # features per step: the pixels of a row
     classes: int = 10
+    variant: str = "vanilla"   # custom cell: the LSTM variant (models.VARIANTS)
     kind: str = "digit_classifier"
 
 
 def build_digit_classifier(spec):
     """The BiLSTM classifier of `spec`: images (batch, rows, columns) in [0, 1] → class probabilities."""
-    lstm = lstm_class(spec.cell)
+    lstm = recurrent_class(spec.cell, spec.variant)
+    options = recurrent_options(spec.cell, spec.variant)
     images = keras.Input(shape=(spec.rows, spec.columns), name="rows")
     x = images
     for layer in range(spec.layers):
         last = layer == spec.layers - 1
-        forward = lstm(spec.units, return_sequences=not last, seed=spec.seed, name=f"forward_{layer}")
+        forward = lstm(spec.units, return_sequences=not last, seed=spec.seed, name=f"forward_{layer}", **options)
         backward = lstm(spec.units, return_sequences=not last, go_backwards=True, seed=spec.seed,
-                        name=f"backward_{layer}")
+                        name=f"backward_{layer}", **options)
         x = keras.layers.Bidirectional(forward, backward_layer=backward, name=f"bilstm_{layer}")(x)
         if spec.dropout:
             x = keras.layers.Dropout(spec.dropout, seed=derived_seed(spec.seed, layer), name=f"dropout_{layer}")(x)

@@ -20,6 +20,11 @@ one `models.LSTMStack` layer ("lstms"), which runs steps and layers in one loop
 (faster on a CPU; the same equations, summed in another order); `find_layer` and
 `lstm_layers` look inside it.
 
+`cell` picks the recurrent layer (`CELLS`: this project's LSTM, keras.layers.LSTM,
+this project's GRU or keras.layers.GRU) and `variant` the LSTM variant of the
+project's LSTM (`models.VARIANTS`); the layers keep the names lstm_0, lstm_1, …
+whatever they are.
+
 One builder serves `train_ptb.py` (Zaremba et al. 2014: a learned embedding as
 wide as the LSTM, every weight uniform in ±init_scale) and `train_char_rnn.py`
 (one-hot or a small embedding, Keras' default initializers). The spec is all a
@@ -32,6 +37,8 @@ import dataclasses
 
 import keras
 
+from models.cell import check_variant
+from models.gru import GRU
 from models.layer import LSTM
 from models.seeds import derived_seed
 from models.serialization import SERIALIZATION_PACKAGE
@@ -54,10 +61,11 @@ class LanguageModelSpec:
     temporal_activation_penalty: float = 0.0  # TAR: β · mean((h_t − h_{t−1})²) of the last LSTM output, per step
     init_scale: float = 0.0    # > 0: every weight uniform in ±init_scale, LSTM biases 0; 0: Keras' initializers
     tie_weights: bool = False  # the softmax reuses the embedding matrix (the last LSTM has embedding_size units)
-    cell: str = "custom"       # "custom" (models.LSTM) or "builtin" (keras.layers.LSTM)
+    cell: str = "custom"       # a name of CELLS: "custom" (models.LSTM), "builtin" (keras.layers.LSTM), "gru", ...
     fused_layers: bool = True  # custom cell: the LSTMs as one models.LSTMStack (steps and layers in one loop);
                                # False: one layer after the other (run folders saved before LSTMStack)
     seed: int = 0              # seeds of the dropout masks (and of the initializers when init_scale > 0)
+    variant: str = "vanilla"   # custom cell: the LSTM variant (models.VARIANTS)
     kind: str = "language_model"
 
 
@@ -163,23 +171,44 @@ def find_layer(model, name):
 
 
 def lstm_layers(model):
-    """The model's LSTM layers (ours or keras.layers.LSTM), bottom first, also those inside an LSTMStack."""
+    """The model's recurrent layers (ours or Keras' LSTM or GRU), bottom first, also those inside an LSTMStack."""
     found = []
     for layer in model.layers:
         if isinstance(layer, LSTMStack):
             found += layer.lstms
-        elif isinstance(layer, (LSTM, keras.layers.LSTM)):
+        elif isinstance(layer, tuple(CELLS.values())):
             found.append(layer)
         elif isinstance(layer, keras.layers.Bidirectional):
             found += [layer.forward_layer, layer.backward_layer]
     return found
 
 
-def lstm_class(cell):
-    """models.LSTM for "custom", keras.layers.LSTM for "builtin"."""
-    if cell not in ("custom", "builtin"):
-        raise ValueError(f"cell must be 'custom' or 'builtin'; got {cell!r}.")
-    return LSTM if cell == "custom" else keras.layers.LSTM
+# The recurrent layers a model spec may name as its `cell`.
+CELLS = {"custom": LSTM, "builtin": keras.layers.LSTM, "gru": GRU, "builtin-gru": keras.layers.GRU}
+
+# What a spec's `weight_dropout` drops: the recurrent kernel, which only this project's layers can drop.
+WEIGHT_DROP_CELLS = ("custom", "gru")
+
+
+def recurrent_class(cell, variant="vanilla"):
+    """The layer class of a spec's `cell` (`CELLS`), checked with its `variant`: a clear ValueError otherwise.
+
+    Only "custom" (this project's LSTM) has the variants; the others are vanilla.
+    """
+    if cell not in CELLS:
+        raise ValueError(f"unknown cell {cell!r}; choose one of {', '.join(CELLS)}.")
+    check_variant(variant)
+    if variant != "vanilla" and cell != "custom":
+        raise ValueError(f"the LSTM variants are options of this project's LSTM (cell 'custom'); cell {cell!r} has "
+                         f"no variant {variant!r}. Use cell='custom', or variant='vanilla'.")
+    return CELLS[cell]
+
+
+def recurrent_options(cell, variant, **lstm_options):
+    """The constructor options of `CELLS[cell]` beyond the shared ones: the LSTMs' `lstm_options`, the variant."""
+    if cell in ("gru", "builtin-gru"):
+        return {}
+    return {**lstm_options, **({"variant": variant} if cell == "custom" else {})}
 
 
 def build_language_model(spec, batch_size=None, num_steps=None, stateful=False):
@@ -198,11 +227,12 @@ def build_language_model(spec, batch_size=None, num_steps=None, stateful=False):
 
     if spec.tie_weights and not spec.embedding_size:
         raise ValueError("tie_weights needs a learned embedding: set embedding_size > 0.")
-    if spec.weight_dropout and spec.cell != "custom":
-        raise ValueError("weight_dropout is DropConnect inside this project's LSTM; keras.layers.LSTM has no "
-                         "such option. Use cell='custom' or set weight_dropout=0.")
-    lstm = lstm_class(spec.cell)
-    lstm_options = {"weight_dropout": spec.weight_dropout} if spec.weight_dropout else {}
+    lstm = recurrent_class(spec.cell, spec.variant)
+    if spec.weight_dropout and spec.cell not in WEIGHT_DROP_CELLS:
+        raise ValueError(f"weight_dropout is DropConnect on the recurrent kernel inside this project's LSTM and GRU; "
+                         f"{lstm.__module__.split('.')[0]}.layers.{lstm.__name__} has no such option. Use cell="
+                         f"{' or '.join(repr(c) for c in WEIGHT_DROP_CELLS)}, or set weight_dropout=0.")
+    options = {"weight_dropout": spec.weight_dropout} if spec.weight_dropout else {}
 
     def dropout(rate, offset, name):  # per step (Zaremba) or one mask per sequence (locked)
         noise_shape = (None, 1, None) if spec.locked_dropout else None
@@ -225,10 +255,14 @@ def build_language_model(spec, batch_size=None, num_steps=None, stateful=False):
     for layer in range(spec.layers):
         last = layer == spec.layers - 1
         units = spec.embedding_size if last and spec.tie_weights else spec.units
-        lstms.append(lstm(units, return_sequences=True, stateful=stateful, unit_forget_bias=False,
+        lstm_options = {"unit_forget_bias": False}
+        if spec.variant == "peephole":
+            lstm_options["peephole_initializer"] = init(10 * layer + 3, "zeros")
+        lstms.append(lstm(units, return_sequences=True, stateful=stateful,
                           kernel_initializer=init(10 * layer + 1, "glorot_uniform"),
                           recurrent_initializer=init(10 * layer + 2, "orthogonal"),
-                          seed=derived_seed(seed, 100 + layer), name=f"lstm_{layer}", **lstm_options))
+                          seed=derived_seed(seed, 100 + layer), name=f"lstm_{layer}", **options,
+                          **recurrent_options(spec.cell, spec.variant, **lstm_options)))
     input_rate = spec.dropout if spec.input_dropout is None else spec.input_dropout
     if input_rate:
         x = dropout(input_rate, 0, "embedding_dropout")(x)

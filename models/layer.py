@@ -1,38 +1,22 @@
 """The LSTM sequence layer: `LSTMCell`'s equations over whole sequences, fast.
 
-A `keras.layers.RNN` subclass that takes the input projection out of the loop
-and unrolls the loop when the number of steps is static; on TensorFlow and JAX
-the unrolled loop runs on the hand-written backward pass of `models.backward`.
+A `models.sequence.SequenceLayer` (a `keras.layers.RNN`) that takes the input
+projection out of the loop and unrolls the loop when the number of steps is
+static; on TensorFlow and JAX the unrolled loop of the vanilla LSTM runs on
+the hand-written backward pass of `models.backward`.
 """
 
 import keras
 from keras import ops
 
 from models import backward
-from models.cell import LSTMCell, _check_rate
+from models.cell import LSTMCell
+from models.sequence import SequenceLayer
 from models.serialization import SERIALIZATION_PACKAGE
 
 
-# Arguments of LSTM that belong to its cell; LSTM.get_config takes them from the cell.
-_CELL_ARGUMENTS = (
-    "units", "activation", "recurrent_activation", "use_bias", "kernel_initializer",
-    "recurrent_initializer", "bias_initializer", "unit_forget_bias", "kernel_regularizer",
-    "recurrent_regularizer", "bias_regularizer", "kernel_constraint", "recurrent_constraint",
-    "bias_constraint", "dropout", "recurrent_dropout", "seed",
-)
-
-
-def _check_sequence_shape(shape):
-    if len(shape) != 3:
-        raise ValueError(
-            f"LSTM reads sequences of shape (batch, timesteps, features); got an input of shape "
-            f"{tuple(shape)}. Reshape it, for example x.reshape(batch, timesteps, -1), or feed one "
-            f"step at a time to LSTMCell."
-        )
-
-
 @keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
-class LSTM(keras.layers.RNN):
+class LSTM(SequenceLayer):
     """An LSTM over whole sequences, a drop-in for `keras.layers.LSTM`.
 
     It runs `LSTMCell`'s equations with two changes to where the work is
@@ -54,12 +38,22 @@ class LSTM(keras.layers.RNN):
     backend: the state variables are part of the layer's non-trainable
     variables, so JAX's stateless training loop hands them on too.
 
+    `variant` runs one of the LSTM variants of `models.cell.VARIANTS`
+    instead of the vanilla cell (see `LSTMCell`). The fast paths differ:
+    every variant gets the hoisted input product and the unrolled loop, but
+    only "vanilla" runs on the hand-written backward pass of
+    `models.backward` (`fused_gradient_applies` asks
+    `LSTMCell.has_standard_gates`); the other variants run `LSTMCell.step`
+    in the unrolled (or scan) loop and automatic differentiation takes the
+    gradient.
+
     Args:
         units, activation, recurrent_activation, use_bias,
         kernel_initializer, recurrent_initializer, bias_initializer,
         unit_forget_bias, kernel_regularizer, recurrent_regularizer,
         bias_regularizer, kernel_constraint, recurrent_constraint,
-        bias_constraint, dropout, recurrent_dropout, seed:
+        bias_constraint, dropout, recurrent_dropout, seed, variant,
+        peephole_initializer:
             As in `LSTMCell`.
         activity_regularizer: Optional regularizer of the layer's output.
         return_sequences: Return h_t of every step `(batch, T, units)`
@@ -86,6 +80,14 @@ class LSTM(keras.layers.RNN):
         mask: Optional boolean `(batch, timesteps)`; masked steps keep the state.
         training: Whether dropout is applied.
     """
+
+    # Arguments of LSTM that belong to its cell; get_config takes them from the cell.
+    CELL_ARGUMENTS = (
+        "units", "activation", "recurrent_activation", "use_bias", "kernel_initializer",
+        "recurrent_initializer", "bias_initializer", "unit_forget_bias", "kernel_regularizer",
+        "recurrent_regularizer", "bias_regularizer", "kernel_constraint", "recurrent_constraint",
+        "bias_constraint", "dropout", "recurrent_dropout", "seed", "variant", "peephole_initializer",
+    )
 
     def __init__(
         self,
@@ -114,28 +116,15 @@ class LSTM(keras.layers.RNN):
         unroll=None,
         zero_output_for_mask=False,
         weight_dropout=0.0,
+        variant="vanilla",
+        peephole_initializer="zeros",
         **kwargs,
     ):
         kwargs.pop("use_cudnn", None)  # a config of keras.layers.LSTM may carry it
         kwargs.pop("implementation", None)
+        arguments = locals()
         cell = LSTMCell(
-            units,
-            activation=activation,
-            recurrent_activation=recurrent_activation,
-            use_bias=use_bias,
-            kernel_initializer=kernel_initializer,
-            recurrent_initializer=recurrent_initializer,
-            bias_initializer=bias_initializer,
-            unit_forget_bias=unit_forget_bias,
-            kernel_regularizer=kernel_regularizer,
-            recurrent_regularizer=recurrent_regularizer,
-            bias_regularizer=bias_regularizer,
-            kernel_constraint=kernel_constraint,
-            recurrent_constraint=recurrent_constraint,
-            bias_constraint=bias_constraint,
-            dropout=dropout,
-            recurrent_dropout=recurrent_dropout,
-            seed=seed,
+            **{name: arguments[name] for name in self.CELL_ARGUMENTS},
             dtype=kwargs.get("dtype"),
             trainable=kwargs.get("trainable", True),
             name="lstm_cell",
@@ -149,127 +138,18 @@ class LSTM(keras.layers.RNN):
             unroll=unroll,
             zero_output_for_mask=zero_output_for_mask,
             activity_regularizer=activity_regularizer,
+            weight_dropout=weight_dropout,
             **kwargs,
         )
-        self.weight_dropout = _check_rate("weight_dropout", weight_dropout)
-        if unroll is False and keras.backend.backend() == "tensorflow":
-            # XLA cannot compile the gradient of TensorFlow's scan loop, so
-            # jit_compile="auto" must resolve to False for this layer.
-            self.supports_jit = False
 
-    def build(self, sequences_shape, initial_state_shape=None):
-        _check_sequence_shape(sequences_shape)
-        steps = sequences_shape[1]
-        if steps is not None and not backward.unrolls(self.unroll, steps) and keras.backend.backend() == "tensorflow":
-            self.supports_jit = False  # too long to unroll: the scan loop, whose gradient XLA cannot compile
-        super().build(sequences_shape, initial_state_shape)
-
-    def call(self, sequences, initial_state=None, mask=None, training=False):
-        _check_sequence_shape(sequences.shape)
-        return super().call(sequences, initial_state=initial_state, mask=mask, training=training)
-
-    @property
-    def variables(self):
-        # keras.layers.RNN creates the stateful state untracked, so JAX's
-        # stateless training loop never hands it on. Listing it here (but not
-        # in `weights`, which stays identical to keras.layers.LSTM) makes it a
-        # non-trainable variable that every backend carries from batch to batch.
-        variables = super().variables
-        if self.stateful and self.states is not None:
-            known = {id(v) for v in variables}
-            variables += [v for v in self.states if id(v) not in known]
-        return variables
-
-    def inner_loop(self, sequences, initial_state, mask, training=False):
-        if isinstance(mask, (list, tuple)):
-            mask = mask[0]
-        cell = self.cell
-        h, c = initial_state[0], initial_state[1]
-        if keras.backend.backend() == "torch" and self.stateful:
-            h, c = ops.copy(h), ops.copy(c)  # the state variables are assigned in place later
-        if training and cell.dropout > 0:
-            sequences = sequences * ops.expand_dims(cell.get_dropout_mask(sequences[:, 0, :]), 1)
-        recurrent_mask = None
-        if training and cell.recurrent_dropout > 0:
-            recurrent_mask = cell.get_recurrent_dropout_mask(h)
-        recurrent_kernel = self._recurrent_kernel(training)
-
-        time_major = ops.transpose(sequences, (1, 0, 2))
-        if mask is not None:
-            mask = ops.expand_dims(ops.transpose(ops.cast(mask, "bool"), (1, 0)), -1)
-        steps = sequences.shape[1]
-        unrolled = backward.unrolls(self.unroll, steps)
-        if self.go_backwards and not unrolled:  # (the unrolled loop just reads its steps from the end)
-            time_major = ops.flip(time_major, axis=0)
-            mask = None if mask is None else ops.flip(mask, axis=0)
-        z_x = cell.project_inputs(time_major)  # (T, batch, 4·units), all steps at once
-
-        if unrolled:
-            outputs, h, c = self._unrolled(z_x, h, c, mask, recurrent_mask, recurrent_kernel, steps)
-        else:
-            outputs, h, c = self._scan(z_x, h, c, mask, recurrent_mask, recurrent_kernel)
-        last_output = outputs[-1]
-        if not self.return_sequences:
-            outputs = ops.expand_dims(last_output, 1)
-        elif isinstance(outputs, list):
-            outputs = ops.stack(outputs, axis=1)
-        else:
-            outputs = ops.transpose(outputs, (1, 0, 2))
-        return last_output, outputs, [h, c]
-
-    def _recurrent_kernel(self, training):
-        """W_h; while training with `weight_dropout`, a fraction of its entries zeroed and the rest scaled up."""
-        kernel = self.cell.recurrent_kernel
-        if not (training and self.weight_dropout):
-            # A tensor, not the variable: TensorFlow's custom_gradient would ask for variable gradients.
-            return ops.copy(kernel)
-        kernel = ops.convert_to_tensor(kernel)
-        keep = keras.random.uniform(ops.shape(kernel), seed=self.cell.seed_generator) >= self.weight_dropout
-        return ops.where(keep, kernel / (1.0 - self.weight_dropout), ops.zeros_like(kernel))
-
-    def _masked(self, m, h_new, c_new, h, c, previous_output):
-        h_out = ops.where(m, h_new, ops.zeros_like(h_new) if self.zero_output_for_mask else previous_output)
-        return h_out, ops.where(m, h_new, h), ops.where(m, c_new, c)
-
-    def _unrolled(self, z_x, h, c, mask, recurrent_mask, recurrent_kernel, steps):
-        if backward.fused_gradient_applies([self], steps, mask=mask, recurrent_mask=recurrent_mask):
-            if self.go_backwards:
-                z_x = ops.flip(z_x, axis=0)
-            outputs, c = backward.fused_recurrence(z_x, h, c, recurrent_kernel)
-            return outputs, outputs[-1], c
-        outputs = []
-        z_steps = ops.unstack(z_x, num=steps, axis=0)
-        mask_steps = None if mask is None else ops.unstack(mask, num=steps, axis=0)
-        if self.go_backwards:  # read the steps from the end: no reversed copy of the sequence
-            z_steps = z_steps[::-1]
-            mask_steps = None if mask is None else mask_steps[::-1]
-        output = ops.zeros_like(h)
-        for t in range(steps):
-            h_new, c_new = self.cell.step(z_steps[t], h, c, recurrent_mask, recurrent_kernel=recurrent_kernel)
-            if mask is None:
-                output, h, c = h_new, h_new, c_new
-            else:
-                output, h, c = self._masked(mask_steps[t], h_new, c_new, h, c, output)
-            outputs.append(output)
-        return outputs, h, c
-
-    def _scan(self, z_x, h, c, mask, recurrent_mask, recurrent_kernel):
-        # keras.ops.scan on TensorFlow wants each step's output shaped like the
-        # carry, so the carry (h, c, output) is what every step emits.
-        def body(carry, step_inputs):
-            h, c, output = carry
-            z, m = step_inputs
-            h_new, c_new = self.cell.step(z, h, c, recurrent_mask, recurrent_kernel=recurrent_kernel)
-            if mask is None:
-                carry = (h_new, c_new, h_new)
-            else:
-                output, h_new, c_new = self._masked(m, h_new, c_new, h, c, output)
-                carry = (h_new, c_new, output)
-            return carry, carry
-
-        m = mask if mask is not None else ops.ones(ops.shape(z_x)[:2] + (1,), dtype="bool")
-        (h, c, _), emitted = ops.scan(body, (h, c, ops.zeros_like(h)), (z_x, m))
-        return emitted[2], h, c
+    def _fused_unrolled(self, z_x, states, recurrent_kernel, steps, mask, recurrent_mask):
+        """The unrolled loop on the hand-written backward pass, when `fused_gradient_applies` (vanilla only)."""
+        if not backward.fused_gradient_applies([self], steps, mask=mask, recurrent_mask=recurrent_mask):
+            return None
+        if self.go_backwards:
+            z_x = ops.flip(z_x, axis=0)
+        outputs, c = backward.fused_recurrence(z_x, *states, recurrent_kernel)
+        return outputs, (outputs[-1], c)
 
     def gate_activations(self, sequences, initial_state=None):
         """Runs the layer on `sequences` and returns every gate at every step.
@@ -296,42 +176,7 @@ class LSTM(keras.layers.RNN):
                 trace[key].append(value)
         return {key: ops.convert_to_numpy(ops.stack(values, axis=1)) for key, values in trace.items()}
 
-    # The cell's arguments, read through to the cell as in keras.layers.LSTM.
-
-    @property
-    def units(self):
-        """The cell's `units`."""
-        return self.cell.units
-
-    @property
-    def activation(self):
-        """The cell's `activation`."""
-        return self.cell.activation
-
-    @property
-    def recurrent_activation(self):
-        """The cell's `recurrent_activation`."""
-        return self.cell.recurrent_activation
-
-    @property
-    def use_bias(self):
-        """The cell's `use_bias`."""
-        return self.cell.use_bias
-
-    @property
-    def kernel_initializer(self):
-        """The cell's `kernel_initializer`."""
-        return self.cell.kernel_initializer
-
-    @property
-    def recurrent_initializer(self):
-        """The cell's `recurrent_initializer`."""
-        return self.cell.recurrent_initializer
-
-    @property
-    def bias_initializer(self):
-        """The cell's `bias_initializer`."""
-        return self.cell.bias_initializer
+    # The cell's arguments of the LSTM only (the others: SequenceLayer).
 
     @property
     def unit_forget_bias(self):
@@ -339,58 +184,11 @@ class LSTM(keras.layers.RNN):
         return self.cell.unit_forget_bias
 
     @property
-    def kernel_regularizer(self):
-        """The cell's `kernel_regularizer`."""
-        return self.cell.kernel_regularizer
+    def variant(self):
+        """The cell's `variant`."""
+        return self.cell.variant
 
     @property
-    def recurrent_regularizer(self):
-        """The cell's `recurrent_regularizer`."""
-        return self.cell.recurrent_regularizer
-
-    @property
-    def bias_regularizer(self):
-        """The cell's `bias_regularizer`."""
-        return self.cell.bias_regularizer
-
-    @property
-    def kernel_constraint(self):
-        """The cell's `kernel_constraint`."""
-        return self.cell.kernel_constraint
-
-    @property
-    def recurrent_constraint(self):
-        """The cell's `recurrent_constraint`."""
-        return self.cell.recurrent_constraint
-
-    @property
-    def bias_constraint(self):
-        """The cell's `bias_constraint`."""
-        return self.cell.bias_constraint
-
-    @property
-    def dropout(self):
-        """The cell's `dropout`."""
-        return self.cell.dropout
-
-    @property
-    def recurrent_dropout(self):
-        """The cell's `recurrent_dropout`."""
-        return self.cell.recurrent_dropout
-
-    @property
-    def seed(self):
-        """The cell's `seed`."""
-        return self.cell.seed
-
-    def get_config(self):
-        config = super().get_config()
-        cell_config = config.pop("cell")["config"]
-        config.update({name: cell_config[name] for name in _CELL_ARGUMENTS})
-        config["weight_dropout"] = self.weight_dropout
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
+    def peephole_initializer(self):
+        """The cell's `peephole_initializer`."""
+        return self.cell.peephole_initializer

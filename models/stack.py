@@ -5,8 +5,9 @@ from keras import ops
 
 # The module, not its functions: tests wrap `backward.fused_stack` to see which loop ran.
 from models import backward
-from models.cell import _check_rate
-from models.layer import LSTM, _check_sequence_shape
+from models.recurrent_cell import _check_rate
+from models.layer import LSTM
+from models.sequence import _check_sequence_shape
 from models.seeds import derived_seed
 from models.serialization import SERIALIZATION_PACKAGE
 
@@ -30,12 +31,14 @@ class LSTMStack(keras.layers.Layer):
     small products kept one. Layers 2, 3, … then project their input step by step inside the
     loop instead of in one product before it (the same arithmetic).
 
-    The fused loop needs what `fused_stack` knows: cells with the standard
+    Each layer keeps its own `variant` (`models.cell.VARIANTS`). The fused
+    loop needs what `fused_stack` knows: vanilla cells with the standard
     gates (σ and tanh), biases, no cell `dropout`/`recurrent_dropout`, no
     activity regularizer, no mask, a number of steps known when the model is
     built, and the TensorFlow or JAX backend
     (`models.backward.fused_gradient_applies`). Otherwise the layers run one
-    after the other (same results).
+    after the other (same results): every LSTM variant other than "vanilla"
+    takes this path, its gradient by automatic differentiation.
 
     Args:
         lstms: The `LSTM` layers, bottom first, each with
@@ -72,6 +75,12 @@ class LSTMStack(keras.layers.Layer):
                                  name=f"{below.name}_dropout")
             for l, below in enumerate(lstms[:-1], start=1)
         ]
+
+    @property
+    def variant(self):
+        """The LSTM variant of the layers (`LSTM(variant=...)`), or the tuple of each one's if they differ."""
+        variants = tuple(layer.variant for layer in self.lstms)
+        return variants[0] if len(set(variants)) == 1 else variants
 
     @property
     def stateful(self):

@@ -93,6 +93,21 @@ def result_with_retry(code, env):
     return result_of(completed), completed.stderr
 
 
+def numeric_gradients(loss, args, eps=1e-6):
+    """Central differences of loss(**args) with respect to every array of `args` (float64; each entry is moved
+    by ±eps in place and put back). Returns {name: gradient}."""
+    found = {}
+    for name, value in args.items():
+        numeric = np.zeros_like(value)
+        for index in np.ndindex(value.shape):
+            for sign in (1, -1):
+                value[index] += sign * eps
+                numeric[index] += sign * loss(**args) / (2 * eps)
+                value[index] -= sign * eps
+        found[name] = numeric
+    return found
+
+
 def benchmark(name):
     """The module `name` of benchmarks/, imported as its scripts import each other (from their own folder)."""
     folder = os.path.join(ROOT, "benchmarks")

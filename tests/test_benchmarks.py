@@ -136,3 +136,25 @@ def test_gpu_figures_refuses_what_it_does_not_know(argv, message, tmp_path):
                             env={**os.environ, "GPU_RUNS": str(tmp_path / "runs")})
     assert result.returncode == 2 and message in result.stderr
     assert not (tmp_path / "runs" / "chain.log").exists()  # nothing started
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--layers", "gru,lstm2"], "unknown case or layer lstm2"),
+    (["--cases", "huge"], "unknown case or layer huge"),
+    (["--rounds", "0"], "--rounds and --steps must be at least 1"),
+])
+def test_variant_speed_arguments(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        benchmark("variant_speed").main(argv)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and message in err and "Traceback" not in err
+
+
+@pytest.mark.slow  # three models compiled
+def test_variant_speed_times_each_layer_against_vanilla(capsys):
+    found = benchmark("variant_speed").main(["--cases", "ptb-small", "--layers", "coupled,gru", "--rounds", "1",
+                                             "--steps", "1"])
+    assert list(found["ptb-small"]) == ["vanilla", "coupled", "gru"]
+    assert all(ms > 0 for ms in found["ptb-small"].values())
+    out = capsys.readouterr().out
+    assert "| ptb-small | vanilla |" in out and "| 1.00 |" in out

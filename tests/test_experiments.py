@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from experiments import gate_pictures, long_memory
+from experiments import gate_pictures, long_memory, variants
 from models import LSTM
 from models.reference import lstm_forward
 
@@ -165,3 +165,32 @@ def test_weight_averaging_study_of_the_char_model_averages_adam(tmp_path, data_d
     (row,) = table
     assert 1.0 < row["raw"] < 5.0  # nats per character (65 characters: ln 65 = 4.17 at chance)
     assert len({row["raw"], row["mean@1"], row["ema 3@1"]}) == 3
+
+
+def test_variants_cases_and_forget_bias_by_hand():
+    config = variants.Config(forget_biases=(0.0, 3.0))
+    assert variants.forget_biases("coupled", config) == (0.0, 3.0)  # f, C̃, o: a forget gate
+    assert variants.forget_biases("no-forget-gate", config) == (None,)
+    assert variants.forget_biases("gru", config) == (0.0, 3.0)  # its update gate
+    np.testing.assert_array_equal(long_memory.update_bias_initializer(2, 3.0)((2, 6)),
+                                  [[3, 3, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0]])
+    initializer = long_memory.forget_bias_initializer(2, 3.0, ("f", "c", "o"))
+    np.testing.assert_array_equal(initializer((6,)), [3, 3, 0, 0, 0, 0])
+
+
+@pytest.mark.slow  # nine short trainings (recall, char-rnn, MNIST) of three models
+def test_variants_quick_mode_end_to_end(tmp_path, data_dir, monkeypatch):
+    config = variants.Config(lags=(3,), forget_biases=(1.0,), memory_steps=5, char_steps=3, mnist_steps=3,
+                             char_preset="test", mnist_preset="test")
+    models = ("vanilla", "no-forget-gate", "gru")
+    found = variants.run(config, str(tmp_path), data_dir, models=models)
+    assert set(found["results"]) == {f"{part}/{model}/{case}" for model in models for part, case in (
+        ("char", "seed0/steps3"), ("mnist", "seed0/steps3"),
+        ("memory", f"bias{None if model == 'no-forget-gate' else 1.0}/lag3/seed0/steps5"))}
+    table = (tmp_path / "variants.md").read_text()
+    assert "| no-forget-gate | — |" in table and "| recall lag 3, bias 1 | recall lag 3, no forget bias |" in table
+    assert (tmp_path / "variants.png").stat().st_size > 1000
+    assert (tmp_path / "char" / "gru-seed0" / "model.keras").is_file()
+    monkeypatch.setattr(variants, "recall", lambda *a: pytest.fail("trained again"))
+    monkeypatch.setattr(variants, "mnist_run", lambda *a: pytest.fail("trained again"))
+    assert variants.run(config, str(tmp_path), data_dir, models=models)["table"] == found["table"]

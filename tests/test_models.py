@@ -7,30 +7,34 @@ import keras
 from keras import ops
 
 import models.backward
-from models import LSTM, LSTMCell, LSTMStack
+from models import GRU, LSTM, LSTMCell, LSTMStack
 from models.reference import lstm_backward, lstm_forward
-from tests.conftest import gradients, python_result, run_python
+from tests.conftest import gradients, numeric_gradients, python_result, run_python
 
 ATOL = 1e-5
+TWIN_CLASSES = [(LSTM, keras.layers.LSTM), (GRU, keras.layers.GRU)]  # ours and Keras' layer
 
 
 def np_(x):
     return np.asarray(ops.convert_to_numpy(x))
 
 
-def twin_models(make_layer_kwargs, input_shape, batch_size=None, bidirectional=False, with_state_inputs=False):
-    """The same functional model built on our LSTM and on keras.layers.LSTM, with copied weights."""
+def twin_models(make_layer_kwargs, input_shape, batch_size=None, bidirectional=False, with_state_inputs=False,
+                classes=(LSTM, keras.layers.LSTM), states=2):
+    """The same functional model built on our layer and on Keras' (`classes`), with copied weights.
+
+    With `with_state_inputs` the model's inputs are the sequences and the layer's `states` initial states.
+    """
     models_ = []
-    for layer_class in (LSTM, keras.layers.LSTM):
+    for layer_class in classes:
         inputs = keras.Input(shape=input_shape, batch_size=batch_size)
         layer = layer_class(**make_layer_kwargs)
         if bidirectional:
             layer = keras.layers.Bidirectional(layer)
         if with_state_inputs:
-            h0 = keras.Input(shape=(make_layer_kwargs["units"],), batch_size=batch_size)
-            c0 = keras.Input(shape=(make_layer_kwargs["units"],), batch_size=batch_size)
-            outputs = layer(inputs, initial_state=[h0, c0])
-            models_.append(keras.Model([inputs, h0, c0], outputs))
+            initial = [keras.Input(shape=(make_layer_kwargs["units"],), batch_size=batch_size) for _ in range(states)]
+            outputs = layer(inputs, initial_state=initial)
+            models_.append(keras.Model([inputs, *initial], outputs))
         else:
             models_.append(keras.Model(inputs, layer(inputs)))
     ours, builtin = models_
@@ -64,9 +68,10 @@ def as_list(outputs):
     ],
     ids=["last", "sequences", "state", "sequences-state-backwards", "backwards", "no-bias"],
 )
-def test_outputs_states_and_gradients_equal_builtin(kwargs, rng):
+@pytest.mark.parametrize("classes", TWIN_CLASSES, ids=["lstm", "gru"])
+def test_outputs_states_and_gradients_equal_builtin(kwargs, classes, rng):
     x = rng.normal(size=(4, 7, 5)).astype("float32")
-    ours, builtin = twin_models(kwargs, (7, 5))
+    ours, builtin = twin_models({"bias_initializer": "random_normal", **kwargs}, (7, 5), classes=classes)
     y_ours, y_builtin = as_list(ours(x)), as_list(builtin(x))
     assert len(y_ours) == len(y_builtin)
     for a, b in zip(y_ours, y_builtin):
@@ -87,10 +92,12 @@ def test_initial_state_equals_builtin(rng):
     assert not np.allclose(zero_start, as_list(ours([x, h0, c0]))[0], atol=1e-3)
 
 
-def test_bidirectional_equals_builtin_outputs_and_gradients(rng):
+@pytest.mark.parametrize("classes", TWIN_CLASSES, ids=["lstm", "gru"])
+def test_bidirectional_equals_builtin_outputs_and_gradients(classes, rng):
     x = rng.normal(size=(4, 6, 3)).astype("float32")
     for return_sequences in (False, True):
-        ours, builtin = twin_models(dict(units=5, return_sequences=return_sequences), (6, 3), bidirectional=True)
+        ours, builtin = twin_models(dict(units=5, return_sequences=return_sequences, bias_initializer="random_normal"),
+                                    (6, 3), bidirectional=True, classes=classes)
         assert len(ours.get_weights()) == 6  # forward kernel, recurrent, bias; then backward
         np.testing.assert_allclose(np_(ours(x)), np_(builtin(x)), atol=ATOL)
         loss = weighted_sum([rng.normal(size=ours(x).shape).astype("float32")])
@@ -111,11 +118,15 @@ def test_weights_move_both_ways_inside_bidirectional(rng):
     np.testing.assert_allclose(np_(builtin2(x)), np_(ours(x)), atol=ATOL)
 
 
-def test_stateful_carries_state_over_two_batches(rng):
+@pytest.mark.parametrize("classes", TWIN_CLASSES, ids=["lstm", "gru"])
+def test_stateful_carries_state_over_two_batches(classes, rng):
     """Two half-sequences through a stateful layer equal the whole sequence; reset_state starts over."""
     x = rng.normal(size=(3, 8, 4)).astype("float32")
-    ours, builtin = twin_models(dict(units=5, return_sequences=True, stateful=True), (4, 4), batch_size=3)
-    whole = keras.Model(*_whole_sequence_model(ours))
+    ours, builtin = twin_models(dict(units=5, return_sequences=True, stateful=True, bias_initializer="random_normal"),
+                                (4, 4), batch_size=3, classes=classes)
+    whole = classes[0](5, return_sequences=True)
+    whole.build(x.shape)
+    whole.set_weights(ours.get_weights())
     halves = [np_(ours(x[:, :4])), np_(ours(x[:, 4:]))]
     np.testing.assert_allclose(np.concatenate(halves, axis=1), np_(whole(x)), atol=ATOL)
     if keras.backend.backend() == "tensorflow":  # the builtin carries state on TensorFlow only
@@ -125,23 +136,16 @@ def test_stateful_carries_state_over_two_batches(rng):
     np.testing.assert_allclose(np_(ours(x[:, :4])), halves[0], atol=ATOL)
 
 
-def _whole_sequence_model(stateful_model):
-    inputs = keras.Input(shape=(8, 4), batch_size=3)
-    layer = LSTM(5, return_sequences=True)
-    outputs = layer(inputs)
-    layer.set_weights(stateful_model.layers[1].get_weights())
-    return inputs, outputs
-
-
-def test_stateful_state_is_carried_by_the_trainer_on_every_backend(rng):
+@pytest.mark.parametrize("layer_class", [LSTM, GRU])
+def test_stateful_state_is_carried_by_the_trainer_on_every_backend(layer_class, rng):
     """predict_on_batch / train_on_batch go through the backend's trainer (stateless on JAX)."""
     x = rng.normal(size=(2, 6, 3)).astype("float32")
     inputs = keras.Input(shape=(3, 3), batch_size=2)
-    layer = LSTM(4, return_sequences=True, stateful=True)
+    layer = layer_class(4, return_sequences=True, stateful=True)
     model = keras.Model(inputs, layer(inputs))
     model.compile(optimizer="sgd", loss="mse")
     first, second = model.predict_on_batch(x[:, :3]), model.predict_on_batch(x[:, 3:])
-    plain = LSTM(4, return_sequences=True)
+    plain = layer_class(4, return_sequences=True)
     plain.build((2, 6, 3))
     plain.set_weights(layer.get_weights())
     np.testing.assert_allclose(np.concatenate([first, second], axis=1), np_(plain(x)), atol=ATOL)
@@ -291,21 +295,14 @@ def test_numpy_reference_passes_finite_difference_check(rng):
     bias, h0, c0 = rng.normal(size=16) * 0.5, rng.normal(size=(2, 4)), rng.normal(size=(2, 4))
     w_out, w_c = rng.normal(size=(2, 4, 4)), rng.normal(size=(2, 4))
 
-    def loss(x, kernel, recurrent, bias, h0, c0):
-        outputs, _, c_last, _ = lstm_forward(x, kernel, recurrent, bias, h0, c0)
+    def loss(**args):
+        outputs, _, c_last, _ = lstm_forward(**args)
         return np.sum(w_out * outputs) + np.sum(w_c * c_last)
 
     args = dict(x=x, kernel=kernel, recurrent_kernel=recurrent, bias=bias, h0=h0, c0=c0)
-    _, _, _, cache = lstm_forward(x, kernel, recurrent, bias, h0, c0)
+    _, _, _, cache = lstm_forward(**args)
     analytic = lstm_backward(w_out, cache, d_c_last=w_c)
-    eps = 1e-6
-    for name, value in args.items():
-        numeric = np.zeros_like(value)
-        for index in np.ndindex(value.shape):
-            for sign in (1, -1):
-                value[index] += sign * eps
-                numeric[index] += sign * loss(*args.values()) / (2 * eps)
-                value[index] -= sign * eps
+    for name, numeric in numeric_gradients(loss, args).items():
         np.testing.assert_allclose(analytic[name], numeric, rtol=1e-5, atol=1e-7, err_msg=name)
 
 

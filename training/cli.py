@@ -9,6 +9,8 @@ import shlex
 import time
 
 from datasets.tfds_source import SOURCES, check_tfds_dir
+from models import CELLS, VARIANTS
+from models.language_model import WEIGHT_DROP_CELLS
 from models.seeds import MAX_SEED
 from training.errors import INTERRUPTED, UserError
 from training.run import RunFolder, new_run_folder
@@ -25,7 +27,10 @@ def parse_script_args(description, presets, default_preset, argv, add_arguments=
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter,
                                      allow_abbrev=False)  # --lr is not --lr-schedule
     parser.add_argument("--preset", help=f"one of {', '.join(presets)} (default {default_preset})")
-    parser.add_argument("--cell", help="custom (models.LSTM, the default) or builtin (keras.layers.LSTM)")
+    parser.add_argument("--cell", help="custom (models.LSTM, the default), builtin (keras.layers.LSTM), gru "
+                                       "(models.GRU) or builtin-gru (keras.layers.GRU)")
+    parser.add_argument("--variant", help=f"the LSTM variant of --cell custom: {', '.join(VARIANTS)} (default "
+                                          f"vanilla; Greff et al. 2015)")
     parser.add_argument("--data-dir", help="folder with ptb/, mnist/, tinyshakespeare/ (default: $LSTM_DATA_DIR, then the download cache)")
     parser.add_argument("--output-dir", help="run folder (default: runs/<script>-<preset>-<cell>-<time>)")
     parser.add_argument("--epochs", type=int, help="number of epochs in all (default: the preset's)")
@@ -38,20 +43,38 @@ def parse_script_args(description, presets, default_preset, argv, add_arguments=
     if add_arguments:
         add_arguments(parser)
     args = parser.parse_args(argv)
-    args.explicit = {name for name in ("preset", "cell", "seed") if getattr(args, name) is not None}  # for --resume
+    args.explicit = {name for name in ("preset", "cell", "variant", "seed") if getattr(args, name) is not None}  # for --resume
     args.preset = default_preset if args.preset is None else args.preset
     args.cell = "custom" if args.cell is None else args.cell
+    args.variant = "vanilla" if args.variant is None else args.variant
     args.seed = 0 if args.seed is None else args.seed
     if args.preset not in presets:
         raise UserError(f"unknown preset {args.preset!r}; choose one of {', '.join(presets)}.")
-    if args.cell not in ("custom", "builtin"):
-        raise UserError(f"unknown cell {args.cell!r}; use --cell custom (this project's LSTM) or --cell builtin (keras.layers.LSTM).")
+    check_cell(args.cell, args.variant)
     check_positive(args, "epochs", "steps_per_epoch", "batch_size", "num_steps")  # the last two: language models
     check_seed(args.seed)
     if args.data_dir is not None and not os.path.isdir(args.data_dir):
         raise UserError(f"--data-dir {args.data_dir} is not a folder. Point it at the folder that holds ptb/, "
                         f"mnist/ or tinyshakespeare/, or leave it out to use $LSTM_DATA_DIR or the download cache.")
     return args
+
+
+# What each --cell is (models.CELLS), in messages.
+CELL_NAMES = {"custom": "this project's LSTM", "builtin": "keras.layers.LSTM", "gru": "this project's GRU",
+              "builtin-gru": "keras.layers.GRU"}
+
+
+def check_cell(cell, variant):
+    """A clear error for an unknown --cell or --variant, or a variant on a cell that has none."""
+    if cell not in CELLS:
+        raise UserError(f"unknown cell {cell!r}; use "
+                        f"{', '.join(f'--cell {name} ({what})' for name, what in CELL_NAMES.items())}.")
+    if variant not in VARIANTS:
+        raise UserError(f"unknown --variant {variant!r}; the LSTM variants are {', '.join(VARIANTS)}.")
+    if variant != "vanilla" and cell != "custom":
+        raise UserError(f"--variant {variant} changes this project's LSTM (--cell custom); --cell {cell} "
+                        f"({CELL_NAMES[cell]}) has no variants. Leave out --cell, or leave out --variant; nothing "
+                        f"was written.")
 
 
 def add_language_model_arguments(parser):
@@ -121,11 +144,13 @@ def check_resume_options(run, args, changes):
 
 
 def default_run_name(script, args, data):
-    """<script>[-<own file or corpus>]-<preset>-<cell>-<time>: a run on your own text says which in its name."""
+    """<script>[-<own file or corpus>]-<preset>-<cell>[-<variant>]-<time>: a run on your own text says which in its
+    name, and a run of an LSTM variant which variant."""
     own = next((path for key, path in (data or {}).items() if key in OWN_DATA and path), None)
     text = f"-{re.sub(r'[^A-Za-z0-9_.-]+', '_', os.path.splitext(os.path.basename(own.rstrip(os.sep)))[0])}" if own else ""
-    return (f"{os.path.splitext(script)[0].removeprefix('train_')}{text}-{args.preset}-{args.cell}-"
-            f"{time.strftime('%Y%m%d-%H%M%S')}")
+    variant = getattr(args, "variant", "vanilla")
+    cell = args.cell if variant == "vanilla" else f"{args.cell}-{variant}"
+    return f"{os.path.splitext(script)[0].removeprefix('train_')}{text}-{args.preset}-{cell}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def latest_run(script, args, parent="runs"):
@@ -142,6 +167,8 @@ def latest_run(script, args, parent="runs"):
         if not isinstance(settings, dict) or settings.get("script") != script or settings.get("preset") != args.preset:
             continue
         if "cell" in args.explicit and settings.get("cell") != args.cell:
+            continue
+        if "variant" in args.explicit and settings.get("variant", "vanilla") != args.variant:
             continue
         found.append((finished, folder))
     if not found:
@@ -172,7 +199,7 @@ def open_run(args, script, presets, data=None, **overrides):
     if args.resume and not args.output_dir:
         args.output_dir = latest_run(script, args)
     output_dir = args.output_dir or new_run_folder(default_run_name(script, args, data))
-    settings = {"script": script, "preset": args.preset, "cell": args.cell, "seed": args.seed,
+    settings = {"script": script, "preset": args.preset, "cell": args.cell, "variant": args.variant, "seed": args.seed,
                 "config": dataclasses.asdict(config), "data": data or {}}
     run = RunFolder.open(output_dir, settings, args.resume)
     command = f"python {script} --output-dir {shlex.quote(run.shown)} --resume" + "".join(
@@ -183,6 +210,7 @@ def open_run(args, script, presets, data=None, **overrides):
         f"continue with: {command}" if run.saved_epoch else
         f"no epoch had finished, so nothing was saved; start the run again with: {command}")
     if run.resumed:
+        run.settings.setdefault("variant", "vanilla")  # run folders written before the variants
         for old, new in RENAMED_FIELDS.items():  # folders written before the averaging had one name
             if old in run.settings["config"]:
                 run.settings["config"][new] = run.settings["config"].pop(old)
@@ -201,8 +229,10 @@ def open_run(args, script, presets, data=None, **overrides):
     except TypeError as error:
         raise UserError(f"the settings saved in {run.path} do not fit this version of {script} ({error}); "
                         f"start a new run.") from None
-    if getattr(run.config, "weight_dropout", 0) and run.cell == "builtin":
+    if getattr(run.config, "weight_dropout", 0) and run.cell not in WEIGHT_DROP_CELLS:
         raise UserError(f"the {run.preset} preset drops weights of the recurrent kernel (weight_dropout "
-                        f"{run.config.weight_dropout}), which only this project's LSTM can do: keras.layers.LSTM has "
-                        f"no such option. Use --cell custom, or --without weight-drop to compare the rest.")
+                        f"{run.config.weight_dropout}), which only this project's LSTM and GRU can do: "
+                        f"{CELL_NAMES[run.cell]} has no such option. Use "
+                        f"{' or '.join(f'--cell {cell}' for cell in WEIGHT_DROP_CELLS)}, or --without weight-drop "
+                        f"to compare the rest.")
     return run

@@ -75,9 +75,9 @@ class LanguageModelData:
     unknown: dict = dataclasses.field(default_factory=dict)  # words read as <unk>, per split (word models)
 
 
-def model_spec(config, vocab_size, cell, seed):
+def model_spec(config, vocab_size, cell, seed, variant="vanilla"):
     """The `models.LanguageModelSpec` of a config: its model-side fields (layers, units, dropouts, ...)."""
-    return LanguageModelSpec(vocab_size=vocab_size, cell=cell, seed=seed, **spec_fields(config))
+    return LanguageModelSpec(vocab_size=vocab_size, cell=cell, seed=seed, variant=variant, **spec_fields(config))
 
 
 def make_training_optimizer(config):
@@ -174,8 +174,8 @@ def train(run, data, distribute_mode="off", valid_layout="streams", epoch_hook=N
     """
     config, unit = run.config, data.unit
     keras.utils.set_random_seed(run.seed)
-    run.begin(model_spec(config, len(data.vocabulary), run.cell, run.seed), data.vocabulary,
-              title=title or f"{os.path.basename(data.source)} {run.preset}, {run.cell} cell",
+    run.begin(model_spec(config, len(data.vocabulary), run.cell, run.seed, run.variant), data.vocabulary,
+              title=title or f"{os.path.basename(data.source)} {run.preset}, {run.cell_title}",
               keep=("valid_perplexity", "min"),
               plots={"perplexity.png": (["train_perplexity", "valid_perplexity"], "perplexity", True)})
     stateful = config.batch_layout == "streams"
@@ -190,7 +190,7 @@ def train(run, data, distribute_mode="off", valid_layout="streams", epoch_hook=N
     end_epoch = epoch_hook(run, data) if epoch_hook else None
     steps = min(stream_steps(len(data.train), config.batch_size, config.num_steps), config.steps_per_epoch or math.inf)
     print(f"{data.source} {run.preset}: {len(data.vocabulary):,} {unit}s in the vocabulary, {config.layers}×"
-          f"{config.units} {run.cell} LSTM, {model.count_params():,} parameters, {steps:,} steps of "
+          f"{config.units} {run.cell_title}, {model.count_params():,} parameters, {steps:,} steps of "
           f"{config.batch_size}×{config.num_steps} {unit}s per epoch ({config.batch_layout}), "
           f"backend {keras.backend.backend()}")
 

@@ -54,5 +54,5 @@ def switched_off(without, techniques=TECHNIQUES):
 
 def spec_fields(config):
     """The fields of a script's config that `models.LanguageModelSpec` shares (layers, units, dropouts, ...)."""
-    shared = {field.name for field in dataclasses.fields(LanguageModelSpec)} - {"vocab_size", "cell", "seed", "kind"}
+    shared = {field.name for field in dataclasses.fields(LanguageModelSpec)} - {"vocab_size", "cell", "seed", "variant", "kind"}
     return {name: getattr(config, name) for name in shared if hasattr(config, name)}

@@ -129,7 +129,7 @@ class RunFolder:
     """One training run's folder. Open it with `RunFolder.open(path, settings, resume)`.
 
     Attributes:
-        settings: What the run is: {"script", "preset", "cell", "seed", "config",
+        settings: What the run is: {"script", "preset", "cell", "variant", "seed", "config",
             and from `begin` on "model" (the model's spec)}. On resume, the saved ones.
         history: One dict per finished epoch.
         state: The saved state.json of a resumed run, else None.
@@ -159,6 +159,12 @@ class RunFolder:
 
     preset = property(lambda self: self.settings["preset"])
     cell = property(lambda self: self.settings["cell"])
+    variant = property(lambda self: self.settings.get("variant", "vanilla"))  # (none in folders before the variants)
+
+    @property
+    def cell_title(self):
+        """The run's cell in titles: "custom cell", "gru cell", "custom cell, coupled" for an LSTM variant."""
+        return f"{self.cell} cell" + ("" if self.variant == "vanilla" else f", {self.variant}")
     seed = property(lambda self: self.settings["seed"])
 
     @classmethod
