@@ -40,14 +40,13 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
-def check_vanilla_lstm(settings, run_dir):
-    """The page computes the vanilla LSTM only: a clear error for a run of a GRU or of an LSTM variant."""
-    spec = settings["model"]
-    cell, variant = spec.get("cell", "custom"), spec.get("variant", "vanilla")
-    if cell not in ("custom", "builtin") or variant != "vanilla":
-        what = f"the {variant} LSTM variant" if variant != "vanilla" else f"a {cell} cell"
-        raise UserError(f"the explorer's page computes the vanilla LSTM, and {run_dir} is a run of {what}; explore a "
-                        f"run trained with --cell custom or builtin and no --variant.")
+def check_lstm(settings, run_dir):
+    """The page computes an LSTM (any variant): a clear error for a run of a GRU, which has no cell state."""
+    cell = settings["model"].get("cell", "custom")
+    if cell not in ("custom", "builtin"):
+        raise UserError(f"the explorer's page shows an LSTM's cell state and its gates i, f, o, and {run_dir} is a "
+                        f"run of a GRU (--cell {cell}), which has neither; explore a run of --cell custom (any "
+                        f"--variant) or builtin. sample.py samples and scores the GRU run.")
 
 
 def title_of(settings, run_dir):
@@ -94,7 +93,7 @@ def main(argv=None):
     args = parse_args(argv)
     model, vocabulary = load_language_model(args.run_dir, batch_size=1, num_steps=None, stateful=False)
     settings = read_json(os.path.join(args.run_dir, "config.json"), "the run's settings")
-    check_vanilla_lstm(settings, args.run_dir)
+    check_lstm(settings, args.run_dir)
     passage = own_passage(args.text, vocabulary) if args.text else default_passage(settings, vocabulary.kind,
                                                                                    args.data_dir)
     output = args.output or os.path.join(args.run_dir, "explore.html")

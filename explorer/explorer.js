@@ -37,19 +37,24 @@
   const V = model.tokens.length, L = model.layers, units = model.units;
   const pad4 = (n) => Math.ceil(n / 4) * 4;
   const Vp = pad4(V);
+  // The cell's variant (models/cell.py VARIANTS) and the gate blocks of its z, in column order: a gate the variant
+  // fixes has no block, so z has G·u columns (G = 4 for the vanilla LSTM).
+  const variant = model.variant || "vanilla", blocks = model.gateBlocks || ["i", "f", "c", "o"], G = blocks.length;
+  const block = Object.fromEntries(blocks.map((b, k) => [b, k]));
+  const zw = (u) => pad4(G * u);  // a row of z, and of a layer's weights in wasm memory: the kernel's SIMD needs 4s
 
   // Floats each matrix takes in wasm memory: a layer reads [x_t, h_{t-1}] · [W_x; W_h], the logits h · W_out
   // (columns padded to 4). Layer 1's input product is folded into a table of a row per token (one-hot, or
   // embedding · W_x + b) where that is cheap to build; for a large vocabulary it stays a product.
   const embedding = array("embedding"), firstKernel = array("lstm_0/kernel");
-  const useTable = !embedding || V * firstKernel.shape[0] * 4 * units[0] <= 2e7;
+  const useTable = !embedding || V * firstKernel.shape[0] * G * units[0] <= 2e7;
   const inputSizes = units.map((u, l) => (l === 0 ? (useTable ? 0 : firstKernel.shape[0]) : units[l - 1]));
   let floats = 0;
   const region = (n) => { const at = floats; floats += pad4(n); return at; };
-  const mats = units.map((u, l) => region((inputSizes[l] + u) * 4 * u));
+  const mats = units.map((u, l) => region((inputSizes[l] + u) * zw(u)));
   const outMat = region(units[L - 1] * Vp);
   const vecIn = region(Math.max(...units.map((u, l) => inputSizes[l] + u)));
-  const vecZ = region(Math.max(...units.map((u) => 4 * u), Vp));
+  const vecZ = region(Math.max(...units.map(zw), Vp));
   const vecC = region(Math.max(...units)), vecH = region(Math.max(...units));
   const memory = new WebAssembly.Memory({ initial: Math.ceil((floats * 4) / 65536) + 1 });
   let heap = new Float32Array(memory.buffer);  // a new view whenever the memory grows
@@ -57,29 +62,35 @@
   const axpyRows = kernel.axpy_rows;
 
   const biases = [], tables = [];
+  function setRows(data, at, width, stride) {  // rows of `width` floats into heap rows of `stride` (zeros after)
+    if (width === stride) { heap.set(data, at); return; }
+    for (let r = 0; r < data.length / width; r++) heap.set(data.subarray(r * width, (r + 1) * width), at + r * stride);
+  }
   units.forEach((u, l) => {
     const k = array(`lstm_${l}/kernel`), r = array(`lstm_${l}/recurrent`), b = array(`lstm_${l}/bias`);
-    biases.push(b.data);
+    const bias = new Float32Array(zw(u));  // padded with zeros to a row of z
+    bias.set(b.data);
+    biases.push(bias);
     if (l === 0 && useTable) {
       // z's input part for every token: embedding · W_x + b, or (one-hot) W_x's row + b
-      const table = new Float32Array(V * 4 * u), e = embedding, n = k.shape[0];
+      const table = new Float32Array(V * G * u), e = embedding, n = k.shape[0];
       for (let t = 0; t < V; t++) {
-        const row = table.subarray(t * 4 * u, (t + 1) * 4 * u);
+        const row = table.subarray(t * G * u, (t + 1) * G * u);
         row.set(b.data);
         if (e) {
           for (let j = 0; j < n; j++) {
             const a = e.data[t * n + j];
-            for (let m = 0; m < 4 * u; m++) row[m] += a * k.data[j * 4 * u + m];
+            for (let m = 0; m < G * u; m++) row[m] += a * k.data[j * G * u + m];
           }
         } else {
-          for (let m = 0; m < 4 * u; m++) row[m] += k.data[t * 4 * u + m];
+          for (let m = 0; m < G * u; m++) row[m] += k.data[t * G * u + m];
         }
       }
       tables.push(table);
-      heap.set(r.data, mats[0]);
+      setRows(r.data, mats[0], G * u, zw(u));
     } else {  // [W_x; W_h]
-      heap.set(k.data, mats[l]);
-      heap.set(r.data, mats[l] + k.data.length);
+      setRows(k.data, mats[l], G * u, zw(u));
+      setRows(r.data, mats[l] + k.shape[0] * zw(u), G * u, zw(u));
     }
   });
   const outBias = array("logits/bias").data;
@@ -91,16 +102,19 @@
   }
 
   const sigmoid = (z) => 1 / (1 + Math.exp(-z));
+  const peepholes = units.map((u, l) => (array(`lstm_${l}/peephole`) || { data: null }).data);  // rows i, f, o
   const tanh = (z) => (z > 20 ? 1 : z < -20 ? -1 : 1 - 2 / (1 + Math.exp(2 * z)));  // one exp: faster than Math.tanh
 
   function zeroState() {
     return units.map((u) => ({ h: new Float32Array(u), c: new Float32Array(u) }));
   }
 
-  // The gates of one layer at one position from its pre-activations z = heap[zAt .. zAt + 4u) (overwritten by
-  // i, f, C̃, o); h and c (Float32Arrays of u) are updated in place; with `out` (run's layers) the gates and the
-  // state are also written at row t.
-  function gatesAt(zAt, h, c, u, out, t) {
+  // The gates of layer l at one position from its pre-activations z = heap[zAt .. zAt + G·u) (the vanilla LSTM's
+  // overwritten by i, f, C̃, o); h and c (Float32Arrays of u) are updated in place; with `out` (run's layers) the
+  // gates and the state are also written at row t.
+  function gatesAt(zAt, h, c, l, out, t) {
+    const u = units[l];
+    if (variant !== "vanilla") return variantGates(zAt, h, c, l, out, t);
     if (u % 4 === 0) {  // in WebAssembly, four units at a time
       heap.set(c, vecC);
       kernel.gates(4 * zAt, 4 * vecC, 4 * vecH, u);
@@ -122,16 +136,33 @@
     }
   }
 
+  // The gates of an LSTM variant, unit by unit (models/cell.py lstm_update): a fixed gate is 1 (i = 1 − f when
+  // coupled), peepholes add p_i·C_{t−1}, p_f·C_{t−1} and p_o·C_t.
+  function variantGates(zAt, h, c, l, out, t) {
+    const u = units[l], z = heap.subarray(zAt, zAt + G * u), p = peepholes[l];
+    const has = (b) => b in block, pre = (b, j) => z[block[b] * u + j];
+    for (let j = 0; j < u; j++) {
+      const cPrev = c[j];
+      const f = has("f") ? sigmoid(pre("f", j) + (p ? p[u + j] * cPrev : 0)) : 1;
+      const i = has("i") ? sigmoid(pre("i", j) + (p ? p[j] * cPrev : 0)) : variant === "coupled" ? 1 - f : 1;
+      const g = variant === "no-input-activation" ? pre("c", j) : tanh(pre("c", j));
+      c[j] = f * cPrev + i * g;
+      const o = has("o") ? sigmoid(pre("o", j) + (p ? p[2 * u + j] * c[j] : 0)) : 1;
+      h[j] = o * (variant === "no-output-activation" ? c[j] : tanh(c[j]));
+      if (out) { const k = t * u + j; out.i[k] = i; out.f[k] = f; out.o[k] = o; out.c[k] = c[j]; out.h[k] = h[j]; }
+    }
+  }
+
   // One token through every layer, the state updated in place (sampling). Returns a view of the logits.
   function advance(state, id) {
     let below = null;
     for (let l = 0; l < L; l++) {
-      const u = units[l], n = inputSizes[l], z = heap.subarray(vecZ, vecZ + 4 * u);
-      if (l === 0 && useTable) z.set(tables[0].subarray(id * 4 * u, (id + 1) * 4 * u));
+      const u = units[l], n = inputSizes[l], z = heap.subarray(vecZ, vecZ + zw(u));
+      if (l === 0 && useTable) z.set(tables[0].subarray(id * G * u, (id + 1) * G * u));
       else { z.set(biases[l]); heap.set(l === 0 ? embedding.data.subarray(id * n, (id + 1) * n) : below, vecIn); }
       heap.set(state[l].h, vecIn + n);
-      axpyRows(4 * mats[l], 4 * vecIn, 4 * vecZ, n + u, 4 * u);
-      gatesAt(vecZ, state[l].h, state[l].c, u);
+      axpyRows(4 * mats[l], 4 * vecIn, 4 * vecZ, n + u, zw(u));
+      gatesAt(vecZ, state[l].h, state[l].c, l);
       below = state[l].h;
     }
     const logits = heap.subarray(vecZ, vecZ + Vp);
@@ -204,7 +235,7 @@
   function run(text) {
     const tokens = tokenize(text);
     const { ids, known, unknown } = encode(tokens);
-    const T = ids.length, uMax = Math.max(...units, inputSizes[0]), zMax = Math.max(4 * Math.max(...units), Vp);
+    const T = ids.length, uMax = Math.max(...units, inputSizes[0]), zMax = Math.max(...units.map(zw), Vp);
     const bufZ = scratch, bufX = [bufZ + T * zMax, bufZ + T * zMax + T * uMax];
     ensure(bufX[1] + T * uMax);
     const layers = units.map((u) => ({ h: new Float32Array(T * u), c: new Float32Array(T * u),
@@ -212,14 +243,14 @@
     units.forEach((u, l) => {
       const n = inputSizes[l], h = new Float32Array(u), c = new Float32Array(u), X = bufX[l % 2];
       if (l === 0 && useTable) {
-        ids.forEach((id, t) => heap.set(tables[0].subarray(id * 4 * u, (id + 1) * 4 * u), bufZ + t * 4 * u));
+        ids.forEach((id, t) => heap.set(tables[0].subarray(id * G * u, (id + 1) * G * u), bufZ + t * zw(u)));
       } else {
         if (l === 0) ids.forEach((id, t) => heap.set(embedding.data.subarray(id * n, (id + 1) * n), bufX[1] + t * n));
         fillRows(bufZ, T, biases[l]);
-        gemm(mats[l], bufX[(l + 1) % 2], bufZ, T, n, 4 * u);
+        gemm(mats[l], bufX[(l + 1) % 2], bufZ, T, n, zw(u));
       }
-      const Wh = mats[l] + n * 4 * u, out = layers[l];
-      if (u % 4 === 0) {  // the state stays in the memory: h_t is written straight into row t of X, C_t at vecC
+      const Wh = mats[l] + n * zw(u), out = layers[l];
+      if (variant === "vanilla" && u % 4 === 0) {  // the state stays in the memory: h_t is written straight into row t of X, C_t at vecC
         heap.fill(0, vecC, vecC + u);
         for (let t = 0; t < T; t++) {
           const zAt = bufZ + t * 4 * u, hAt = X + t * u;
@@ -235,10 +266,10 @@
         out.h.set(heap.subarray(X, X + T * u));
       } else {
         for (let t = 0; t < T; t++) {
-          const zAt = bufZ + t * 4 * u;
+          const zAt = bufZ + t * zw(u);
           heap.set(h, vecIn);
-          axpyRows(4 * Wh, 4 * vecIn, 4 * zAt, u, 4 * u);
-          gatesAt(zAt, h, c, u, out, t);
+          axpyRows(4 * Wh, 4 * vecIn, 4 * zAt, u, zw(u));
+          gatesAt(zAt, h, c, l, out, t);
           heap.set(h, X + t * u);
         }
       }
@@ -303,7 +334,7 @@
 
   window.lstm = {
     info: { kind: model.kind, layers: L, units: units.slice(), vocabSize: V, tied: model.tied, cell: model.cell,
-            title: model.title, fusedMultiplyAdd: kernelBytes === relaxed },
+            variant, title: model.title, fusedMultiplyAdd: kernelBytes === relaxed },
     tokenize, run, sample,
   };
 

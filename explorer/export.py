@@ -3,7 +3,8 @@
 The page needs only what the forward pass reads, in Keras' layouts:
 
     embedding   (V, E)        absent for one-hot characters (the first kernel then has V rows)
-    lstm l      kernel (n, 4u), recurrent (u, 4u), bias (4u)   gate blocks i, f, C̃, o
+    lstm l      kernel (n, 4u), recurrent (u, 4u), bias (4u)   gate blocks i, f, C̃, o (a variant that fixes a gate:
+                                                               3u, without its block); peephole (3, u), rows i, f, o
     logits      kernel (u, V), bias (V)                        tied: kernel = embeddingᵀ
 
 Each array is stored once, little-endian float32, at an offset (in floats) of
@@ -37,6 +38,8 @@ def model_arrays(model):
         arrays[f"lstm_{index}/kernel"] = cell.kernel
         arrays[f"lstm_{index}/recurrent"] = cell.recurrent_kernel
         arrays[f"lstm_{index}/bias"] = cell.bias
+        if getattr(cell, "peephole_kernel", None) is not None:
+            arrays[f"lstm_{index}/peephole"] = cell.peephole_kernel
     logits = model.get_layer("logits")
     if isinstance(logits, keras.layers.Dense):
         arrays["logits/kernel"] = logits.kernel
@@ -68,6 +71,8 @@ def payload(model, vocabulary, settings, passage, title):
         "units": [layer.cell.units for layer in lstm_layers(model)],
         "tied": bool(spec.get("tie_weights")),
         "cell": spec.get("cell", "custom"),
+        "variant": spec.get("variant", "vanilla"),
+        "gateBlocks": list(getattr(lstm_layers(model)[0].cell, "gate_blocks", ("i", "f", "c", "o"))),
         "lowerCase": vocabulary.lower_case,
         "arrays": layout,
         "weights": blob,

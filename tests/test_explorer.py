@@ -8,13 +8,14 @@ AWD run (PTB words, tied, 2 layers) and a run of keras.layers.LSTM on a small wo
 import os
 import shutil
 
+import keras
 import numpy as np
 import pytest
 
 import explore
 from datasets import load_shakespeare
+from models.cell import lstm_update
 from models.language_model import lstm_layers
-from models.reference import sigmoid
 from tests.conftest import script_error, write_corpus
 from training.inference import load_language_model
 from training.language_model import reset_states
@@ -93,6 +94,31 @@ def pages(char_run, awd_run, builtin_run, tmp_path_factory):
     return found
 
 
+@pytest.fixture(scope="module")
+def variant_runs(tmp_path_factory, char_run):
+    """Runs of two LSTM variants: "peephole" (char, 2 × 32; its peepholes set to random values, as zeros would
+    hide them) and "coupled" (3 gate blocks, i = 1 − f; words, one layer)."""
+    import keras
+
+    import train_char_rnn
+    import train_ptb
+    from models import load_model
+
+    folder = tmp_path_factory.mktemp("variants")
+    peephole, coupled = folder / "peephole", folder / "coupled"
+    train_char_rnn.main(["--preset", "test", "--variant", "peephole", "--steps-per-epoch", "20", "--data-dir",
+                         char_run[2], "--output-dir", str(peephole)])
+    model = load_model(peephole / "model.keras")
+    rng = np.random.default_rng(0)
+    for layer in lstm_layers(model):
+        layer.cell.peephole_kernel.assign(rng.normal(0, 0.5, (3, layer.cell.units)).astype("float32"))
+    model.save(peephole / "model.keras")
+    keras.backend.clear_session()
+    train_ptb.main(["--preset", "test", "--variant", "coupled", "--corpus", str(write_corpus(folder / "corpus")),
+                    "--steps-per-epoch", "20", "--output-dir", str(coupled)])
+    return {"peephole": peephole, "coupled": coupled}
+
+
 def keras_trace(run_dir, tokens):
     """Keras' probabilities, states and gates token by token, the state carried (batch 1, one step per call)."""
     model, vocabulary = load_language_model(run_dir, batch_size=1, num_steps=1, stateful=True)
@@ -103,17 +129,19 @@ def keras_trace(run_dir, tokens):
     table = np.asarray(embedding.embeddings)
     probs, trace = [], [{key: [] for key in "hcifo"} for _ in layers]
     for token in ids:
-        previous = [np.asarray(layer.states[0])[0] for layer in layers]
+        previous = [[np.asarray(state)[0] for state in layer.states] for layer in layers]
         logits = np.asarray(model.predict_on_batch(np.array([[token]], np.int32)))[0, -1].astype(np.float64)
         probs.append(np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum())
         below = table[token]
-        for layer, record, h_prev in zip(layers, trace, previous):
+        for layer, record, (h_prev, c_prev) in zip(layers, trace, previous):
             h, c = (np.asarray(state)[0] for state in layer.states)
-            z = below @ np.asarray(layer.cell.kernel) + h_prev @ np.asarray(layer.cell.recurrent_kernel) + \
-                np.asarray(layer.cell.bias)
-            i, f, _, o = np.split(z, 4)
-            for key, value in zip("hcifo", (h, c, sigmoid(i), sigmoid(f), sigmoid(o))):
-                record[key].append(value)
+            cell = layer.cell
+            z = below @ np.asarray(cell.kernel) + h_prev @ np.asarray(cell.recurrent_kernel) + np.asarray(cell.bias)
+            peephole = getattr(cell, "peephole_kernel", None)
+            gates = lstm_update(z, c_prev, variant=getattr(cell, "variant", "vanilla"),
+                                peephole=None if peephole is None else np.asarray(peephole))
+            for key, value in zip("hcifo", (h, c, gates.i, gates.f, gates.o)):
+                record[key].append(keras.ops.convert_to_numpy(value))
             below = h
     return np.array(probs), [{key: np.array(v) for key, v in record.items()} for record in trace]
 
@@ -134,11 +162,14 @@ def passage(kind, data):
 
 
 @in_browser
-@pytest.mark.parametrize("kind", ["char", "tied words", "words, no table", "builtin"])
-def test_the_page_computes_what_keras_computes(browser, pages, kind, char_run, awd_run, builtin_run):
-    run_dir = {"char": char_run[0], "builtin": builtin_run}.get(kind, awd_run[0])
-    text = passage(kind, char_run[2])
-    open_page(browser, pages[kind])
+@pytest.mark.parametrize("kind", ["char", "tied words", "words, no table", "builtin", "peephole", "coupled"])
+def test_the_page_computes_what_keras_computes(browser, pages, kind, char_run, awd_run, builtin_run, variant_runs,
+                                               tmp_path):
+    run_dir = {"char": char_run[0], "builtin": builtin_run, **variant_runs}.get(kind, awd_run[0])
+    text = passage("char" if kind == "peephole" else kind, char_run[2])
+    open_page(browser, pages[kind] if kind in pages else write_page(run_dir, tmp_path, kind))
+    if kind in variant_runs:
+        assert browser.execute_script("return lstm.info.variant") == kind
     _, vocabulary = load_language_model(run_dir, batch_size=1, num_steps=1)
     tokens = vocabulary.split(text)
     assert browser.execute_script("return lstm.tokenize(arguments[0])", text) == tokens
@@ -247,6 +278,18 @@ def test_bad_runs_and_texts_get_one_paragraph_and_leave_the_run_as_it_was(char_r
                                                   str(tmp_path / "p.html")], capsys)
     assert folder_state(run) == before and not (tmp_path / "p.html").exists()
     assert "no config.json" in script_error(explore.main, [str(tmp_path)], capsys)
+
+
+def test_a_gru_run_is_refused_with_what_it_lacks(tmp_path, capsys):
+    import train_ptb
+
+    out = tmp_path / "gru"
+    train_ptb.main(["--preset", "test", "--cell", "gru", "--corpus", str(write_corpus(tmp_path / "corpus")),
+                    "--steps-per-epoch", "3", "--output-dir", str(out)])
+    before = folder_state(out)
+    message = script_error(explore.main, [str(out)], capsys)
+    assert "run of a GRU (--cell gru), which has neither" in message
+    assert folder_state(out) == before and not (out / "explore.html").exists()
 
 
 @in_browser
