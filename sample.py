@@ -3,6 +3,7 @@
     python sample.py runs/char-small --prime "ROMEO:" --length 1000 --temperature 0.8
     python sample.py runs/ptb-small --prime "the company said" --length 50
     python sample.py runs/char-small --evaluate some.txt
+    python sample.py runs/char-small --evaluate-nanogpt     # the loss on nanoGPT's validation, two ways
 
 It loads the run folder's model.keras and vocab.json in a fresh process,
 reads the prime one token at a time and then generates, carrying the LSTM
@@ -20,6 +21,7 @@ import time  # noqa: E402
 
 from datasets import UNK, read_text  # noqa: E402
 from datasets.batching import whole_stream_rows  # noqa: E402
+from training import nanogpt  # noqa: E402
 from training.cli import MAX_SEED, check_seed  # noqa: E402
 from training.errors import UserError, friendly_main  # noqa: E402
 from training.inference import Sampler, line_start, load_language_model  # noqa: E402
@@ -40,6 +42,14 @@ def parse_args(argv):
     parser.add_argument("--greedy", action="store_true", help="always take the likeliest token")
     parser.add_argument("--seed", type=int, default=0, help=f"random seed, 0 to {MAX_SEED} (default 0)")
     parser.add_argument("--evaluate", metavar="FILE", help="score FILE instead: nats per token and perplexity")
+    parser.add_argument("--evaluate-nanogpt", action="store_true",
+                        help="score a Tiny Shakespeare run on nanoGPT's validation (the last 10%% of input.txt): read "
+                             "in order, and in nanoGPT's random windows")
+    parser.add_argument("--nanogpt-batches", type=int, default=nanogpt.BATCHES,
+                        help=f"batches of {nanogpt.BATCH_SIZE} windows of --evaluate-nanogpt (default "
+                             f"{nanogpt.BATCHES}, nanoGPT's)")
+    parser.add_argument("--data-dir", help="folder with tinyshakespeare/ for --evaluate-nanogpt (default: "
+                                           "$LSTM_DATA_DIR, then the download cache)")
     args = parser.parse_args(argv)
     if not MIN_TEMPERATURE <= args.temperature <= MAX_TEMPERATURE:  # also refuses nan
         raise UserError(f"--temperature must lie between {MIN_TEMPERATURE:g} and {MAX_TEMPERATURE:g}; got "
@@ -48,6 +58,8 @@ def parse_args(argv):
         raise UserError(f"--length must be at least 1; got {args.length}.")
     if args.top_k < 0:
         raise UserError(f"--top-k must be 0 (off) or positive; got {args.top_k}.")
+    if args.nanogpt_batches < 1:
+        raise UserError(f"--nanogpt-batches must be at least 1; got {args.nanogpt_batches}.")
     check_seed(args.seed)
     return args
 
@@ -107,6 +119,8 @@ def main(argv=None):
     args = parse_args(argv)
     if args.evaluate:
         return evaluate_file(args.run_dir, args.evaluate)
+    if args.evaluate_nanogpt:
+        return nanogpt.evaluate_run(args.run_dir, args.data_dir, args.nanogpt_batches)
     sampler, vocab = Sampler.from_run(args.run_dir)
     prime_ids = line_start(vocab) if args.prime is None else encode_prime(vocab, args.prime)
     start = time.perf_counter()

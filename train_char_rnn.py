@@ -23,6 +23,8 @@ context far beyond its unrolled `num_steps`. `--batch-layout windows` trains
 on windows cut at random places instead (each starts from a zero state, as in
 many Keras char-rnn scripts), as many characters per epoch. Validation and
 test read the whole split once, in order, with the state carried (batch 1).
+On Tiny Shakespeare the kept model is then scored on nanoGPT's validation
+text, in order and in nanoGPT's random windows (training/nanogpt.py).
 Every preset's results, with commands, machines and dates: docs/results.md#char-rnn.
 """
 
@@ -43,6 +45,7 @@ from training.cli import run_source, source_setting  # noqa: E402
 from training.errors import UserError, friendly_main  # noqa: E402
 from training.files import atomic_write  # noqa: E402
 from training.inference import Sampler, line_start  # noqa: E402
+from training.nanogpt import add_to_results  # noqa: E402
 from training.recipe import AVERAGING, LanguageModelConfig, LanguageModelData, check_lengths  # noqa: E402
 from training.recipe import check_own_files, record_own_files, train  # noqa: E402
 from training.regularization import TECHNIQUES, add_without_argument, switched_off  # noqa: E402
@@ -64,6 +67,7 @@ class Config(LanguageModelConfig):  # with AWD-LSTM's regularization, off unless
     epochs: int = 50             # epochs in all (an epoch reads the training text once)
     eval_num_steps: int = 100    # window of the valid/test passes (state carried: only speed depends on it)
     sample_length: int = 300     # characters of the sample written after every epoch
+    nanogpt_batches: int = 200   # Tiny Shakespeare: batches of 64 windows of nanoGPT's estimate at the end (0: none)
     split: tuple = (0.9, 0.05, 0.05)  # train/valid/test fractions of a --text file (Tiny Shakespeare: tfds' split)
 
 
@@ -89,7 +93,7 @@ PRESETS = {  # results: docs/results.md#char-rnn
                     epochs=40, lr_decay=0.9, decay_after=10),
     # A few seconds, for tests.
     "test": Config(units=32, embedding_size=16, num_steps=20, batch_size=16, epochs=1, eval_num_steps=50,
-                   sample_length=50, learning_rate=1e-2),
+                   sample_length=50, learning_rate=1e-2, nanogpt_batches=2),
 }
 
 # What `--without` switches off: the model's techniques and the averaging of Adam's iterates.
@@ -169,6 +173,8 @@ def main(argv=None):
     print(f"Best epoch {results['best_epoch']}: valid {results['valid_nats']:.4f} nats/char, test "
           f"{results['test_nats']:.4f} nats/char ({results['test_bits']:.4f} bits/char, perplexity "
           f"{results['test_perplexity']:.3f}). Run folder: {run.shown}")
+    if not text and run.config.nanogpt_batches:  # Tiny Shakespeare: nanoGPT's validation, both ways
+        results = add_to_results(run, data, results, run.config.nanogpt_batches)
     return results
 
 
