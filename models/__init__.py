@@ -2,6 +2,7 @@
 
     from models import LSTM, LSTMCell                 # the layer and the cell
     from models import build_model, load_model        # every model of the scripts, from its spec
+    from models import GPTSpec, build_gpt             # the transformer of nanoGPT's shapes (models/gpt.py)
 
 `LSTM`, `LSTMCell`, `LSTMStack` and the language model's own layers are
 registered Keras serializables (package `SERIALIZATION_PACKAGE`): importing this
@@ -25,6 +26,7 @@ import keras  # noqa: E402
 
 from models.cell import LSTMCell  # noqa: E402
 from models.digit_classifier import DigitClassifierSpec, build_digit_classifier  # noqa: E402
+from models.gpt import GPTSpec, build_gpt  # noqa: E402
 from models.language_model import (  # noqa: E402
     LanguageModelSpec, build_language_model, find_layer, lstm_class, lstm_layers,
 )
@@ -32,12 +34,12 @@ from models.layer import LSTM  # noqa: E402
 from models.serialization import SERIALIZATION_PACKAGE  # noqa: E402
 from models.stack import LSTMStack  # noqa: E402
 
-SPECS = {spec.kind: spec for spec in (LanguageModelSpec, DigitClassifierSpec)}
+SPECS = {spec.kind: spec for spec in (LanguageModelSpec, DigitClassifierSpec, GPTSpec)}
 
 __all__ = [
-    "LSTM", "LSTMCell", "LSTMStack", "LanguageModelSpec", "DigitClassifierSpec", "SERIALIZATION_PACKAGE", "build_model",
-    "build_language_model", "build_digit_classifier", "find_layer", "load_model", "lstm_class", "lstm_layers",
-    "spec_from_dict",
+    "LSTM", "LSTMCell", "LSTMStack", "LanguageModelSpec", "DigitClassifierSpec", "GPTSpec", "SERIALIZATION_PACKAGE",
+    "build_model", "build_gpt", "build_language_model", "build_digit_classifier", "find_layer", "load_model",
+    "lstm_class", "lstm_layers", "spec_from_dict",
 ]
 
 
@@ -58,6 +60,8 @@ def build_model(spec, **shape):
     spec = spec_from_dict(spec)
     if isinstance(spec, LanguageModelSpec):
         return build_language_model(spec, **shape)
+    if isinstance(spec, GPTSpec):
+        return build_gpt(spec, **shape)
     return build_digit_classifier(spec, **shape)
 
 
