@@ -115,16 +115,28 @@ def sliding_windows(ids, length, stride):
     return ids[index], ids[index + 1], w
 
 
+def epoch_steps(length, batch_size, num_steps, steps_per_epoch=0, layout="streams"):
+    """Training steps of an epoch over `length` tokens: those the streams fill, or `steps_per_epoch`.
+
+    The streams hold at most stream_steps(...) steps, so a larger
+    `steps_per_epoch` is cut to those; random windows can be drawn without end,
+    so in that layout `steps_per_epoch` is the epoch's length (0: as many as the streams).
+    """
+    steps = stream_steps(length, batch_size, num_steps)
+    if layout == "windows":
+        return steps_per_epoch or steps
+    return min(steps, steps_per_epoch or steps)
+
+
 def epoch_rows(ids, batch_size, num_steps, steps_per_epoch=0, layout="streams", rng=None):
-    """The training rows (x, y) of one epoch: the contiguous streams, or as many random windows.
+    """The training rows (x, y) of one epoch (`epoch_steps` of them): the contiguous streams, or random windows.
 
     Args:
-        steps_per_epoch: 0 for every step the streams fill, n for at most the first n.
+        steps_per_epoch: 0 for every step the streams fill, n for at most the first n (windows: n).
         layout: "streams" (state carried from batch to batch) or "windows"
             (random places, drawn with `rng`; the same rng seed gives the same windows).
     """
-    steps = stream_steps(len(ids), batch_size, num_steps)
-    rows = min(steps, steps_per_epoch or steps) * batch_size
+    rows = epoch_steps(len(ids), batch_size, num_steps, steps_per_epoch, layout) * batch_size
     if layout == "streams":
         x, y = stream_rows(ids, batch_size, num_steps)
         return x[:rows], y[:rows]

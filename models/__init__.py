@@ -38,7 +38,7 @@ SPECS = {spec.kind: spec for spec in (LanguageModelSpec, DigitClassifierSpec, GP
 
 __all__ = [
     "LSTM", "LSTMCell", "LSTMStack", "LanguageModelSpec", "DigitClassifierSpec", "GPTSpec", "SERIALIZATION_PACKAGE",
-    "build_model", "build_gpt", "build_language_model", "build_digit_classifier", "find_layer", "load_model",
+    "block_size", "build_model", "build_gpt", "build_language_model", "build_digit_classifier", "find_layer", "load_model",
     "lstm_class", "lstm_layers", "spec_from_dict",
 ]
 
@@ -53,6 +53,12 @@ def spec_from_dict(spec):
     if kind == "language_model" and "fused_layers" not in spec:  # saved before LSTMStack: separate layers
         spec = {**spec, "fused_layers": False}
     return SPECS[kind](**spec)
+
+
+def block_size(spec):
+    """The longest context of the model of `spec` (or its dict): a transformer's block_size; None for a model with a
+    state (an LSTM reads on without end)."""
+    return getattr(spec_from_dict(spec), "block_size", None)
 
 
 def build_model(spec, **shape):

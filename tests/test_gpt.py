@@ -1,4 +1,11 @@
-"""The transformer of nanoGPT's shapes (models/gpt.py): parameter counts by hand, causality, saving."""
+"""The transformer of nanoGPT's shapes (models/gpt.py): parameter counts by hand, causality, saving; trained by
+train_char_rnn.py's recipe (the session's `gpt_run`, the `gpt-test` preset), sampled and scored.
+
+Resuming it is tests/test_resume.py's "char-gpt" case.
+"""
+
+import json
+import math
 
 import numpy as np
 import pytest
@@ -6,8 +13,13 @@ import pytest
 import keras
 
 import models
+import sample
+import train_char_rnn
 from models import GPTSpec, build_model
 from models.gpt import nanogpt_parameter_count
+from tests.conftest import history, script_error
+from training.inference import ContextSampler, Sampler, load_language_model
+from training.schedule import WarmupCosine
 
 
 def nanogpt_count(vocab, layers, width):
@@ -76,3 +88,75 @@ def test_no_state_and_no_longer_context_than_the_block():
         build_model(spec, batch_size=1, num_steps=1, stateful=True)
     with pytest.raises(ValueError, match="at most block_size = 8"):
         build_model(spec, batch_size=1, num_steps=9)
+
+
+def test_warmup_then_cosine_is_nanogpts_get_lr():
+    """nanoGPT's get_lr(it) written out for its baby config (1e-3 → 1e-4, warm-up 100, decay over 2,000)."""
+    def get_lr(it, learning_rate=1e-3, min_lr=1e-4, warmup_iters=100, lr_decay_iters=2000):
+        if it < warmup_iters:
+            return learning_rate * (it + 1) / (warmup_iters + 1)
+        if it > lr_decay_iters:
+            return min_lr
+        decay_ratio = (it - warmup_iters) / (lr_decay_iters - warmup_iters)
+        return min_lr + 0.5 * (1.0 + math.cos(math.pi * decay_ratio)) * (learning_rate - min_lr)
+
+    schedule = WarmupCosine(1e-3, 1e-4, 100, 2000)
+    for step in (0, 1, 50, 99, 100, 101, 700, 1999, 2000, 2500):
+        assert float(keras.ops.convert_to_numpy(schedule(step))) == pytest.approx(get_lr(step), rel=1e-5), step
+
+
+def test_gpt_run_trains_samples_and_reports_nanogpts_view(gpt_run):
+    out, results, _ = gpt_run
+    rows = history(out)
+    valid = [float(row["valid_nats"]) for row in rows]
+    assert len(valid) == 2 and valid[1] < valid[0] < 3.0  # the unigram entropy is about 3.3 nats
+    settings = json.load(open(out / "config.json"))
+    assert settings["model"]["kind"] == "gpt" and settings["model"]["block_size"] == 32
+    # the learning rate of each epoch's start: warmed up over 10 steps, then the cosine from 5e-3 over 300 steps
+    assert float(rows[0]["learning_rate"]) == pytest.approx(5e-3 / 11, rel=1e-4)
+    assert float(rows[1]["learning_rate"]) == pytest.approx(
+        5e-4 + 0.5 * (1 + math.cos(math.pi * 140 / 290)) * 4.5e-3, rel=1e-4)
+    assert results["test_nats"] < 3.0 and results["nanogpt_val_sliding"] < 3.0
+    assert set(results) >= {"nanogpt_val_sliding", "nanogpt_val_windows_32"}
+    assert "nanogpt_val_windows_64" not in results  # longer than its block
+    for name in ("model.keras", "vocab.json", "history.csv", "perplexity.png", "samples.txt", "results.json"):
+        assert (out / name).is_file(), name
+    assert "=== epoch 2" in (out / "samples.txt").read_text()
+
+
+def test_gpt_sampler_crops_the_context_to_the_block(gpt_run, capsys):
+    out, _, _ = gpt_run
+    sampler, vocabulary = Sampler.from_run(str(out))
+    assert isinstance(sampler, ContextSampler) and sampler.block_size == 32
+    model, _ = load_language_model(str(out))  # any length up to the block
+    prime = vocabulary.encode("KING RICHARD III:\nNow is the winter of our discontent")  # longer than the block
+    sampler.reset()
+    for token in prime:
+        stepped = sampler.feed(int(token))
+    whole = keras.ops.convert_to_numpy(model(prime[None, -32:]))[0, -1]  # the last 32 characters, read at once
+    np.testing.assert_allclose(stepped, whole, atol=1e-4)
+    ids = sample.main([str(out), "--prime", "ROMEO:", "--length", "80", "--seed", "3"])
+    assert len(ids) == 80 and capsys.readouterr().out.startswith("ROMEO:")
+    assert ids == sample.main([str(out), "--prime", "ROMEO:", "--length", "80", "--seed", "3"])
+
+
+def test_gpt_run_scored_again(gpt_run, tmp_path, capsys):
+    """sample.py --evaluate-nanogpt and --evaluate FILE read a transformer in its windows."""
+    out, results, data = gpt_run
+    again = sample.main([str(out), "--evaluate-nanogpt", "--nanogpt-batches", "2", "--data-dir", data])
+    for key in ("nanogpt_val_sliding", "nanogpt_val_windows_32"):
+        assert again[key] == pytest.approx(results[key], rel=1e-5), key
+    from datasets import load_shakespeare
+
+    path = tmp_path / "test.txt"
+    path.write_text(load_shakespeare(data)[2])
+    assert sample.main([str(out), "--evaluate", str(path)]) == pytest.approx(results["test_nats"], rel=1e-5)
+
+
+def test_gpt_user_errors(gpt_run, capsys):
+    message = script_error(train_char_rnn.main, ["--preset", "gpt-test", "--batch-layout", "streams"], capsys)
+    assert "no state to carry" in message
+    assert "Leave out --cell" in script_error(train_char_rnn.main, ["--preset", "gpt-test", "--cell", "builtin"], capsys)
+    import explore
+
+    assert "looks inside an LSTM" in script_error(explore.main, [str(gpt_run[0])], capsys)

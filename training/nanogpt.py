@@ -26,7 +26,7 @@ import numpy as np
 
 from datasets.batching import random_windows, sliding_windows, whole_stream_rows
 from datasets import load_shakespeare
-from models import build_model, spec_from_dict
+from models import block_size, build_model
 from training.errors import UserError
 from training.inference import load_language_model
 from training.run import read_json
@@ -48,15 +48,10 @@ def validation_ids(valid, test):
     return ids
 
 
-def block_size(spec):
-    """The longest context of the model of `spec` (or its dict): a transformer's block_size, None for an LSTM."""
-    return getattr(spec_from_dict(spec), "block_size", None)
-
-
-def _nats(build_model, weights, shape, x, y, batch_size, w=None):
+def _nats(build_model, weights, shape, x, y, batch_size, w=None, verbose=0):
     model = compile_evaluator(build_model(**shape))
     model.set_weights(weights)
-    return math.log(evaluate_perplexity(model, x, y, batch_size, sample_weight=w))
+    return math.log(evaluate_perplexity(model, x, y, batch_size, sample_weight=w, verbose=verbose))
 
 
 def windows_nats(build_model, weights, ids, length, batches=BATCHES, batch_size=BATCH_SIZE, seed=SEED):
@@ -72,25 +67,30 @@ def windows_nats(build_model, weights, ids, length, batches=BATCHES, batch_size=
                  batch_size)
 
 
-def carried_nats(build_model, weights, ids, num_steps=100):
+def carried_nats(build_model, weights, ids, num_steps=100, verbose=0):
     """Nats per prediction of `ids` read once, in order, batch 1, the state carried (`num_steps` only sets the speed)."""
     x, y, w = whole_stream_rows(ids, num_steps)
-    return _nats(build_model, weights, {"batch_size": 1, "num_steps": num_steps, "stateful": True}, x, y, 1, w)
+    return _nats(build_model, weights, {"batch_size": 1, "num_steps": num_steps, "stateful": True}, x, y, 1, w,
+                 verbose)
 
 
-def sliding_nats(build_model, weights, ids, length, batch_size=BATCH_SIZE):
-    """Nats per prediction of `ids` read once, in windows of `length` that start every length // 2 (a transformer)."""
+def sliding_nats(build_model, weights, ids, length, batch_size=BATCH_SIZE, verbose=0):
+    """Nats per prediction of `ids` read once, in windows of `length` that start every length // 2 (a transformer).
+
+    A text no longer than a window is read as one window.
+    """
+    length = min(length, len(ids) - 1)
     x, y, w = sliding_windows(ids, length, max(length // 2, 1))
-    return _nats(build_model, weights, {"batch_size": batch_size, "num_steps": length, "stateful": False}, x, y,
-                 batch_size, w)
+    # the batch axis left free: the last batch may be short
+    return _nats(build_model, weights, {"num_steps": length}, x, y, batch_size, w, verbose)
 
 
-def in_order_nats(build_model, spec, weights, ids, num_steps=100):
+def in_order_nats(build_model, spec, weights, ids, num_steps=100, verbose=0):
     """(results key, nats per prediction) of `ids` read in order: the state carried, or a transformer's sliding windows."""
     block = block_size(spec)
     if block:
-        return SLIDING, sliding_nats(build_model, weights, ids, block)
-    return CARRIED, carried_nats(build_model, weights, ids, num_steps)
+        return SLIDING, sliding_nats(build_model, weights, ids, block, verbose=verbose)
+    return CARRIED, carried_nats(build_model, weights, ids, num_steps, verbose)
 
 
 def evaluate(build_model, spec, weights, ids, batches=BATCHES, num_steps=100):
@@ -98,12 +98,13 @@ def evaluate(build_model, spec, weights, ids, batches=BATCHES, num_steps=100):
 
     In order (`nanogpt_val_carried` or `nanogpt_val_sliding`) and nanoGPT's
     windows estimate at each of WINDOW_SIZES the model can read
-    (`nanogpt_val_windows_64`, `nanogpt_val_windows_256`), in nats per character.
+    (`nanogpt_val_windows_64`, `nanogpt_val_windows_256`; a transformer's
+    own block_size too), in nats per character.
     """
     key, nats = in_order_nats(build_model, spec, weights, ids, num_steps)
     results = {key: nats}
     block = block_size(spec)
-    for length in WINDOW_SIZES:
+    for length in sorted({*WINDOW_SIZES, block or WINDOW_SIZES[0]}):
         if not block or length <= block:
             results[f"nanogpt_val_windows_{length}"] = windows_nats(build_model, weights, ids, length, batches)
     results["nanogpt_windows_batches"] = batches
