@@ -171,7 +171,8 @@ def read_data(config, data_dir=None, text=None, source="files", tfds_dir=None):
 
 
 @friendly_main
-def main(argv=None):
+def main(argv=None, callbacks=()):
+    """The command line `argv`; `callbacks`: Keras callbacks of every epoch's fit (experiments/lstm_vs_transformer.py)."""
     args = parse_script_args(__doc__.split("\n\n")[0], PRESETS, "small", argv, add_arguments)
     if args.split is not None and not args.text:
         raise UserError("--split cuts a --text file; Tiny Shakespeare keeps the split of tensorflow-datasets.")
@@ -191,7 +192,8 @@ def main(argv=None):
     # valid and test: the whole split once, in order, state carried (batch 1)
     results = train(run, data, args.distribute, valid_layout="whole", epoch_hook=sample_every_epoch,
                     title=f"char-rnn {run.preset}, "
-                          + ("transformer" if run.config.architecture == "gpt" else f"{run.cell} cell"))
+                          + ("transformer" if run.config.architecture == "gpt" else f"{run.cell} cell"),
+                    callbacks=callbacks)
     print(f"Best epoch {results['best_epoch']}: valid {results['valid_nats']:.4f} nats/char, test "
           f"{results['test_nats']:.4f} nats/char ({results['test_bits']:.4f} bits/char, perplexity "
           f"{results['test_perplexity']:.3f}). Run folder: {run.shown}")

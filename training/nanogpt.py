@@ -28,7 +28,7 @@ from datasets.batching import random_windows, sliding_windows, whole_stream_rows
 from datasets import load_shakespeare
 from models import block_size, build_model
 from training.errors import UserError
-from training.inference import load_language_model
+from training.inference import load_run_model, load_vocabulary
 from training.run import read_json
 from training.language_model import compile_evaluator, evaluate_perplexity
 
@@ -133,17 +133,23 @@ def add_to_results(run, data, results, batches=BATCHES):
     return results
 
 
-def evaluate_run(run_dir, data_dir=None, batches=BATCHES):
-    """Both views of a saved train_char_rnn.py run on Tiny Shakespeare (`sample.py RUN --evaluate-nanogpt`)."""
-    model, vocabulary = load_language_model(run_dir)
+def run_validation_ids(run_dir, data_dir=None):
+    """(the run's settings, nanoGPT's validation as its ids) of a train_char_rnn.py run on Tiny Shakespeare."""
     settings = read_json(os.path.join(run_dir, "config.json"), "the run's settings")
     own_text = settings.get("data", {}).get("text")
     if settings.get("script") != "train_char_rnn.py" or own_text:
         raise UserError(f"--evaluate-nanogpt scores a character model of Tiny Shakespeare on nanoGPT's validation "
                         f"text; {run_dir} is a run of {settings.get('script')} on {own_text or 'other data'}. Give "
                         f"a run of train_char_rnn.py without --text, or score your own file with --evaluate FILE.")
+    vocabulary = load_vocabulary(run_dir)
     _, valid, test, _ = load_shakespeare(data_dir)
-    ids = validation_ids(vocabulary.encode(valid), vocabulary.encode(test))
+    return settings, validation_ids(vocabulary.encode(valid), vocabulary.encode(test))
+
+
+def evaluate_run(run_dir, data_dir=None, batches=BATCHES):
+    """Both views of a saved train_char_rnn.py run on Tiny Shakespeare (`sample.py RUN --evaluate-nanogpt`)."""
+    model, _ = load_run_model(run_dir, "language_model")
+    settings, ids = run_validation_ids(run_dir, data_dir)
     print(f"Scoring {run_dir} on nanoGPT's validation ({batches} batches of {BATCH_SIZE} windows) ...", flush=True)
     results = evaluate(functools.partial(build_model, settings["model"]), settings["model"], model.get_weights(),
                        ids, batches, settings["config"].get("eval_num_steps", 100))
