@@ -91,7 +91,7 @@ def own_passage(path, vocabulary):
 @friendly_main
 def main(argv=None):
     args = parse_args(argv)
-    model, vocabulary = load_language_model(args.run_dir, batch_size=1, num_steps=None, stateful=False)
+    model, vocabulary = load_language_model(args.run_dir, lstm_only=True, batch_size=1, num_steps=None, stateful=False)
     settings = read_json(os.path.join(args.run_dir, "config.json"), "the run's settings")
     check_lstm(settings, args.run_dir)
     passage = own_passage(args.text, vocabulary) if args.text else default_passage(settings, vocabulary.kind,

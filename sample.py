@@ -3,6 +3,7 @@
     python sample.py runs/char-small --prime "ROMEO:" --length 1000 --temperature 0.8
     python sample.py runs/ptb-small --prime "the company said" --length 50
     python sample.py runs/char-small --evaluate some.txt
+    python sample.py runs/char-small --evaluate-nanogpt     # the loss on nanoGPT's validation, two ways
 
 It loads the run folder's model.keras and vocab.json in a fresh process,
 reads the prime one token at a time and then generates, carrying the LSTM
@@ -14,16 +15,17 @@ from training import startup
 startup.start()
 
 import argparse  # noqa: E402
+import functools  # noqa: E402
 import math  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
 from datasets import UNK, read_text  # noqa: E402
-from datasets.batching import whole_stream_rows  # noqa: E402
+from models import block_size, build_model  # noqa: E402
+from training import nanogpt  # noqa: E402
 from training.cli import MAX_SEED, check_seed  # noqa: E402
 from training.errors import UserError, friendly_main  # noqa: E402
-from training.inference import Sampler, line_start, load_language_model  # noqa: E402
-from training.language_model import compile_evaluator, evaluate_perplexity  # noqa: E402
+from training.inference import Sampler, line_start, load_run_model, load_vocabulary  # noqa: E402
 
 MIN_TEMPERATURE, MAX_TEMPERATURE = 1e-3, 1e3  # beyond them the logits over- or underflow
 
@@ -40,6 +42,14 @@ def parse_args(argv):
     parser.add_argument("--greedy", action="store_true", help="always take the likeliest token")
     parser.add_argument("--seed", type=int, default=0, help=f"random seed, 0 to {MAX_SEED} (default 0)")
     parser.add_argument("--evaluate", metavar="FILE", help="score FILE instead: nats per token and perplexity")
+    parser.add_argument("--evaluate-nanogpt", action="store_true",
+                        help="score a Tiny Shakespeare run on nanoGPT's validation (the last 10%% of input.txt): read "
+                             "in order, and in nanoGPT's random windows")
+    parser.add_argument("--nanogpt-batches", type=int, default=nanogpt.BATCHES,
+                        help=f"batches of {nanogpt.BATCH_SIZE} windows of --evaluate-nanogpt (default "
+                             f"{nanogpt.BATCHES}, nanoGPT's)")
+    parser.add_argument("--data-dir", help="folder with tinyshakespeare/ for --evaluate-nanogpt (default: "
+                                           "$LSTM_DATA_DIR, then the download cache)")
     args = parser.parse_args(argv)
     if not MIN_TEMPERATURE <= args.temperature <= MAX_TEMPERATURE:  # also refuses nan
         raise UserError(f"--temperature must lie between {MIN_TEMPERATURE:g} and {MAX_TEMPERATURE:g}; got "
@@ -48,17 +58,20 @@ def parse_args(argv):
         raise UserError(f"--length must be at least 1; got {args.length}.")
     if args.top_k < 0:
         raise UserError(f"--top-k must be 0 (off) or positive; got {args.top_k}.")
+    if args.nanogpt_batches < 1:
+        raise UserError(f"--nanogpt-batches must be at least 1; got {args.nanogpt_batches}.")
     check_seed(args.seed)
     return args
 
 
 def evaluate_file(run_dir, path, window=100):
-    """Nats per token of the text in `path`, read once with the state carried.
+    """Nats per token of the text in `path`, read once with the state carried (a transformer: in windows).
 
     Words outside the vocabulary count as <unk> where the vocabulary has it; other tokens the model never saw
     (characters, or words of a vocabulary without <unk>) are left out of the stream, and counted.
     """
-    model, vocab = load_language_model(run_dir, batch_size=1, num_steps=window, stateful=True)
+    model, settings = load_run_model(run_dir, "language_model")
+    vocab = load_vocabulary(run_dir)
     tokens = vocab.split(read_text(path, what="--evaluate file"))
     readable = vocab.kind == "words" and UNK in vocab.index
     unknown = [] if readable else vocab.unknown(tokens)
@@ -73,11 +86,12 @@ def evaluate_file(run_dir, path, window=100):
     ids = vocab.encode(tokens)
     if len(ids) < 2:
         raise UserError(f"{path} has fewer than two tokens the model knows; there is nothing to predict.")
-    x, y, w = whole_stream_rows(ids, window)
-    print(f"Scoring {len(ids):,} tokens of {path} ({len(x):,} windows of {window}) ...", file=sys.stderr, flush=True)
-    ppl = evaluate_perplexity(compile_evaluator(model), x, y, 1, sample_weight=w,
-                              verbose=1 if sys.stderr.isatty() else 0)
-    nats = math.log(ppl)
+    spec = settings["model"]
+    how = "in windows of its block, one every half block" if block_size(spec) else "in order, the state carried"
+    print(f"Scoring {len(ids):,} tokens of {path} ({how}) ...", file=sys.stderr, flush=True)
+    _, nats = nanogpt.in_order_nats(functools.partial(build_model, spec), spec, model.get_weights(), ids, window,
+                                    verbose=1 if sys.stderr.isatty() else 0)
+    ppl = math.exp(nats)
     unit = "char" if vocab.kind == "chars" else "word"
     outside = sum(1 for t in tokens if t not in vocab.index)
     print(f"{path}: {len(ids) - 1:,} predictions, {nats:.4f} nats/{unit}, {nats / math.log(2):.4f} bits/{unit}, "
@@ -108,6 +122,8 @@ def main(argv=None):
     args = parse_args(argv)
     if args.evaluate:
         return evaluate_file(args.run_dir, args.evaluate)
+    if args.evaluate_nanogpt:
+        return nanogpt.evaluate_run(args.run_dir, args.data_dir, args.nanogpt_batches)
     sampler, vocab = Sampler.from_run(args.run_dir)
     prime_ids = line_start(vocab) if args.prime is None else encode_prime(vocab, args.prime)
     start = time.perf_counter()

@@ -13,6 +13,7 @@ tensorflow-char-rnn).
     python train_char_rnn.py --preset medium                    # 2-core CPU, ~14 minutes, better
     python train_char_rnn.py --preset wide                      # 2-core CPU, ~19 minutes, best
     KERAS_BACKEND=jax python train_char_rnn.py --preset large   # GPU
+    python train_char_rnn.py --preset gpt-baby                  # nanoGPT's baby GPT, a transformer (models/gpt.py)
     python train_char_rnn.py --text my_novel.txt                # your own text (any UTF-8 file, split 90/5/5)
     python train_char_rnn.py --source tfds                      # Tiny Shakespeare from tensorflow-datasets
     python train_char_rnn.py --variant no-forget-gate           # an LSTM variant; --cell gru: a GRU
@@ -24,6 +25,8 @@ context far beyond its unrolled `num_steps`. `--batch-layout windows` trains
 on windows cut at random places instead (each starts from a zero state, as in
 many Keras char-rnn scripts), as many characters per epoch. Validation and
 test read the whole split once, in order, with the state carried (batch 1).
+On Tiny Shakespeare the kept model is then scored on nanoGPT's validation
+text, in order and in nanoGPT's random windows (training/nanogpt.py).
 Every preset's results, with commands, machines and dates: docs/results.md#char-rnn.
 """
 
@@ -43,7 +46,8 @@ from training.cli import add_language_model_arguments, add_source_arguments, ope
 from training.cli import run_source, source_setting  # noqa: E402
 from training.errors import UserError, friendly_main  # noqa: E402
 from training.files import atomic_write  # noqa: E402
-from training.inference import Sampler, line_start  # noqa: E402
+from training.inference import line_start, new_sampler  # noqa: E402
+from training.nanogpt import add_to_results  # noqa: E402
 from training.recipe import AVERAGING, LanguageModelConfig, LanguageModelData, check_lengths  # noqa: E402
 from training.recipe import check_own_files, record_own_files, train  # noqa: E402
 from training.regularization import TECHNIQUES, add_without_argument, switched_off  # noqa: E402
@@ -65,8 +69,15 @@ class Config(LanguageModelConfig):  # with AWD-LSTM's regularization, off unless
     epochs: int = 50             # epochs in all (an epoch reads the training text once)
     eval_num_steps: int = 100    # window of the valid/test passes (state carried: only speed depends on it)
     sample_length: int = 300     # characters of the sample written after every epoch
+    nanogpt_batches: int = 200   # Tiny Shakespeare: batches of 64 windows of nanoGPT's estimate at the end (0: none)
     split: tuple = (0.9, 0.05, 0.05)  # train/valid/test fractions of a --text file (Tiny Shakespeare: tfds' split)
 
+
+# nanoGPT's recipe for its transformers: random windows (no state to carry), AdamW (β₂ 0.99, weight decay 0.1,
+# clip 1), warm-up over 100 steps then a cosine from 1e-3 to 1e-4, validated every 250 steps (an epoch here).
+NANOGPT = {"architecture": "gpt", "batch_layout": "windows", "steps_per_epoch": 250, "lr_schedule": "warmup-cosine",
+           "learning_rate": 1e-3, "min_learning_rate": 1e-4, "warmup_steps": 100, "beta_2": 0.99,
+           "weight_decay": 0.1, "max_grad_norm": 1.0}
 
 PRESETS = {  # results: docs/results.md#char-rnn
     # crazydonkey200/tensorflow-char-rnn's defaults: 2×128, 10 steps, batch 20, Adam 2e-3, clip 5, no dropout.
@@ -88,9 +99,20 @@ PRESETS = {  # results: docs/results.md#char-rnn
     # For a GPU; behind `small` as it stands (too few updates for its size): needs retuning.
     "large": Config(layers=3, units=700, embedding_size=128, num_steps=100, batch_size=64, dropout=0.35,
                     epochs=40, lr_decay=0.9, decay_after=10),
+    # nanoGPT's CPU "baby GPT", a decoder-only transformer (models/gpt.py): 4 layers × 128, 4 heads, block 64,
+    # batch 12, 2,000 iterations (8 epochs of 250); validation on 20 batches, as its command.
+    "gpt-baby": Config(**NANOGPT, layers=4, units=128, heads=4, num_steps=64, batch_size=12, epochs=8,
+                       cosine_steps=2000, valid_batches=20),
+    # nanoGPT's shakespeare_char for a GPU: 6 layers × 384, 6 heads, block 256, batch 64, 5,000 iterations
+    # (20 epochs of 250), dropout 0.2; validation on 200 batches, as nanoGPT.
+    "gpt-small": Config(**NANOGPT, layers=6, units=384, heads=6, num_steps=256, batch_size=64, epochs=20,
+                        cosine_steps=5000, dropout=0.2, valid_batches=200),
     # A few seconds, for tests.
     "test": Config(units=32, embedding_size=16, num_steps=20, batch_size=16, epochs=1, eval_num_steps=50,
-                   sample_length=50, learning_rate=1e-2),
+                   sample_length=50, learning_rate=1e-2, nanogpt_batches=2),
+    "gpt-test": Config(**{**NANOGPT, "learning_rate": 5e-3, "min_learning_rate": 5e-4, "steps_per_epoch": 150,
+                          "warmup_steps": 10}, layers=2, units=48, heads=4, num_steps=32, batch_size=16, epochs=2,
+                       cosine_steps=300, valid_batches=4, sample_length=50, nanogpt_batches=2),
 }
 
 # What `--without` switches off: the model's techniques and the averaging of Adam's iterates.
@@ -109,7 +131,7 @@ def append_sample(run, epoch, text, temperature):
 
 def sample_every_epoch(run, data):
     """The epoch hook of `training.recipe.train`: a sample of the epoch's model, appended to samples.txt."""
-    sampler = Sampler(run.build_model(batch_size=1, num_steps=1, stateful=True))
+    sampler = new_sampler(run.build_model, run.settings["model"])
     vocabulary = data.vocabulary
 
     def write_sample(epoch, weights):
@@ -150,7 +172,8 @@ def read_data(config, data_dir=None, text=None, source="files", tfds_dir=None):
 
 
 @friendly_main
-def main(argv=None):
+def main(argv=None, callbacks=()):
+    """The command line `argv`; `callbacks`: Keras callbacks of every epoch's fit (experiments/lstm_vs_transformer.py)."""
     args = parse_script_args(__doc__.split("\n\n")[0], PRESETS, "small", argv, add_arguments)
     if args.split is not None and not args.text:
         raise UserError("--split cuts a --text file; Tiny Shakespeare keeps the split of tensorflow-datasets.")
@@ -158,6 +181,9 @@ def main(argv=None):
     run = open_run(args, "train_char_rnn.py", PRESETS, data=data,
                    batch_layout=args.batch_layout, split=args.split and parse_split(args.split),
                    batch_size=args.batch_size, num_steps=args.num_steps, **switched_off(args.without, CHAR_TECHNIQUES))
+    if run.config.architecture == "gpt" and {"cell", "variant"} & args.explicit:
+        raise UserError(f"--cell and --variant choose the recurrent cell; the {run.preset} preset is a transformer, "
+                        f"which has none. Leave them out.")
     text = run.settings["data"].get("text")
     if text:
         check_own_files(run)
@@ -166,10 +192,14 @@ def main(argv=None):
         record_own_files(run, [text])
     # valid and test: the whole split once, in order, state carried (batch 1)
     results = train(run, data, args.distribute, valid_layout="whole", epoch_hook=sample_every_epoch,
-                    title=f"char-rnn {run.preset}, {run.cell_title}")
+                    title=f"char-rnn {run.preset}, "
+                          + ("transformer" if run.config.architecture == "gpt" else run.cell_title),
+                    callbacks=callbacks)
     print(f"Best epoch {results['best_epoch']}: valid {results['valid_nats']:.4f} nats/char, test "
           f"{results['test_nats']:.4f} nats/char ({results['test_bits']:.4f} bits/char, perplexity "
           f"{results['test_perplexity']:.3f}). Run folder: {run.shown}")
+    if not text and run.config.nanogpt_batches:  # Tiny Shakespeare: nanoGPT's validation, both ways
+        results = add_to_results(run, data, results, run.config.nanogpt_batches)
     return results
 
 

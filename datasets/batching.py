@@ -5,6 +5,7 @@ Language models read token streams three ways:
     stream_batches / stream_rows   contiguous streams, TensorFlow's `ptb_producer` layout (state carried)
     random_windows                 windows cut at random places (each from a zero state)
     whole_stream_rows              one stream, every prediction once, batch 1 (the valid and test passes)
+    sliding_windows                every prediction once, each with up to a window of context (a transformer)
 
 `epoch_rows` picks the training rows of an epoch from a config; `check_length`
 is the one length check. The MNIST classifier's images are scaled and shifted
@@ -89,16 +90,53 @@ def whole_stream_rows(ids, num_steps):
     return x.reshape(rows, num_steps), y.reshape(rows, num_steps), w.reshape(rows, num_steps)
 
 
+def sliding_windows(ids, length, stride):
+    """Every prediction of a stream once, read in windows of `length` ids that start every `stride` ids.
+
+    A model without a state (a transformer) reads a long text this way: the
+    first window scores all its predictions, every later one only those
+    past the previous window's end, so each prediction has at least
+    length − stride ids of context (all there are at the start). The last
+    window ends at the stream's end.
+
+    Returns:
+        x, y, w: arrays of shape (windows, length); w is 1 where a prediction counts, else 0.
+    """
+    ids = np.asarray(ids, dtype=np.int32)
+    if not 0 < stride <= length:
+        raise ValueError(f"stride must lie between 1 and the window's {length}; got {stride}.")
+    if len(ids) <= length:
+        raise ValueError(f"A stream of {len(ids)} tokens is too short for windows of {length}.")
+    last = len(ids) - 1 - length
+    starts = np.unique(np.minimum(np.arange(0, last + stride, stride), last))
+    index = starts[:, None] + np.arange(length)[None, :]
+    scored_from = np.concatenate([[0], starts[:-1] + length])  # the first target index no earlier window scored
+    w = (index >= scored_from[:, None]).astype(np.float32)
+    return ids[index], ids[index + 1], w
+
+
+def epoch_steps(length, batch_size, num_steps, steps_per_epoch=0, layout="streams"):
+    """Training steps of an epoch over `length` tokens: those the streams fill, or `steps_per_epoch`.
+
+    The streams hold at most stream_steps(...) steps, so a larger
+    `steps_per_epoch` is cut to those; random windows can be drawn without end,
+    so in that layout `steps_per_epoch` is the epoch's length (0: as many as the streams).
+    """
+    steps = stream_steps(length, batch_size, num_steps)
+    if layout == "windows":
+        return steps_per_epoch or steps
+    return min(steps, steps_per_epoch or steps)
+
+
 def epoch_rows(ids, batch_size, num_steps, steps_per_epoch=0, layout="streams", rng=None):
-    """The training rows (x, y) of one epoch: the contiguous streams, or as many random windows.
+    """The training rows (x, y) of one epoch (`epoch_steps` of them): the contiguous streams, or random windows.
 
     Args:
-        steps_per_epoch: 0 for every step the streams fill, n for at most the first n.
+        steps_per_epoch: 0 for every step the streams fill, n for at most the first n (windows: n).
         layout: "streams" (state carried from batch to batch) or "windows"
             (random places, drawn with `rng`; the same rng seed gives the same windows).
     """
-    steps = stream_steps(len(ids), batch_size, num_steps)
-    rows = min(steps, steps_per_epoch or steps) * batch_size
+    rows = epoch_steps(len(ids), batch_size, num_steps, steps_per_epoch, layout) * batch_size
     if layout == "streams":
         x, y = stream_rows(ids, batch_size, num_steps)
         return x[:rows], y[:rows]

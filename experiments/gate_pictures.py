@@ -114,7 +114,7 @@ def main(argv=None):
     parser.add_argument("--output", help="PNG path (default RUN/gates.png)")
     args = parser.parse_args(argv)
 
-    model, vocab = load_language_model(args.run_dir)
+    model, vocab = load_language_model(args.run_dir, lstm_only=True)
     if vocab.kind != "chars":
         raise UserError("gate pictures are for character models (train_char_rnn.py runs).")
     if args.text:

@@ -3,6 +3,7 @@
     from models import LSTM, LSTMCell                 # the layer and the cell (variant=: models.VARIANTS)
     from models import GRU, GRUCell                   # the GRU, its layer and cell
     from models import build_model, load_model        # every model of the scripts, from its spec
+    from models import GPTSpec, build_gpt             # the transformer of nanoGPT's shapes (models/gpt.py)
 
 `LSTM`, `LSTMCell`, `LSTMStack`, `GRU`, `GRUCell` and the language model's own layers are
 registered Keras serializables (package `SERIALIZATION_PACKAGE`): importing this
@@ -26,6 +27,7 @@ import keras  # noqa: E402
 
 from models.cell import VARIANTS, LSTMCell  # noqa: E402
 from models.digit_classifier import DigitClassifierSpec, build_digit_classifier  # noqa: E402
+from models.gpt import GPTSpec, build_gpt  # noqa: E402
 from models.language_model import (  # noqa: E402
     CELLS, LanguageModelSpec, build_language_model, find_layer, lstm_layers, recurrent_class,
 )
@@ -34,13 +36,12 @@ from models.layer import LSTM  # noqa: E402
 from models.serialization import SERIALIZATION_PACKAGE  # noqa: E402
 from models.stack import LSTMStack  # noqa: E402
 
-SPECS = {spec.kind: spec for spec in (LanguageModelSpec, DigitClassifierSpec)}
+SPECS = {spec.kind: spec for spec in (LanguageModelSpec, DigitClassifierSpec, GPTSpec)}
 
 __all__ = [
     "LSTM", "LSTMCell", "LSTMStack", "GRU", "GRUCell", "VARIANTS", "LanguageModelSpec", "DigitClassifierSpec",
-    "SERIALIZATION_PACKAGE", "build_model",
-    "build_language_model", "build_digit_classifier", "find_layer", "load_model", "lstm_layers", "recurrent_class", "CELLS",
-    "spec_from_dict",
+    "GPTSpec", "SERIALIZATION_PACKAGE", "CELLS", "block_size", "build_model", "build_gpt", "build_language_model",
+    "build_digit_classifier", "find_layer", "load_model", "lstm_layers", "recurrent_class", "spec_from_dict",
 ]
 
 
@@ -56,11 +57,19 @@ def spec_from_dict(spec):
     return SPECS[kind](**spec)
 
 
+def block_size(spec):
+    """The longest context of the model of `spec` (or its dict): a transformer's block_size; None for a model with a
+    state (an LSTM reads on without end)."""
+    return getattr(spec_from_dict(spec), "block_size", None)
+
+
 def build_model(spec, **shape):
     """The model of `spec` (a spec or its dict). Language models take batch_size, num_steps and stateful."""
     spec = spec_from_dict(spec)
     if isinstance(spec, LanguageModelSpec):
         return build_language_model(spec, **shape)
+    if isinstance(spec, GPTSpec):
+        return build_gpt(spec, **shape)
     return build_digit_classifier(spec, **shape)
 
 

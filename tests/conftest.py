@@ -1,7 +1,7 @@
 """Shared test helpers and fixtures: gradients, the data folder, fresh processes and their RESULT lines, and one
 short trained run of each script for the whole session.
 
-The runs (`ptb_run`, `char_run`, `mnist_run`, `awd_run`) are trained once per session, in a folder of
+The runs (`ptb_run`, `char_run`, `mnist_run`, `awd_run`, `gpt_run`) are trained once per session, in a folder of
 tmp_path_factory, and shared by every test that reads them: a test that changes a run folder works on
 `copy_run(...)` of it. Tests marked `slow` (pytest.ini) are left out of the quick tier,
 `python -m pytest -q -m "not slow"`; the full suite, `python -m pytest -q`, runs them all.
@@ -177,6 +177,7 @@ PTB_RUN = ("--preset", "test", "--steps-per-epoch", "300", "--seed", "1")
 CHAR_RUN = ("--preset", "test", "--steps-per-epoch", "300")
 MNIST_RUN = ("--preset", "test")
 AWD_RUN = ("--preset", "awd-test", "--steps-per-epoch", "60", "--seed", "3")  # 3 epochs, averaging from epoch 2
+GPT_RUN = ("--preset", "gpt-test")  # the transformer: two epochs of 150 steps
 
 
 def session_run(name, script, argv, what):
@@ -193,6 +194,7 @@ ptb_run = session_run("ptb_run", "train_ptb", PTB_RUN, "`test` preset, one epoch
 char_run = session_run("char_run", "train_char_rnn", CHAR_RUN, "`test` preset, one epoch of 300 steps")
 mnist_run = session_run("mnist_run", "train_mnist_bilstm", MNIST_RUN, "`test` preset (300 steps)")
 awd_run = session_run("awd_run", "train_ptb", AWD_RUN, "`awd-test` preset, three epochs of 60 steps")
+gpt_run = session_run("gpt_run", "train_char_rnn", GPT_RUN, "`gpt-test` preset (a transformer), two epochs")
 
 
 def history(folder):

@@ -145,6 +145,7 @@ def test_random_windows_layout():
     np.testing.assert_array_equal(np.diff(x, axis=1), 1)
     np.testing.assert_array_equal(rows(layout="windows")[0], x)  # same (seed, epoch): same windows (resume)
     assert not np.array_equal(rows(layout="windows", epoch=1)[0], x)
+    assert len(rows(steps_per_epoch=40, layout="windows")[0]) == 40 * batch  # windows: as many steps as asked
 
 
 def test_bad_input(char_run, tmp_path, capsys):

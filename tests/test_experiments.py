@@ -1,9 +1,12 @@
-"""The experiments: long memory and gradient flow, the gate pictures, the averages of the weight-averaging study."""
+"""The experiments: long memory and gradient flow, the gate pictures, the averages of the weight-averaging study,
+the LSTM against the transformer at equal budgets."""
+
+import json
 
 import numpy as np
 import pytest
 
-from experiments import gate_pictures, long_memory, variants
+from experiments import gate_pictures, long_memory, lstm_vs_transformer, variants
 from models import LSTM
 from models.reference import lstm_forward
 
@@ -194,3 +197,40 @@ def test_variants_quick_mode_end_to_end(tmp_path, data_dir, monkeypatch):
     monkeypatch.setattr(variants, "recall", lambda *a: pytest.fail("trained again"))
     monkeypatch.setattr(variants, "mnist_run", lambda *a: pytest.fail("trained again"))
     assert variants.run(config, str(tmp_path), data_dir, models=models)["table"] == found["table"]
+
+
+@pytest.mark.slow  # two short trainings, each scored twice on nanoGPT's validation
+def test_lstm_vs_transformer_with_tiny_budgets(tmp_path, data_dir):
+    """Budgets of 3 and 6 seconds: the LSTM's `test` preset is stopped in its one long epoch, gpt-test's run (300
+    steps) may end first; every budget has a row with both of nanoGPT's views."""
+    out = tmp_path / "table"
+    rows = lstm_vs_transformer.main(["--presets", "test,gpt-test", "--budgets", "0.1,0.05", "--eval-batches", "1",
+                                     "--data-dir", data_dir, "--output-dir", str(out)])
+    assert [(row["preset"], row["budget_minutes"]) for row in rows] == [
+        ("test", 0.05), ("test", 0.1), ("gpt-test", 0.05), ("gpt-test", 0.1)]
+    lstm, gpt = rows[:2], rows[2:]
+    assert 0 < lstm[0]["steps"] < lstm[1]["steps"] < 3000  # stopped inside its epoch of about 3,100 steps
+    assert 0 < gpt[0]["steps"] <= gpt[1]["steps"] <= 300
+    assert lstm[0]["training_seconds"] >= 3 and lstm[1]["training_seconds"] >= 6
+    for row in lstm:
+        assert {"nanogpt_val_carried", "nanogpt_val_windows_64", "nanogpt_val_windows_256"} <= set(row)
+        assert row["in_order"] == row["nanogpt_val_carried"] and row["parameters"] == "17,777"
+    for row in gpt:
+        assert {"nanogpt_val_sliding", "nanogpt_val_windows_32"} <= set(row) and "nanogpt_val_windows_64" not in row
+        assert row["parameters"] == "58,656 (+1,536 positions)"
+    assert all(0 < row["in_order"] < np.log(65) for row in rows)
+    table = (out / "table.md").read_text()
+    assert table.count("| test | LSTM |") == 2 and table.count("| gpt-test | transformer |") == 2
+    assert len(json.loads((out / "table.json").read_text())["rows"]) == 4
+    assert (out / "test" / "config.json").is_file() and (out / "gpt-test" / "config.json").is_file()  # the runs
+
+
+def test_lstm_vs_transformer_user_errors(tmp_path, capsys):
+    from tests.conftest import script_error
+
+    assert "--budgets takes minutes" in script_error(lstm_vs_transformer.main, ["--budgets", "5,0"], capsys)
+    assert "--budgets takes minutes" in script_error(lstm_vs_transformer.main, ["--budgets", "five"], capsys)
+    assert "presets among" in script_error(lstm_vs_transformer.main, ["--presets", "wide,xl"], capsys)
+    (tmp_path / "wide").mkdir()
+    assert "already holds runs of wide" in script_error(
+        lstm_vs_transformer.main, ["--presets", "wide", "--output-dir", str(tmp_path)], capsys)

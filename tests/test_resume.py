@@ -1,7 +1,7 @@
 """--resume of every script: a run cut after an epoch and resumed gives the numbers of the uninterrupted run.
 
-One test, parametrized over the scripts (and char-rnn's two batch layouts, the awd preset while its
-weights are averaged, and PTB on two JAX devices). Each case trains the whole run and the cut run (or
+One test, parametrized over the scripts (and char-rnn's two batch layouts and its transformer, the awd preset
+while its weights are averaged, and PTB on two JAX devices). Each case trains the whole run and the cut run (or
 takes one from the session's shared runs, tests/conftest.py), resumes the cut one to the end and
 compares the results, the history, and what the case keeps besides.
 """
@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from tests.conftest import AWD_RUN, CHAR_RUN, PTB_RUN, copy_run, history, script_in_fresh_process, write_corpus
+from tests.conftest import AWD_RUN, CHAR_RUN, GPT_RUN, PTB_RUN, copy_run, history, script_in_fresh_process, write_corpus
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +45,10 @@ CASES = {
                          2, {"valid_nats": 1e-5, "test_nats": 1e-5, "best_epoch": 0}, ("valid_nats",),
                          title="Tiny Shakespeare test:", default_title="Tiny Shakespeare small",
                          same_files=("samples.txt",)),
+    # the transformer: AdamW's moments and the step of its warm-up and cosine go on where they were
+    "char-gpt": Case("train_char_rnn", GPT_RUN, 2, {"valid_nats": 1e-5, "test_nats": 1e-5, "best_epoch": 0},
+                     ("valid_nats", "train_nats", "learning_rate"), title="Tiny Shakespeare gpt-test:",
+                     default_title="Tiny Shakespeare small", whole="gpt_run", same_files=("samples.txt",)),
     "mnist": Case("train_mnist_bilstm", ("--preset", "test", "--steps-per-epoch", "40"), 2, {"test_accuracy": 0},
                   ("valid_loss",), title="MNIST BiLSTM test:", default_title="MNIST BiLSTM default"),
     # averaging began in epoch 2: the cut run stops while the weights are averaged
@@ -66,6 +70,7 @@ needs_jax = pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="
     pytest.param("ptb", marks=pytest.mark.slow),
     pytest.param("char-streams", marks=pytest.mark.slow),
     pytest.param("char-windows", marks=pytest.mark.slow),
+    "char-gpt",
     pytest.param("mnist", marks=pytest.mark.slow),
     pytest.param("awd", marks=pytest.mark.slow),
     "ptb-own-corpus",

@@ -50,11 +50,11 @@ def friendly_main(main):
     """Wraps a script's main(): user and data errors print one paragraph and exit 2; Ctrl-C exits 130, SIGTERM 143."""
 
     @functools.wraps(main)
-    def wrapper(argv=None):
+    def wrapper(argv=None, **options):  # options: what a script's main takes besides argv, for other programs
         INTERRUPTED["note"] = ""
         try:
             with sigterm_as_interrupt():
-                return main(argv)
+                return main(argv, **options)
         except (UserError, DataError) as error:
             print_error(error)
             sys.exit(2)

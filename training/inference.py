@@ -1,24 +1,28 @@
 """Using a finished run: its model rebuilt from config.json with model.keras's weights, and sampling from it."""
 
+import functools
 import os
 
 import numpy as np
 
 from datasets import EOS, Vocabulary
-from models import build_model
+from models import block_size, build_model
 from training.errors import UserError
 from training.language_model import reset_states
 from training.run import read_json
 
 SCRIPTS = {"language_model": "train_ptb.py or train_char_rnn.py", "digit_classifier": "train_mnist_bilstm.py"}
+LANGUAGE_MODELS = ("language_model", "gpt")  # the model kinds of the language-model runs (an LSTM, a transformer)
 
 
-def load_run_model(run_dir, kind, **shape):
+def load_run_model(run_dir, kind, lstm_only=False, **shape):
     """The model of a run folder, built from its spec (config.json) at `shape`, with the weights of model.keras.
 
     Args:
         run_dir: The --output-dir of a training run.
-        kind: The model kind the caller can use ("language_model" or "digit_classifier").
+        kind: The model kind the caller can use ("language_model", which
+            takes a transformer too, or "digit_classifier").
+        lstm_only: Refuse a transformer (a tool that looks inside an LSTM).
         **shape: batch_size, num_steps, stateful for a language model.
 
     Returns:
@@ -35,11 +39,17 @@ def load_run_model(run_dir, kind, **shape):
     if not isinstance(spec, dict):
         raise UserError(f"{config_path} names no model: the run was not started or was written by an older "
                         f"version of this project; train it again.")
-    if spec.get("kind") != kind:
+    if spec.get("kind") not in (LANGUAGE_MODELS if kind == "language_model" else (kind,)):
         raise UserError(f"{run_dir} is a run of {settings.get('script', 'another script')}, not {what}.")
+    if lstm_only and spec.get("kind") != "language_model":
+        raise UserError(f"{run_dir} holds a transformer (models/gpt.py, the {settings.get('preset')} preset), "
+                        f"which has no state and no gates; this looks inside an LSTM: give a run of an LSTM preset.")
     if not os.path.isfile(model_path):
         raise UserError(f"{run_dir} holds no model.keras yet: it is written when the first epoch ends.")
-    model = build_model(spec, **shape)
+    try:
+        model = build_model(spec, **shape)
+    except ValueError as error:  # a transformer asked for a state, or a window past its block
+        raise UserError(f"{run_dir} holds a {spec['kind']} model, which this cannot use: {error}") from None
     try:
         model.load_weights(model_path)
     except Exception as error:  # a truncated or foreign archive: Keras raises many kinds
@@ -48,14 +58,19 @@ def load_run_model(run_dir, kind, **shape):
     return model, settings
 
 
-def load_language_model(run_dir, **shape):
+def load_language_model(run_dir, lstm_only=False, **shape):
     """(model, vocabulary) of a train_ptb.py or train_char_rnn.py run; see `load_run_model`."""
-    model, _ = load_run_model(run_dir, "language_model", **shape)
+    model, _ = load_run_model(run_dir, "language_model", lstm_only, **shape)
+    return model, load_vocabulary(run_dir)
+
+
+def load_vocabulary(run_dir):
+    """The vocabulary of a language-model run (its vocab.json)."""
     vocab_path = os.path.join(run_dir, "vocab.json")
     if not os.path.isfile(vocab_path):
         raise UserError(f"{run_dir} holds no vocab.json; the run folder is incomplete.")
     try:
-        return model, Vocabulary.from_json(read_json(vocab_path, "the run's vocabulary"))
+        return Vocabulary.from_json(read_json(vocab_path, "the run's vocabulary"))
     except (KeyError, TypeError, ValueError) as error:
         raise UserError(f"{vocab_path} is not a vocabulary of this project ({error}); the file is damaged.") from None
 
@@ -66,6 +81,18 @@ def line_start(vocabulary):
     return np.array([end], np.int32)
 
 
+def new_sampler(build_model, spec):
+    """The sampler of a language model of `spec` (or its dict): the LSTM's `Sampler`, a transformer's `ContextSampler`.
+
+    Args:
+        build_model: Builds the model of `spec` at a shape (`RunFolder.build_model`).
+    """
+    block = block_size(spec)
+    if block:
+        return ContextSampler(build_model(batch_size=1, num_steps=block), block)
+    return Sampler(build_model(batch_size=1, num_steps=1, stateful=True))
+
+
 class Sampler:
     """Generates from a language model built with batch_size=1, num_steps=1, stateful=True, one token at a time."""
 
@@ -74,9 +101,11 @@ class Sampler:
 
     @classmethod
     def from_run(cls, run_dir):
-        """(Sampler, vocabulary) of a finished language-model run."""
-        model, vocabulary = load_language_model(run_dir, batch_size=1, num_steps=1, stateful=True)
-        return cls(model), vocabulary
+        """(sampler, vocabulary) of a finished language-model run (a `ContextSampler` for a transformer)."""
+        model, settings = load_run_model(run_dir, "language_model")
+        sampler = new_sampler(functools.partial(build_model, settings["model"]), settings["model"])
+        sampler.model.set_weights(model.get_weights())
+        return sampler, load_vocabulary(run_dir)
 
     def reset(self):
         reset_states(self.model)
@@ -98,6 +127,30 @@ class Sampler:
             out.append(token)
             logits = self.feed(token)
         return out
+
+
+class ContextSampler(Sampler):
+    """Generates from a transformer built with batch_size=1, num_steps=block_size: nanoGPT's `generate`.
+
+    It has no state: every token re-reads the context so far, cropped to the
+    last `block_size` tokens. The context fills the window from the left and
+    the rest is padding, which a causal model never looks at, so the window
+    always has one shape.
+    """
+
+    def __init__(self, model, block_size):
+        super().__init__(model)
+        self.block_size, self.context = block_size, []
+
+    def reset(self):
+        self.context = []
+
+    def feed(self, token):
+        self.context = (self.context + [token])[-self.block_size:]
+        window = np.zeros((1, self.block_size), np.int32)
+        window[0, : len(self.context)] = self.context
+        logits = np.asarray(self.model.predict_on_batch(window))
+        return logits[0, len(self.context) - 1].astype(np.float64)
 
 
 def pick(logits, temperature, top_k, greedy, rng):

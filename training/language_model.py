@@ -18,7 +18,7 @@ def reset_states(model):
 
 def _no_loss(y_true, logits):
     """A loss that costs nothing: evaluation needs only the Perplexity metric, and Keras' evaluate needs a loss."""
-    return keras.ops.zeros(keras.ops.shape(logits)[:1])
+    return keras.ops.zeros(keras.ops.shape(logits)[:-1])  # one per token: any sample weight fits
 
 
 def compile_evaluator(model):
@@ -86,8 +86,11 @@ class EpochTimer(keras.callbacks.Callback):
         self.seconds = time.perf_counter() - self.start
 
 
-def fit_epoch(model, x, y, batch_size, tokens_per_sequence):
-    """One epoch over the rows (x, y) in order, from zero LSTM states.
+def fit_epoch(model, x, y, batch_size, tokens_per_sequence, callbacks=()):
+    """One epoch over the rows (x, y) in order, from zero LSTM states (with `callbacks` besides its own).
+
+    Args:
+        tokens_per_sequence: The tokens the loss of a row sums over (1 for a mean per token).
 
     Returns:
         (train perplexity, seconds of training).
@@ -95,7 +98,7 @@ def fit_epoch(model, x, y, batch_size, tokens_per_sequence):
     reset_states(model)
     timer = EpochTimer()
     logs = model.fit(**batches(x, y, batch_size), shuffle=False, epochs=1,
-                     **fit_options(PerplexityFromLoss(tokens_per_sequence), timer)).history
+                     **fit_options(PerplexityFromLoss(tokens_per_sequence), timer, *callbacks)).history
     return float(logs["perplexity"][-1]), timer.seconds
 
 

@@ -17,6 +17,12 @@ def sequence_loss(y_true, logits):
 
 
 @keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
+def token_loss(y_true, logits):
+    """The mean over time steps of the cross-entropy, per sequence: over the batch, the mean per token (nanoGPT's)."""
+    return ops.mean(ops.sparse_categorical_crossentropy(y_true, logits, from_logits=True), axis=-1)
+
+
+@keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
 class Perplexity(keras.metrics.Metric):
     """exp(mean negative log-likelihood per token), accumulated over all tokens seen."""
 

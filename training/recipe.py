@@ -9,6 +9,16 @@ Every epoch: start averaging when due, set the learning rate, fit the epoch's
 rows from zero states, validate with the weights to keep (the averaged ones
 once averaging), keep the best model, checkpoint. At the end the kept model
 reads the whole test split once, batch 1, state carried.
+
+`architecture="gpt"` trains nanoGPT's decoder-only transformer (models/gpt.py)
+by the same loop: `units` is its width, `num_steps` its block_size, the
+batches random windows (it has no state to carry), the loss the mean per token
+(nanoGPT's, so that its clipping norm means the same), AdamW on the matrices
+only, and a learning rate set every step (`lr_schedule="warmup-cosine"`).
+Validation is nanoGPT's estimate: `valid_batches` batches of random windows of
+the valid split, each read from nothing, the same windows every epoch; the
+test split is read once in windows that start every half block
+(`training.nanogpt.in_order_nats`).
 """
 
 import dataclasses
@@ -19,15 +29,16 @@ import keras
 import numpy as np
 
 from datasets import check_fingerprints, fingerprint
-from datasets.batching import check_length, epoch_rows, stream_rows, stream_steps, whole_stream_rows
-from models import LanguageModelSpec
-from training import distribute
+from datasets.batching import check_length, epoch_rows, epoch_steps, random_windows, stream_rows, whole_stream_rows
+from models import GPTSpec, LanguageModelSpec
+from training import distribute, nanogpt
 from training.averaging import evaluation_weights, start_averaging_if_due
+from training.errors import UserError
 from training.language_model import compile_evaluator, epoch_row, evaluate_perplexity, fit_epoch, print_epoch
-from training.metrics import sequence_loss
+from training.metrics import sequence_loss, token_loss
 from training.optimizers import make_optimizer
 from training.regularization import Regularization, spec_fields
-from training.schedule import start_epoch
+from training.schedule import WarmupCosine, start_epoch
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,7 +54,8 @@ class LanguageModelConfig(Regularization):
     learning_rate: float = 1.0     # at the start
     max_grad_norm: float = 5.0     # clip the gradients' global norm
     weight_decay: float = 0.0      # L2, as Keras' optimizers apply it
-    lr_schedule: str = "step"      # "step": learning_rate · lr_decay^max(epoch + 1 − decay_after, 0); "book": never
+    lr_schedule: str = "step"      # "step": learning_rate · lr_decay^max(epoch + 1 − decay_after, 0); "book": never;
+                                   # "warmup-cosine": every step, nanoGPT's (training.schedule.WarmupCosine)
     lr_decay: float = 0.5          # learning-rate factor per epoch after decay_after
     decay_after: int = 4           # epochs at the full learning rate
     epochs: int = 13               # epochs in all (an epoch reads the training split once)
@@ -52,6 +64,13 @@ class LanguageModelConfig(Regularization):
     average_after: int = 0         # average the iterates after this many epochs (0: only by the trigger)
     average_patience: int = 0      # ... or once valid has not improved for n epochs (NT-ASGD's trigger; 0: never)
     average_window: int = 0        # 0: the mean of every iterate since; N: tapering to the last ~N steps
+    architecture: str = "lstm"     # "lstm", or "gpt": a decoder-only transformer (models/gpt.py), units wide
+    heads: int = 4                 # gpt: attention heads
+    beta_2: float = 0.999          # Adam's decay of its second moments
+    warmup_steps: int = 0          # "warmup-cosine": steps of linear warm-up to learning_rate
+    min_learning_rate: float = 0.0  # "warmup-cosine": the rate at the end of the cosine
+    cosine_steps: int = 0          # "warmup-cosine": steps to the end of the cosine (nanoGPT's lr_decay_iters; 0: all)
+    valid_batches: int = 200       # gpt: valid is nanoGPT's estimate, this many batches of batch_size windows
 
     @property
     def averaging(self):
@@ -76,20 +95,51 @@ class LanguageModelData:
 
 
 def model_spec(config, vocab_size, cell, seed, variant="vanilla"):
-    """The `models.LanguageModelSpec` of a config: its model-side fields (layers, units, dropouts, ...)."""
+    """The model's spec of a config: a `models.LanguageModelSpec` of its model-side fields (layers, units,
+    dropouts, ...), or for `architecture="gpt"` a `models.GPTSpec`."""
+    if config.architecture == "gpt":
+        return GPTSpec(vocab_size=vocab_size, layers=config.layers, width=config.units, heads=config.heads,
+                       block_size=config.num_steps, dropout=config.dropout, seed=seed)
     return LanguageModelSpec(vocab_size=vocab_size, cell=cell, seed=seed, variant=variant, **spec_fields(config))
 
 
-def make_training_optimizer(config):
-    """The config's optimizer: SGD or Adam, clipped, with weight decay, averaging its iterates when asked."""
-    return make_optimizer(config.optimizer, config.learning_rate, clipnorm=config.max_grad_norm,
-                          weight_decay=config.weight_decay, averaging=config.averaging,
-                          average_window=config.average_window)
+def describe_model(config, cell):
+    """The model of a config in a few words, for the first line of a run."""
+    if config.architecture == "gpt":
+        return f"{config.layers}×{config.units} transformer ({config.heads} heads, block {config.num_steps})"
+    return f"{config.layers}×{config.units} {cell}"
 
 
-def compile_for_training(model, config):
-    """Compiles `model` with the config's optimizer on the summed sequence loss (`training.metrics.sequence_loss`)."""
-    model.compile(optimizer=make_training_optimizer(config), loss=sequence_loss)
+def make_training_optimizer(config, total_steps=0):
+    """The config's optimizer: SGD or Adam, clipped, with weight decay, averaging its iterates when asked.
+
+    With lr_schedule "warmup-cosine" its learning rate is a `WarmupCosine` of the step, decaying over
+    `cosine_steps` (0: over `total_steps`, the run's).
+    """
+    rate = config.learning_rate
+    if config.lr_schedule == "warmup-cosine":
+        rate = WarmupCosine(config.learning_rate, config.min_learning_rate, config.warmup_steps,
+                            config.cosine_steps or total_steps)
+    return make_optimizer(config.optimizer, rate, clipnorm=config.max_grad_norm, weight_decay=config.weight_decay,
+                          averaging=config.averaging, average_window=config.average_window,
+                          beta_2=config.beta_2 if config.optimizer == "adam" else None)
+
+
+def tokens_per_loss(config):
+    """The tokens the training loss sums over per sequence: num_steps (`sequence_loss`), 1 for the mean (`token_loss`)."""
+    return 1 if config.architecture == "gpt" else config.num_steps
+
+
+def compile_for_training(model, config, total_steps=0):
+    """Compiles `model` with the config's optimizer on the summed sequence loss (`training.metrics.sequence_loss`).
+
+    A transformer is trained as nanoGPT trains it: on the mean loss per token,
+    its weight decay on the matrices only (not the LayerNorm gains).
+    """
+    optimizer = make_training_optimizer(config, total_steps)
+    if config.architecture == "gpt":
+        optimizer.exclude_from_weight_decay(var_list=[v for v in model.trainable_variables if len(v.shape) < 2])
+    model.compile(optimizer=optimizer, loss=token_loss if config.architecture == "gpt" else sequence_loss)
     return model
 
 
@@ -102,6 +152,13 @@ def check_own_files(run):
 def record_own_files(run, paths):
     """Fingerprints the user's own files in the run's settings (once they have been read)."""
     run.settings["data"]["files"] = [fingerprint(path) for path in paths]
+
+
+def check_architecture(config):
+    """A clear error for a transformer asked to carry a state (the streams layout)."""
+    if config.architecture == "gpt" and config.batch_layout != "windows":
+        raise UserError("a transformer has no state to carry from one batch to the next, so it trains on random "
+                        "windows: leave out --batch-layout streams with a gpt preset.")
 
 
 def check_lengths(config, data, valid_layout, advice, eval_advice):
@@ -122,9 +179,16 @@ def validation(build_model, config, ids, layout):
             `models.build_model` with the spec bound).
         layout: "streams": batch_size streams × num_steps, state carried (the
             PTB tutorial's valid pass); "whole": the split once, in order,
-            batch 1, state carried.
+            batch 1, state carried; "windows": nanoGPT's estimate, `valid_batches`
+            × batch_size random windows of num_steps, each from a zero state
+            (the same windows every time).
     """
-    if layout == "streams":
+    if layout == "windows":
+        evaluator = compile_evaluator(build_model(batch_size=config.batch_size, num_steps=config.num_steps))
+        x, y = random_windows(ids, config.valid_batches * config.batch_size, config.num_steps,
+                              np.random.default_rng(nanogpt.SEED))
+        rows = {"x": x, "y": y, "batch_size": config.batch_size}
+    elif layout == "streams":
         evaluator = compile_evaluator(build_model(batch_size=config.batch_size, num_steps=config.num_steps,
                                                   stateful=True))
         x, y = stream_rows(ids, config.batch_size, config.num_steps)
@@ -141,8 +205,8 @@ def validation(build_model, config, ids, layout):
     return perplexity
 
 
-def train_epoch(model, config, ids, seed, epoch):
-    """Sets the epoch's learning rate and fits the epoch's rows of `ids` in order, from zero states.
+def train_epoch(model, config, ids, seed, epoch, callbacks=()):
+    """Sets the epoch's learning rate and fits the epoch's rows of `ids` in order, from zero states (and `callbacks`).
 
     Returns:
         (learning rate, train perplexity, tokens read, seconds of training).
@@ -150,11 +214,11 @@ def train_epoch(model, config, ids, seed, epoch):
     lr = start_epoch(model, config, epoch)
     x, y = epoch_rows(ids, config.batch_size, config.num_steps, config.steps_per_epoch, config.batch_layout,
                       rng=np.random.default_rng([seed, epoch]))  # windows: the same for the same (seed, epoch)
-    train_ppl, seconds = fit_epoch(model, x, y, config.batch_size, config.num_steps)
+    train_ppl, seconds = fit_epoch(model, x, y, config.batch_size, tokens_per_loss(config), callbacks)
     return lr, train_ppl, x.size, seconds
 
 
-def train(run, data, distribute_mode="off", valid_layout="streams", epoch_hook=None, title=None):
+def train(run, data, distribute_mode="off", valid_layout="streams", epoch_hook=None, title=None, callbacks=()):
     """Trains the run's config on `data` from its first unfinished epoch, tests the kept model, writes results.json.
 
     Args:
@@ -168,29 +232,34 @@ def train(run, data, distribute_mode="off", valid_layout="streams", epoch_hook=N
             it returns is called as f(epoch, weights) after each epoch's
             validation, with the weights to keep (the char model writes a sample).
         title: The plots' title.
+        callbacks: Keras callbacks of every epoch's `fit` besides the run's own.
 
     Returns:
         The results dict (also in results.json).
     """
     config, unit = run.config, data.unit
+    check_architecture(config)
+    if config.architecture == "gpt":  # no state to carry: nanoGPT's estimate
+        valid_layout = "windows"
     keras.utils.set_random_seed(run.seed)
     run.begin(model_spec(config, len(data.vocabulary), run.cell, run.seed, run.variant), data.vocabulary,
               title=title or f"{os.path.basename(data.source)} {run.preset}, {run.cell_title}",
               keep=("valid_perplexity", "min"),
               plots={"perplexity.png": (["train_perplexity", "valid_perplexity"], "perplexity", True)})
     stateful = config.batch_layout == "streams"
+    steps = epoch_steps(len(data.train), config.batch_size, config.num_steps, config.steps_per_epoch,
+                        config.batch_layout)
     distribution = distribute.start(distribute_mode, config.batch_size, stateful)
     with distribute.scope(distribution):
         model = run.build_model(batch_size=config.batch_size, num_steps=config.num_steps, stateful=stateful)
-        compile_for_training(model, config)
+        compile_for_training(model, config, total_steps=steps * config.epochs)
         if run.resumed:
             run.restore(model)
             print(f"Resuming {run.shown} after epoch {len(run.history)}.")
     validate = validation(run.build_model, config, data.valid, valid_layout)
     end_epoch = epoch_hook(run, data) if epoch_hook else None
-    steps = min(stream_steps(len(data.train), config.batch_size, config.num_steps), config.steps_per_epoch or math.inf)
-    print(f"{data.source} {run.preset}: {len(data.vocabulary):,} {unit}s in the vocabulary, {config.layers}×"
-          f"{config.units} {run.cell_title}, {model.count_params():,} parameters, {steps:,} steps of "
+    print(f"{data.source} {run.preset}: {len(data.vocabulary):,} {unit}s in the vocabulary, "
+          f"{describe_model(config, run.cell_title)}, {model.count_params():,} parameters, {steps:,} steps of "
           f"{config.batch_size}×{config.num_steps} {unit}s per epoch ({config.batch_layout}), "
           f"backend {keras.backend.backend()}")
 
@@ -198,7 +267,7 @@ def train(run, data, distribute_mode="off", valid_layout="streams", epoch_hook=N
         start_averaging_if_due(model.optimizer, [row["valid_perplexity"] for row in run.history],
                                after=config.average_after, patience=config.average_patience)
         with distribute.scope(distribution):
-            lr, train_ppl, tokens, seconds = train_epoch(model, config, data.train, run.seed, epoch)
+            lr, train_ppl, tokens, seconds = train_epoch(model, config, data.train, run.seed, epoch, callbacks)
         weights = evaluation_weights(model)  # the averaged weights once averaging has started
         row = epoch_row(lr, train_ppl, validate(weights), tokens, seconds, unit)
         if end_epoch:
@@ -208,14 +277,12 @@ def train(run, data, distribute_mode="off", valid_layout="streams", epoch_hook=N
 
 
 def evaluate_best(run, data):
-    """The kept model reads the whole test split once (batch 1, state carried); writes and returns results.json."""
-    config = run.config
-    tester = compile_evaluator(run.build_model(batch_size=1, num_steps=config.eval_num_steps, stateful=True))
-    tester.set_weights(run.best_weights())
-    x_test, y_test, w_test = whole_stream_rows(data.test, config.eval_num_steps)
-    test_ppl = evaluate_perplexity(tester, x_test, y_test, 1, sample_weight=w_test)
+    """The kept model reads the whole test split once (batch 1, state carried; a transformer in windows that start
+    every half block); writes and returns results.json."""
+    _, test_nats = nanogpt.in_order_nats(run.build_model, run.settings["model"], run.best_weights(), data.test,
+                                 run.config.eval_num_steps)
+    test_ppl = math.exp(test_nats)
     best = run.best_row()
-    test_nats = math.log(test_ppl)
     results = {"best_epoch": best["epoch"], "valid_perplexity": best["valid_perplexity"],
                "valid_nats": best["valid_nats"], "test_perplexity": test_ppl, "test_nats": test_nats,
                "test_bits": test_nats / math.log(2), "train_seconds": sum(row["epoch_seconds"] for row in run.history),

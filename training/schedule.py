@@ -1,6 +1,11 @@
-"""The learning rate of every epoch, for the three scripts."""
+"""The learning rate of every epoch (or, warmed up and decayed by a cosine, of every step), for the three scripts."""
 
 import math
+
+import keras
+from keras import ops
+
+from models import SERIALIZATION_PACKAGE
 
 
 def learning_rate(config, epoch):
@@ -12,6 +17,7 @@ def learning_rate(config, epoch):
     - "book": the same formula with `decay_after` = `epochs`, as the book's
       transcription of the tutorial has it, so it never decays.
     - "cosine": from learning_rate down to 0 at the end, half a cosine over `epochs`.
+    - "warmup-cosine": set every step by the optimizer's `WarmupCosine`; here the rate the epoch starts at.
     """
     if config.lr_schedule == "cosine":
         return config.learning_rate * 0.5 * (1 + math.cos(math.pi * epoch / config.epochs))
@@ -19,9 +25,39 @@ def learning_rate(config, epoch):
     return config.learning_rate * config.lr_decay ** max(epoch + 1 - decay_after, 0)
 
 
+@keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
+class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
+    """nanoGPT's get_lr(step): linear warm-up to `peak`, then half a cosine down to `minimum` at `decay_steps`.
+
+        step < warmup_steps:   peak · (step + 1) / (warmup_steps + 1)
+        after:                 minimum + ½ (1 + cos(π · r)) (peak − minimum),
+                               r = (step − warmup_steps) / (decay_steps − warmup_steps), at most 1
+
+    The step is the optimizer's count of updates, saved with its checkpoint, so a resumed run goes on where it was.
+    """
+
+    def __init__(self, peak, minimum, warmup_steps, decay_steps):
+        self.peak, self.minimum = float(peak), float(minimum)
+        self.warmup_steps, self.decay_steps = int(warmup_steps), int(decay_steps)
+
+    def __call__(self, step):
+        step = ops.cast(step, "float32")
+        warm = self.peak * (step + 1) / (self.warmup_steps + 1)
+        ratio = ops.minimum((step - self.warmup_steps) / max(self.decay_steps - self.warmup_steps, 1), 1.0)
+        cosine = self.minimum + 0.5 * (1 + ops.cos(math.pi * ratio)) * (self.peak - self.minimum)
+        return ops.where(step < self.warmup_steps, warm, cosine)
+
+    def get_config(self):
+        return {"peak": self.peak, "minimum": self.minimum, "warmup_steps": self.warmup_steps,
+                "decay_steps": self.decay_steps}
+
+
 def start_epoch(model, config, epoch):
-    """Sets the optimizer's learning rate for `epoch`, announces the epoch and returns the rate."""
-    rate = learning_rate(config, epoch)
-    model.optimizer.learning_rate.assign(rate)
+    """Sets the optimizer's learning rate for `epoch` (a per-step schedule sets its own), announces it, returns it."""
+    if config.lr_schedule == "warmup-cosine":
+        rate = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+    else:
+        rate = learning_rate(config, epoch)
+        model.optimizer.learning_rate.assign(rate)
     print(f"Epoch {epoch + 1}/{config.epochs}  learning rate {rate:.4g}", flush=True)
     return rate

@@ -1,0 +1,206 @@
+"""Our LSTMs against nanoGPT's transformers on Tiny Shakespeare: the same split, the same metrics, equal budgets.
+
+Each preset of train_char_rnn.py is trained as it stands (its own schedule,
+from the start), one after the other on the same machine, until its training
+time reaches the largest budget or its run ends. When its training time
+passes each budget, the weights of that moment (Adam's averaged iterates where
+the preset averages them) are put aside; after the run, each is scored on
+nanoGPT's validation text, the last 111,540 characters of input.txt, both ways
+(training/nanogpt.py): read in order (an LSTM carries its state, a transformer
+reads windows of its block every half block) and nanoGPT's estimate (random
+windows of 64 and of 256 characters, each from a zero state, 200 batches of
+64). A run that ends before a budget is scored at its end for that budget.
+
+Training time is the time inside the epochs' fit (its first compilation
+included); validation, samples and checkpoints between epochs, and the scoring,
+are not counted.
+
+    python experiments/lstm_vs_transformer.py                         # small, wide, gpt-baby, gpt-small: 5, 10, 20 min
+    python experiments/lstm_vs_transformer.py --presets wide,gpt-small --budgets 3    # on a GPU
+    python experiments/lstm_vs_transformer.py --presets test,gpt-test --budgets 0.1,0.2 --eval-batches 2  # a check
+
+It writes table.md and table.json (after each preset) and the runs in --output-dir.
+"""
+
+import argparse
+import functools
+import json
+import math
+import os
+import platform
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from training import startup  # noqa: E402
+
+startup.start(True)  # as train_char_rnn.py starts
+
+import keras  # noqa: E402
+
+import train_char_rnn  # noqa: E402
+from models import build_model  # noqa: E402
+from models.gpt import nanogpt_parameter_count  # noqa: E402
+from training import nanogpt  # noqa: E402
+from training.averaging import evaluation_weights  # noqa: E402
+from training.errors import UserError, friendly_main  # noqa: E402
+
+PRESETS = ("small", "wide", "gpt-baby", "gpt-small")
+BUDGETS = (5.0, 10.0, 20.0)  # minutes of training
+
+
+class BudgetSpent(Exception):
+    """The run's training time has passed the largest budget."""
+
+
+class Budgets(keras.callbacks.Callback):
+    """Puts the weights aside when the training time passes each budget; ends the run after the last one.
+
+    The training time adds up the epochs' fits: from the start of each to its last step so far.
+    """
+
+    def __init__(self, seconds):
+        super().__init__()
+        self.left = sorted(seconds)
+        self.snapshots = []  # {"budget_seconds", "seconds", "steps", "weights"}, one per budget passed
+        self.seconds = self.steps = 0
+        self.start = None
+        self.last = None  # the same at the end of the last fit
+
+    def on_train_begin(self, logs=None):
+        self.start = time.perf_counter()
+
+    def snapshot(self, budget, seconds):
+        if keras.backend.backend() == "jax":  # JAX holds the variables off the model while it fits
+            self.model.jax_state_sync()
+        return {"budget_seconds": budget, "seconds": seconds, "steps": self.steps,
+                "weights": evaluation_weights(self.model)}
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+        seconds = self.seconds + time.perf_counter() - self.start
+        while self.left and seconds >= self.left[0]:
+            self.snapshots.append(self.snapshot(self.left.pop(0), seconds))
+        if not self.left:
+            raise BudgetSpent()
+
+    def on_train_end(self, logs=None):
+        self.seconds += time.perf_counter() - self.start
+        self.last = self.snapshot(None, self.seconds)
+
+    def at_budgets(self, budgets):
+        """A snapshot for every budget: those put aside, then the run's end for the budgets it never reached."""
+        return self.snapshots + [{**self.last, "budget_seconds": budget} for budget in budgets[len(self.snapshots):]]
+
+
+def parameters(model, spec):
+    """The trainable parameters, as text; a transformer's as nanoGPT counts them, its positions beside."""
+    trainable = sum(math.prod(v.shape) for v in model.trainable_weights)
+    if spec["kind"] != "gpt":
+        return f"{trainable:,}"
+    counted = nanogpt_parameter_count(model)
+    return f"{counted:,} (+{trainable - counted:,} positions)"
+
+
+def train_preset(preset, budgets, folder, data_dir, eval_batches, seed):
+    """Trains `preset` up to the last budget (minutes); returns one table row per budget."""
+    config = train_char_rnn.PRESETS[preset]
+    budget = Budgets([60 * minutes for minutes in budgets])
+    argv = ["--preset", preset, "--output-dir", folder, "--seed", str(seed)] + (
+        ["--data-dir", data_dir] if data_dir else [])
+    try:
+        train_char_rnn.main(argv, callbacks=[budget])
+    except BudgetSpent:
+        pass
+    settings, ids = nanogpt.run_validation_ids(folder, data_dir)
+    spec = settings["model"]
+    build = functools.partial(build_model, spec)
+    rows = []
+    for minutes, shot in zip(budgets, budget.at_budgets([60 * minutes for minutes in budgets])):
+        print(f"Scoring {preset} at {minutes:g} minutes ({shot['steps']:,} steps) on nanoGPT's validation ...",
+              flush=True)
+        scores = nanogpt.evaluate(build, spec, shot["weights"], ids, eval_batches, config.eval_num_steps)
+        rows.append({"preset": preset, "model": spec["kind"], "parameters": parameters(build(), spec),
+                     "budget_minutes": minutes, "training_seconds": shot["seconds"], "steps": shot["steps"],
+                     "characters": shot["steps"] * config.batch_size * config.num_steps,
+                     "in_order": scores.get(nanogpt.CARRIED, scores.get(nanogpt.SLIDING)),
+                     **{key: value for key, value in scores.items() if key.startswith("nanogpt_")}})
+        print(nanogpt.describe(scores), flush=True)
+    return rows
+
+
+def markdown(rows, machine):
+    """The table: one line per preset and budget, nats per character on nanoGPT's validation."""
+    lines = [f"Machine: {machine}.", "",
+             "| preset | model | parameters | budget | steps | characters read | in order | windows of 64 | "
+             "windows of 256 |", "|---|---|---|---|---|---|---|---|---|"]
+    for row in rows:
+        windows = [f"{row[key]:.4f}" if key in row else "—" for key in ("nanogpt_val_windows_64",
+                                                                           "nanogpt_val_windows_256")]
+        how = "carried" if nanogpt.CARRIED in row else "sliding"
+        lines.append(f"| {row['preset']} | {'LSTM' if row['model'] != 'gpt' else 'transformer'} | "
+                     f"{row['parameters']} | {row['budget_minutes']:g} min | {row['steps']:,} | "
+                     f"{row['characters']:,} | {row['in_order']:.4f} ({how}) | {' | '.join(windows)} |")
+    lines += ["", "Nats per character on the last 111,540 characters of input.txt (nanoGPT's validation): in order "
+              "(an LSTM with its state carried, a transformer in windows of its block every half block), and "
+              f"nanoGPT's estimate_loss (random windows from a zero state, {rows[0]['nanogpt_windows_batches']} "
+              f"batches of {nanogpt.BATCH_SIZE}, seed {nanogpt.SEED}). A transformer reads no window longer than "
+              "its block (—). Each row: the weights after that much training time (or at the run's end)."]
+    return "\n".join(lines) + "\n"
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
+    parser.add_argument("--presets", default=",".join(PRESETS), help=f"train_char_rnn.py presets, one after the "
+                                                                     f"other (default {','.join(PRESETS)})")
+    parser.add_argument("--budgets", default=",".join(f"{b:g}" for b in BUDGETS),
+                        help="minutes of training at which to score (default 5,10,20)")
+    parser.add_argument("--eval-batches", type=int, default=nanogpt.BATCHES,
+                        help=f"batches of {nanogpt.BATCH_SIZE} windows of nanoGPT's estimate (default "
+                             f"{nanogpt.BATCHES}, nanoGPT's)")
+    parser.add_argument("--seed", type=int, default=0, help="the runs' seed (default 0)")
+    parser.add_argument("--data-dir", help="folder with tinyshakespeare/ (default: $LSTM_DATA_DIR, then the cache)")
+    parser.add_argument("--output-dir", default="runs/lstm_vs_transformer", help="the table and the runs")
+    args = parser.parse_args(argv)
+    args.presets = [name for name in args.presets.split(",") if name]
+    unknown = [name for name in args.presets if name not in train_char_rnn.PRESETS]
+    if unknown or not args.presets:
+        raise UserError(f"--presets {','.join(unknown) or '(none)'}: choose train_char_rnn.py presets among "
+                        f"{', '.join(train_char_rnn.PRESETS)}, comma-separated.")
+    try:
+        args.budgets = sorted(float(b) for b in args.budgets.split(","))
+    except ValueError:
+        args.budgets = []
+    if not args.budgets or not all(0 < b < math.inf for b in args.budgets):
+        raise UserError(f"--budgets takes minutes of training above 0, comma-separated (such as 5,10,20); got "
+                        f"{args.budgets or 'none'}.")
+    if args.eval_batches < 1:
+        raise UserError(f"--eval-batches must be at least 1; got {args.eval_batches}.")
+    taken = [name for name in args.presets if os.path.exists(os.path.join(args.output_dir, name))]
+    if taken:
+        raise UserError(f"{args.output_dir} already holds runs of {', '.join(taken)}; choose another --output-dir "
+                        f"so that nothing is overwritten.")
+    return args
+
+
+@friendly_main
+def main(argv=None):
+    args = parse_args(argv)
+    os.makedirs(args.output_dir, exist_ok=True)
+    machine = (f"{platform.machine()}, {os.cpu_count()} CPUs, backend {keras.backend.backend()}, "
+               f"{time.strftime('%Y-%m-%d')}")
+    rows = []
+    for preset in args.presets:
+        rows += train_preset(preset, args.budgets, os.path.join(args.output_dir, preset), args.data_dir,
+                             args.eval_batches, args.seed)
+        with open(os.path.join(args.output_dir, "table.json"), "w") as file:
+            json.dump({"machine": machine, "rows": rows}, file, indent=1)
+        with open(os.path.join(args.output_dir, "table.md"), "w") as file:
+            file.write(markdown(rows, machine))
+    print("\n" + markdown(rows, machine) + f"\nTable and runs in {args.output_dir}")
+    return rows
+
+
+if __name__ == "__main__":
+    main()

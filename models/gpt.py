@@ -1,0 +1,194 @@
+"""A decoder-only transformer of nanoGPT's shapes (karpathy/nanoGPT's model.py), in Keras layers and keras.ops.
+
+    tokens → token embedding + learned position embedding → dropout
+           → [x + attention(LayerNorm(x)); x + MLP(LayerNorm(x))] × layers
+           → LayerNorm → logits = x · Eᵀ (E the token embedding itself: tied)
+
+Each block is pre-norm: LayerNorm before the causal multi-head self-attention
+and before the MLP (width → 4 · width → GELU → width), each added back to its
+input (the residual stream). Position t attends to positions ≤ t only, so a
+window's logits at t depend on its tokens up to t and on nothing after. As
+nanoGPT's default (bias=False), no layer has a bias, LayerNorm included (a gain
+only). Dropout, as nanoGPT's: on the embeddings' sum, on the attention weights,
+and on the output of the attention and of the MLP before each is added back.
+The initialization is nanoGPT's: every matrix normal(0, 0.02), the two
+projections back into the residual stream normal(0, 0.02 / √(2 · layers)).
+
+A transformer has no state: it reads at most `block_size` tokens at a time,
+every window from nothing, so it is built and trained on windows
+(`batch_layout="windows"`), and a longer text is read in windows
+(`training.nanogpt.sliding_nats`; the sampler crops the context to the last
+block_size tokens).
+
+nanoGPT counts the parameters without the position embeddings
+(`nanogpt_parameter_count`): 795,904 for 4 layers × 128 wide with 65 tokens,
+10,646,784 for 6 × 384.
+"""
+
+import dataclasses
+import math
+
+import keras
+from keras import ops
+
+from models.seeds import derived_seed
+from models.serialization import SERIALIZATION_PACKAGE
+
+INIT_STD = 0.02  # nanoGPT's: every weight matrix and embedding
+
+
+@dataclasses.dataclass(frozen=True)
+class GPTSpec:
+    vocab_size: int          # tokens in the vocabulary (from the data)
+    layers: int = 4          # transformer blocks (nanoGPT's n_layer)
+    width: int = 128         # the residual stream and the embeddings (n_embd)
+    heads: int = 4           # attention heads (n_head); width / heads per head
+    block_size: int = 64     # the longest context: positions with a learned embedding
+    dropout: float = 0.0     # on the embeddings, the attention weights and each block's two outputs
+    seed: int = 0            # of the initializers and the dropout masks
+    kind: str = "gpt"
+
+
+def normal(seed, std=INIT_STD):
+    return keras.initializers.RandomNormal(stddev=std, seed=seed)
+
+
+@keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
+class PositionEmbedding(keras.layers.Layer):
+    """Adds a learned vector per position to a (batch, T, width) input, T ≤ block_size (nanoGPT's wpe)."""
+
+    def __init__(self, block_size, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.block_size, self.seed = int(block_size), seed
+
+    def build(self, input_shape):
+        self.positions = self.add_weight(shape=(self.block_size, input_shape[-1]), initializer=normal(self.seed),
+                                         name="positions")
+
+    def call(self, x):
+        return x + self.positions[: ops.shape(x)[1]]
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "block_size": self.block_size, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
+class CausalSelfAttention(keras.layers.Layer):
+    """Multi-head self-attention in which position t sees positions ≤ t (nanoGPT's CausalSelfAttention).
+
+    One matrix gives the queries, keys and values of every head (c_attn),
+    softmax(q·kᵀ / √head_width) masked to the past weights the values, and a
+    second matrix mixes the heads back into the residual stream (c_proj).
+    """
+
+    def __init__(self, heads, dropout=0.0, projection_std=INIT_STD, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.heads, self.dropout, self.projection_std, self.seed = int(heads), float(dropout), projection_std, seed
+        self.attention_dropout = keras.layers.Dropout(dropout, seed=derived_seed(seed or 0, 1))
+        self.output_dropout = keras.layers.Dropout(dropout, seed=derived_seed(seed or 0, 2))
+
+    def build(self, input_shape):
+        width = input_shape[-1]
+        if width % self.heads:
+            raise ValueError(f"the width {width} is not a multiple of the {self.heads} heads.")
+        self.qkv = keras.layers.Dense(3 * width, use_bias=False, kernel_initializer=normal(self.seed), name="qkv")
+        self.projection = keras.layers.Dense(width, use_bias=False, name="projection",
+                                             kernel_initializer=normal(derived_seed(self.seed or 0, 3),
+                                                                       self.projection_std))
+        self.qkv.build(input_shape)
+        self.projection.build(input_shape)
+
+    def split_heads(self, x):
+        """(batch, T, width) → (batch, heads, T, width / heads)."""
+        return ops.stack(ops.split(x, self.heads, axis=-1), axis=1)
+
+    def call(self, x, training=False):
+        q, k, v = (self.split_heads(part) for part in ops.split(self.qkv(x), 3, axis=-1))
+        scores = ops.matmul(q, ops.swapaxes(k, -1, -2)) / math.sqrt(ops.shape(q)[-1])  # (batch, heads, T, T)
+        steps = ops.arange(ops.shape(x)[1])
+        causal = ops.expand_dims(steps, 1) >= ops.expand_dims(steps, 0)  # [t, s]: s ≤ t
+        scores = ops.where(causal, scores, float("-inf"))
+        weights = self.attention_dropout(ops.softmax(scores, axis=-1), training=training)
+        heads = ops.matmul(weights, v)  # (batch, heads, T, width / heads)
+        merged = ops.concatenate([heads[:, h] for h in range(self.heads)], axis=-1)
+        return self.output_dropout(self.projection(merged), training=training)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "heads": self.heads, "dropout": self.dropout,
+                "projection_std": self.projection_std, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
+class TransformerBlock(keras.layers.Layer):
+    """x + attention(LayerNorm(x)), then x + MLP(LayerNorm(x)): nanoGPT's Block (pre-norm, no biases)."""
+
+    def __init__(self, heads, dropout=0.0, projection_std=INIT_STD, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.heads, self.dropout, self.projection_std, self.seed = int(heads), float(dropout), projection_std, seed
+        self.attention_norm = layer_norm("attention_norm")
+        self.attention = CausalSelfAttention(heads, dropout, projection_std, seed=derived_seed(seed or 0, 10),
+                                             name="attention")
+        self.mlp_norm = layer_norm("mlp_norm")
+        self.mlp_dropout = keras.layers.Dropout(dropout, seed=derived_seed(seed or 0, 20))
+
+    def build(self, input_shape):
+        width = input_shape[-1]
+        self.expand = keras.layers.Dense(4 * width, use_bias=False, kernel_initializer=normal(derived_seed(
+            self.seed or 0, 21)), name="expand")
+        self.contract = keras.layers.Dense(width, use_bias=False, kernel_initializer=normal(derived_seed(
+            self.seed or 0, 22), self.projection_std), name="contract")
+        for layer in (self.attention_norm, self.attention, self.mlp_norm):
+            layer.build(input_shape)
+        self.expand.build(input_shape)
+        self.contract.build((*input_shape[:-1], 4 * width))
+
+    def call(self, x, training=False):
+        x = x + self.attention(self.attention_norm(x), training=training)
+        hidden = ops.gelu(self.expand(self.mlp_norm(x)), approximate=False)  # nanoGPT's nn.GELU(): the exact one
+        return x + self.mlp_dropout(self.contract(hidden), training=training)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "heads": self.heads, "dropout": self.dropout,
+                "projection_std": self.projection_std, "seed": self.seed}
+
+
+def layer_norm(name):
+    """nanoGPT's LayerNorm with bias=False: a gain and no bias, ε = 1e-5."""
+    return keras.layers.LayerNormalization(epsilon=1e-5, center=False, name=name)
+
+
+def build_gpt(spec, batch_size=None, num_steps=None, stateful=False):
+    """The transformer of `spec` for inputs of shape (batch_size, num_steps ≤ block_size); None leaves an axis free."""
+    if stateful:
+        raise ValueError("a transformer has no state to carry from one batch to the next; build it with "
+                         "stateful=False and read a long text in windows.")
+    if num_steps is not None and num_steps > spec.block_size:
+        raise ValueError(f"the transformer reads at most block_size = {spec.block_size} tokens at a time; got "
+                         f"num_steps {num_steps}.")
+    seed = spec.seed
+    tokens = keras.Input(batch_size=batch_size, shape=(num_steps,), dtype="int32", name="tokens")
+    embedding = keras.layers.ReversibleEmbedding(spec.vocab_size, spec.width, tie_weights=True,
+                                                 embeddings_initializer=normal(seed), name="embedding")
+    x = PositionEmbedding(spec.block_size, seed=derived_seed(seed, 1), name="position_embedding")(embedding(tokens))
+    x = keras.layers.Dropout(spec.dropout, seed=derived_seed(seed, 2), name="embedding_dropout")(x)
+    projection_std = INIT_STD / math.sqrt(2 * spec.layers)
+    for layer in range(spec.layers):
+        x = TransformerBlock(spec.heads, spec.dropout, projection_std, seed=derived_seed(seed, 100 * (layer + 1)),
+                             name=f"block_{layer}")(x)
+    logits = embedding(layer_norm("final_norm")(x), reverse=True)
+    return keras.Model(tokens, logits, name="gpt")
+
+
+def nanogpt_parameter_count(model):
+    """The trainable parameters without the position embeddings, as nanoGPT's get_num_params() counts them."""
+    positions = model.get_layer("position_embedding").count_params()
+    return sum(math.prod(v.shape) for v in model.trainable_weights) - positions
