@@ -45,7 +45,8 @@ def time_layers(case, names, rounds, steps_per_round, jit_compile=True):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     allow_abbrev=False)
     parser.add_argument("--cases", default="ptb-small,mnist-bilstm", help="comma-separated cases of lstm_speed.py")
     parser.add_argument("--layers", default=",".join(LAYERS), help=f"comma-separated, of {', '.join(LAYERS)}")
     parser.add_argument("--rounds", type=int, default=5, help="alternating timing rounds per case (at least 1)")
