@@ -7,7 +7,8 @@
 
 It loads the run folder's model.keras and vocab.json in a fresh process,
 reads the prime one token at a time and then generates, carrying the LSTM
-state from token to token (nothing is re-read).
+state from token to token (nothing is re-read); a transformer, which has no
+state, reads its last block_size tokens again for every new one.
 """
 
 from training import startup

@@ -69,7 +69,8 @@ class Config(LanguageModelConfig):  # with AWD-LSTM's regularization, off unless
     epochs: int = 50             # epochs in all (an epoch reads the training text once)
     eval_num_steps: int = 100    # window of the valid/test passes (state carried: only speed depends on it)
     sample_length: int = 300     # characters of the sample written after every epoch
-    nanogpt_batches: int = 200   # Tiny Shakespeare: batches of 64 windows of nanoGPT's estimate at the end (0: none)
+    nanogpt_batches: int = 20    # Tiny Shakespeare: batches of 64 windows of nanoGPT's estimate at the end (0: none;
+                                 # 20 as nanoGPT's CPU command, 200 as its GPU default)
     split: tuple = (0.9, 0.05, 0.05)  # train/valid/test fractions of a --text file (Tiny Shakespeare: tfds' split)
 
 
@@ -98,7 +99,7 @@ PRESETS = {  # results: docs/results.md#char-rnn
                         decay_after=6),
     # For a GPU; behind `small` as it stands (too few updates for its size): needs retuning.
     "large": Config(layers=3, units=700, embedding_size=128, num_steps=100, batch_size=64, dropout=0.35,
-                    epochs=40, lr_decay=0.9, decay_after=10),
+                    epochs=40, lr_decay=0.9, decay_after=10, nanogpt_batches=200),
     # nanoGPT's CPU "baby GPT", a decoder-only transformer (models/gpt.py): 4 layers × 128, 4 heads, block 64,
     # batch 12, 2,000 iterations (8 epochs of 250); validation on 20 batches, as its command.
     "gpt-baby": Config(**NANOGPT, layers=4, units=128, heads=4, num_steps=64, batch_size=12, epochs=8,
@@ -106,7 +107,7 @@ PRESETS = {  # results: docs/results.md#char-rnn
     # nanoGPT's shakespeare_char for a GPU: 6 layers × 384, 6 heads, block 256, batch 64, 5,000 iterations
     # (20 epochs of 250), dropout 0.2; validation on 200 batches, as nanoGPT.
     "gpt-small": Config(**NANOGPT, layers=6, units=384, heads=6, num_steps=256, batch_size=64, epochs=20,
-                        cosine_steps=5000, dropout=0.2, valid_batches=200),
+                        cosine_steps=5000, dropout=0.2, valid_batches=200, nanogpt_batches=200),
     # A few seconds, for tests.
     "test": Config(units=32, embedding_size=16, num_steps=20, batch_size=16, epochs=1, eval_num_steps=50,
                    sample_length=50, learning_rate=1e-2, nanogpt_batches=2),
@@ -147,6 +148,9 @@ def add_arguments(parser):
     parser.add_argument("--text", metavar="FILE", help="train on your own text: any UTF-8 file (default: Tiny "
                                                        "Shakespeare)")
     parser.add_argument("--split", help="train,valid,test fractions of --text (default 0.9,0.05,0.05)")
+    parser.add_argument("--nanogpt-batches", type=int, help="batches of 64 windows of nanoGPT's validation estimate "
+                                                            "at the end of a Tiny Shakespeare run (0: none; default: "
+                                                            "the preset's)")
     add_source_arguments(parser)
     add_without_argument(parser, CHAR_TECHNIQUES)
     add_language_model_arguments(parser)
@@ -165,8 +169,9 @@ def read_data(config, data_dir=None, text=None, source="files", tfds_dir=None):
                         f"there is nothing to predict. Give a text with at least two different characters.")
     name = text or ("Tiny Shakespeare (tensorflow-datasets)" if source == "tfds" else "Tiny Shakespeare")
     data = LanguageModelData(train_ids, valid, test, vocabulary, source=name, unit="char")
-    check_lengths(config, data, "whole", advice="Lower --batch-size or --num-steps, or give the file more text (or "
-                                                "more of it to training with --split).",
+    valid_layout = "windows" if config.architecture == "gpt" else "whole"  # a transformer validates in windows
+    check_lengths(config, data, valid_layout, advice="Lower --batch-size or --num-steps, or give the file more text "
+                                                     "(or more of it to training with --split).",
                   eval_advice="Give it a larger share with --split.")
     return data
 
@@ -175,12 +180,15 @@ def read_data(config, data_dir=None, text=None, source="files", tfds_dir=None):
 def main(argv=None, callbacks=()):
     """The command line `argv`; `callbacks`: Keras callbacks of every epoch's fit (experiments/lstm_vs_transformer.py)."""
     args = parse_script_args(__doc__.split("\n\n")[0], PRESETS, "small", argv, add_arguments)
+    if args.nanogpt_batches is not None and args.nanogpt_batches < 0:
+        raise UserError(f"--nanogpt-batches is a number of batches, 0 for none; got {args.nanogpt_batches}.")
     if args.split is not None and not args.text:
         raise UserError("--split cuts a --text file; Tiny Shakespeare keeps the split of tensorflow-datasets.")
     data = {"text": args.text and os.path.abspath(args.text), "source": source_setting(args, args.text)}
     run = open_run(args, "train_char_rnn.py", PRESETS, data=data,
                    batch_layout=args.batch_layout, split=args.split and parse_split(args.split),
-                   batch_size=args.batch_size, num_steps=args.num_steps, **switched_off(args.without, CHAR_TECHNIQUES))
+                   batch_size=args.batch_size, num_steps=args.num_steps, nanogpt_batches=args.nanogpt_batches,
+                   **switched_off(args.without, CHAR_TECHNIQUES))
     if run.config.architecture == "gpt" and {"cell", "variant"} & args.explicit:
         raise UserError(f"--cell and --variant choose the recurrent cell; the {run.preset} preset is a transformer, "
                         f"which has none. Leave them out.")

@@ -71,7 +71,8 @@ def layer_trace(model, layer_index, ids):
         raise UserError(f"--layer must be between 0 and {len(lstms) - 1}: the model has {len(lstms)} LSTM layers.")
     layer = lstms[layer_index]
     if not hasattr(layer, "gate_activations"):
-        raise UserError("this run was trained with --cell builtin; gate pictures need this project's LSTM (--cell custom).")
+        raise UserError(f"gate pictures need this project's LSTM (--cell custom, any --variant); this run's layers "
+                        f"are {type(layer).__name__} ({type(layer).__module__}).")
     stack = next((s for s in model.layers if isinstance(s, LSTMStack) and any(l is layer for l in s.lstms)), None)
     if stack is None:
         return layer.gate_activations(keras.Model(model.inputs[0], layer.input)(ids[None, :]))

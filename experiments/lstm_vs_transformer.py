@@ -107,7 +107,7 @@ def train_preset(preset, budgets, folder, data_dir, eval_batches, seed):
     """Trains `preset` up to the last budget (minutes); returns one table row per budget."""
     config = train_char_rnn.PRESETS[preset]
     budget = Budgets([60 * minutes for minutes in budgets])
-    argv = ["--preset", preset, "--output-dir", folder, "--seed", str(seed)] + (
+    argv = ["--preset", preset, "--output-dir", folder, "--seed", str(seed), "--nanogpt-batches", "0"] + (  # scored here
         ["--data-dir", data_dir] if data_dir else [])
     try:
         train_char_rnn.main(argv, callbacks=[budget])

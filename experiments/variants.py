@@ -96,7 +96,8 @@ def recall(model, bias, lag, seed, config):
 def char_run(model, seed, config, data_dir, out_dir):
     """char-rnn (`small`) for config.char_steps steps: valid nats per character (and the seconds it trained)."""
     argv = ["--preset", config.char_preset, "--epochs", "1", "--steps-per-epoch", str(config.char_steps), "--seed", str(seed),
-            "--output-dir", os.path.join(out_dir, "char", f"{model}-seed{seed}"), *model_arguments(model)]
+            "--output-dir", os.path.join(out_dir, "char", f"{model}-seed{seed}"), "--nanogpt-batches", "0",
+            *model_arguments(model)]
     results = train_char_rnn.main(argv + (["--data-dir", data_dir] if data_dir else []))
     return {"valid_nats": results["valid_nats"], "train_seconds": results["train_seconds"]}
 

@@ -160,3 +160,13 @@ def test_gpt_user_errors(gpt_run, capsys):
     import explore
 
     assert "looks inside an LSTM" in script_error(explore.main, [str(gpt_run[0])], capsys)
+
+
+def test_a_text_too_short_for_the_transformers_windows_is_one_paragraph(tmp_path, capsys):
+    path = tmp_path / "small.txt"
+    path.write_text("to be or not to be, that is the question\n" * 30)  # its valid split: 60 characters
+    out = tmp_path / "run"
+    message = script_error(train_char_rnn.main, ["--preset", "gpt-baby", "--text", str(path), "--output-dir",
+                                                 str(out)], capsys)
+    assert "the valid split of" in message and "at least 65" in message and not out.exists()
+    assert "--nanogpt-batches is a number" in script_error(train_char_rnn.main, ["--nanogpt-batches", "-1"], capsys)

@@ -16,6 +16,8 @@ from training.errors import INTERRUPTED, UserError
 from training.run import RunFolder, new_run_folder
 
 
+# Config fields a --resume may change: how long the run trains, and how much of nanoGPT's estimate it scores at the end.
+MAY_CHANGE_ON_RESUME = ("epochs", "nanogpt_batches")
 OWN_DATA = ("text", "corpus")  # the entries of a run's "data" setting that are the user's own files
 
 # Config fields of run folders written before the iterate averaging had one name in every script.
@@ -131,7 +133,7 @@ def check_resume_options(run, args, changes):
                  if getattr(args, name) != run.settings[name]]
     for key, value in changes.items():
         as_saved = json.loads(json.dumps(value))  # tuples come back from config.json as lists
-        if key != "epochs" and value is not None and key in saved_config and saved_config[key] != as_saved:
+        if key not in MAY_CHANGE_ON_RESUME and value is not None and key in saved_config and saved_config[key] != as_saved:
             conflicts.append(f"{key} {value} (the run's: {saved_config[key]})")
     if conflicts:
         raise UserError(f"--resume continues the run in {run.path} as it was saved, and these options would change "
@@ -154,7 +156,8 @@ def default_run_name(script, args, data):
 
 
 def latest_run(script, args, parent="runs"):
-    """The run folder under `parent` of `script` and this preset (and cell, if given) whose last epoch ended last."""
+    """The run folder under `parent` of `script` and this preset (and cell, variant, source, if given) whose last
+    epoch ended last."""
     found = []
     for name in os.listdir(parent) if os.path.isdir(parent) else []:
         folder = os.path.join(parent, name)
@@ -169,6 +172,8 @@ def latest_run(script, args, parent="runs"):
         if "cell" in args.explicit and settings.get("cell") != args.cell:
             continue
         if "variant" in args.explicit and settings.get("variant", "vanilla") != args.variant:
+            continue
+        if getattr(args, "source", None) and (settings.get("data") or {}).get("source", "files") != args.source:
             continue
         found.append((finished, folder))
     if not found:
@@ -215,9 +220,12 @@ def open_run(args, script, presets, data=None, **overrides):
             if old in run.settings["config"]:
                 run.settings["config"][new] = run.settings["config"].pop(old)
         check_resume_options(run, args, changes)
-        if args.epochs is not None:
-            run.settings["config"]["epochs"] = args.epochs
+        for key in MAY_CHANGE_ON_RESUME:
+            if changes.get(key) is not None:
+                run.settings["config"][key] = changes[key]
     saved = run.settings.setdefault("data", {})
+    if run.resumed and "source" in (data or {}):
+        saved.setdefault("source", "files")  # run folders written before --source read the files
     for key, value in (data or {}).items():
         if run.resumed and value is not None and saved.get(key) != value:
             trained_on = saved.get(key) or "the canonical data"

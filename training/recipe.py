@@ -162,10 +162,13 @@ def check_architecture(config):
 
 
 def check_lengths(config, data, valid_layout, advice, eval_advice):
-    """A clear error for a split too short for its batches: training (and valid in `streams`) B × n, the rest 1."""
+    """A clear error for a split too short for its batches: training (and valid in `streams`) B × n, valid in
+    `windows` (a transformer's) one window of n, the rest 1."""
     check_length(data.train, f"the training split of {data.source}", config.batch_size, config.num_steps, advice)
     if valid_layout == "streams":
         check_length(data.valid, f"the valid split of {data.source}", config.batch_size, config.num_steps, advice)
+    elif valid_layout == "windows":
+        check_length(data.valid, f"the valid split of {data.source}", 1, config.num_steps, eval_advice)
     else:
         check_length(data.valid, f"the valid split of {data.source}", advice=eval_advice)
     check_length(data.test, f"the test split of {data.source}", advice=eval_advice)
