@@ -19,6 +19,7 @@ Every finished training is kept in variants.json, so a stopped run continues
 where it stopped (and a finished one only redraws).
 
     python experiments/variants.py            # quick: one seed, lag 50, a few hundred steps each (≤ 30 min)
+    python experiments/variants.py --seeds 0,1  # the same with two seeds (mean and range; ~twice the time)
     python experiments/variants.py --full     # lags 20–200, biases 0, 1, 3, three seeds, longer
 
 The char-rnn and MNIST runs are run folders of the scripts (--output-dir/char/…,
@@ -229,6 +230,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                                      allow_abbrev=False)
     parser.add_argument("--full", action="store_true", help="every lag and bias, three seeds, longer trainings")
+    parser.add_argument("--seeds", help="comma-separated seeds, instead of the mode's (quick: 0; --full: 0,1,2)")
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, of {', '.join(PARTS)}")
     parser.add_argument("--models", default=",".join(MODELS), help="comma-separated, of the variants and gru")
     parser.add_argument("--data-dir", help="the scripts' --data-dir (default: as they look)")
@@ -239,7 +241,16 @@ def main(argv=None):
     if unknown:
         parser.error(f"unknown part or model {', '.join(unknown)}; parts: {', '.join(PARTS)}; models: "
                      f"{', '.join(MODELS)}")
-    return run(FULL if args.full else QUICK, args.output_dir, args.data_dir, parts, models)
+    config = FULL if args.full else QUICK
+    if args.seeds is not None:
+        try:
+            seeds = tuple(dict.fromkeys(int(seed) for seed in args.seeds.split(",")))
+        except ValueError:
+            seeds = ()
+        if not seeds or min(seeds) < 0:
+            parser.error(f"--seeds takes whole numbers from 0, comma-separated (such as 0,1); got {args.seeds!r}")
+        config = dataclasses.replace(config, seeds=seeds)
+    return run(config, args.output_dir, args.data_dir, parts, models)
 
 
 if __name__ == "__main__":

@@ -234,3 +234,17 @@ def test_lstm_vs_transformer_user_errors(tmp_path, capsys):
     (tmp_path / "wide").mkdir()
     assert "already holds runs of wide" in script_error(
         lstm_vs_transformer.main, ["--presets", "wide", "--output-dir", str(tmp_path)], capsys)
+
+
+def test_variants_seeds_option(monkeypatch, capsys):
+    taken = []
+    monkeypatch.setattr(variants, "run", lambda config, *a: taken.append(config))
+    variants.main(["--seeds", "1,0,1"])
+    variants.main(["--full", "--seeds", "4"])
+    assert [c.seeds for c in taken] == [(1, 0), (4,)]
+    assert taken[0].char_steps == variants.QUICK.char_steps and taken[1].char_steps == variants.FULL.char_steps
+    for bad in ("", "a", "0,-1"):
+        with pytest.raises(SystemExit) as stop:
+            variants.main(["--seeds", bad])
+        assert stop.value.code == 2 and "--seeds takes whole numbers" in capsys.readouterr().err
+    assert len(taken) == 2

@@ -49,7 +49,10 @@ def test_every_script_runs_on_jax_without_tensorflow(tmp_path, data_dir):
 import json, keras
 assert keras.backend.backend() == "jax"
 import train_ptb, train_char_rnn, train_mnist_bilstm, sample, predict_mnist, explore
-ptb = train_ptb.main(['--preset', 'test', '--steps-per-epoch', '40', {common}, '--output-dir', r'{tmp_path / "ptb"}'])
+ptb = train_ptb.main(['--preset', 'test', '--steps-per-epoch', '40', {common}, '--output-dir', r'{tmp_path / "ptb"}',
+                     '--matmul-precision', 'highest'])
+import jax
+matmul_precision = jax.config.jax_default_matmul_precision
 char = train_char_rnn.main(['--preset', 'test', '--steps-per-epoch', '40', {common},
                             '--output-dir', r'{tmp_path / "char"}'])
 mnist = train_mnist_bilstm.main(['--preset', 'test', '--steps-per-epoch', '60', {common},
@@ -66,7 +69,7 @@ print("RESULT", json.dumps({{"ptb": ptb["test_perplexity"], "char": char["test_n
                             "mnist": mnist["test_accuracy"], "words": len(words), "chars": len(chars),
                             "predicted": predicted, "expected": probabilities.argmax(1).tolist(),
                             "expected_probability": probabilities.max(1).tolist(),
-                            "tensorflow_imports": ATTEMPTS}}))
+                            "matmul_precision": matmul_precision, "tensorflow_imports": ATTEMPTS}}))
 """
     found = python_result(code, env={"KERAS_BACKEND": "jax"})
     assert found["tensorflow_imports"], "the blocker saw no attempt at all: it is not working"
@@ -75,6 +78,7 @@ print("RESULT", json.dumps({{"ptb": ptb["test_perplexity"], "char": char["test_n
     assert 1 < found["ptb"] < 10_000  # finite and well under the vocabulary size
     assert 0 < found["char"] < np.log(65)  # better than uniform over the 65 characters
     assert found["mnist"] > 0.5
+    assert found["matmul_precision"] == "highest"  # --matmul-precision set JAX's
     assert found["words"] == 5 and found["chars"] == 20
     # predict_mnist read the PNGs back to the test images: its classes and probabilities are the model's own
     assert [digit for digit, _ in found["predicted"]] == found["expected"]

@@ -13,6 +13,7 @@ from models import CELLS, VARIANTS
 from models.language_model import WEIGHT_DROP_CELLS
 from models.seeds import MAX_SEED
 from training.errors import INTERRUPTED, UserError
+from training.precision import MATMUL_PRECISIONS, set_matmul_precision
 from training.run import RunFolder, new_run_folder
 
 
@@ -42,14 +43,19 @@ def parse_script_args(description, presets, default_preset, argv, add_arguments=
                              "its last finished epoch")
     parser.add_argument("--distribute", choices=["off", "data"], default="off",
                         help="data: split every training batch over all local devices (and hosts); default off")
+    parser.add_argument("--matmul-precision", choices=MATMUL_PRECISIONS,
+                        help="float32 matrix products: default (the backend's: TensorFloat-32 on recent NVIDIA GPUs) "
+                             "or highest (full float32); the same on a CPU (default: default)")
     if add_arguments:
         add_arguments(parser)
     args = parser.parse_args(argv)
-    args.explicit = {name for name in ("preset", "cell", "variant", "seed") if getattr(args, name) is not None}  # for --resume
+    args.explicit = {name for name in ("preset", "cell", "variant", "seed", "matmul_precision")
+                     if getattr(args, name) is not None}  # for --resume
     args.preset = default_preset if args.preset is None else args.preset
     args.cell = "custom" if args.cell is None else args.cell
     args.variant = "vanilla" if args.variant is None else args.variant
     args.seed = 0 if args.seed is None else args.seed
+    args.matmul_precision = args.matmul_precision or "default"
     if args.preset not in presets:
         raise UserError(f"unknown preset {args.preset!r}; choose one of {', '.join(presets)}.")
     check_cell(args.cell, args.variant)
@@ -129,7 +135,8 @@ def check_seed(seed):
 def check_resume_options(run, args, changes):
     """Refuses options of a --resume command that would change the saved run, and an --epochs below what it has done."""
     saved_config = run.settings["config"]
-    conflicts = [f"--{name} {getattr(args, name)} (the run's: {run.settings[name]})" for name in sorted(args.explicit)
+    conflicts = [f"--{name.replace('_', '-')} {getattr(args, name)} (the run's: {run.settings[name]})"
+                 for name in sorted(args.explicit)
                  if getattr(args, name) != run.settings[name]]
     for key, value in changes.items():
         as_saved = json.loads(json.dumps(value))  # tuples come back from config.json as lists
@@ -205,7 +212,7 @@ def open_run(args, script, presets, data=None, **overrides):
         args.output_dir = latest_run(script, args)
     output_dir = args.output_dir or new_run_folder(default_run_name(script, args, data))
     settings = {"script": script, "preset": args.preset, "cell": args.cell, "variant": args.variant, "seed": args.seed,
-                "config": dataclasses.asdict(config), "data": data or {}}
+                "matmul_precision": args.matmul_precision, "config": dataclasses.asdict(config), "data": data or {}}
     run = RunFolder.open(output_dir, settings, args.resume)
     command = f"python {script} --output-dir {shlex.quote(run.shown)} --resume" + "".join(
         f" --{name.replace('_', '-')} {shlex.quote(getattr(args, name))}" for name in ("data_dir", "tfds_dir")
@@ -216,6 +223,7 @@ def open_run(args, script, presets, data=None, **overrides):
         f"no epoch had finished, so nothing was saved; start the run again with: {command}")
     if run.resumed:
         run.settings.setdefault("variant", "vanilla")  # run folders written before the variants
+        run.settings.setdefault("matmul_precision", "default")  # ... and before --matmul-precision
         for old, new in RENAMED_FIELDS.items():  # folders written before the averaging had one name
             if old in run.settings["config"]:
                 run.settings["config"][new] = run.settings["config"].pop(old)
@@ -243,4 +251,5 @@ def open_run(args, script, presets, data=None, **overrides):
                         f"{CELL_NAMES[run.cell]} has no such option. Use "
                         f"{' or '.join(f'--cell {cell}' for cell in WEIGHT_DROP_CELLS)}, or --without weight-drop "
                         f"to compare the rest.")
+    set_matmul_precision(run.settings["matmul_precision"])
     return run
