@@ -22,6 +22,7 @@ mkdir -p "$RUNS" "$OUT"
 
 declare -A TRAININGS=(  # name: the script and its options
     [ptb-medium]="train_ptb.py --preset medium"
+    [ptb-medium-highest]="train_ptb.py --preset medium --matmul-precision highest"  # full float32, not TF32
     [ptb-medium-builtin]="train_ptb.py --preset medium --cell builtin --epochs 1"
     [char-large]="train_char_rnn.py --preset large"
     [mnist]="train_mnist_bilstm.py"
