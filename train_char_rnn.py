@@ -104,6 +104,10 @@ PRESETS = {  # results: docs/results.md#char-rnn
     # batch 12, 2,000 iterations (8 epochs of 250); validation on 20 batches, as its command.
     "gpt-baby": Config(**NANOGPT, layers=4, units=128, heads=4, num_steps=64, batch_size=12, epochs=8,
                        cosine_steps=2000, valid_batches=20),
+    # `gpt-baby` with its cosine stretched over 16,000 iterations (64 epochs of 250): the baby GPT given about
+    # 20 minutes of the 2-core CPU, as the LSTM presets are, instead of its 3.
+    "gpt-baby-long": Config(**NANOGPT, layers=4, units=128, heads=4, num_steps=64, batch_size=12, epochs=64,
+                            cosine_steps=16000, valid_batches=20),
     # nanoGPT's shakespeare_char for a GPU: 6 layers × 384, 6 heads, block 256, batch 64, 5,000 iterations
     # (20 epochs of 250), dropout 0.2; validation on 200 batches, as nanoGPT.
     "gpt-small": Config(**NANOGPT, layers=6, units=384, heads=6, num_steps=256, batch_size=64, epochs=20,

@@ -15,7 +15,7 @@ Training time is the time inside the epochs' fit (its first compilation
 included); validation, samples and checkpoints between epochs, and the scoring,
 are not counted.
 
-    python experiments/lstm_vs_transformer.py                         # small, wide, gpt-baby, gpt-small: 5, 10, 20 min
+    python experiments/lstm_vs_transformer.py --eval-batches 20       # PRESETS at 5, 10, 20 min on a CPU
     python experiments/lstm_vs_transformer.py --presets wide,gpt-small --budgets 3    # on a GPU
     python experiments/lstm_vs_transformer.py --presets test,gpt-test --budgets 0.1,0.2 --eval-batches 2  # a check
 
@@ -46,7 +46,7 @@ from training import nanogpt  # noqa: E402
 from training.averaging import evaluation_weights  # noqa: E402
 from training.errors import UserError, friendly_main  # noqa: E402
 
-PRESETS = ("small", "wide", "gpt-baby", "gpt-small")
+PRESETS = ("small", "wide", "gpt-baby", "gpt-baby-long", "gpt-small")
 BUDGETS = (5.0, 10.0, 20.0)  # minutes of training
 
 
