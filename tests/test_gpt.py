@@ -105,6 +105,15 @@ def test_warmup_then_cosine_is_nanogpts_get_lr():
         assert float(keras.ops.convert_to_numpy(schedule(step))) == pytest.approx(get_lr(step), rel=1e-5), step
 
 
+def test_gpt_baby_long_is_the_baby_over_a_longer_cosine():
+    import dataclasses
+
+    baby, long = (dataclasses.asdict(train_char_rnn.PRESETS[name]) for name in ("gpt-baby", "gpt-baby-long"))
+    assert {key for key in baby if baby[key] != long[key]} == {"epochs", "cosine_steps"}
+    assert long["epochs"] * long["steps_per_epoch"] == long["cosine_steps"] == 8 * baby["cosine_steps"]
+    assert baby["epochs"] * baby["steps_per_epoch"] == baby["cosine_steps"] == 2000  # nanoGPT's max_iters
+
+
 def test_gpt_run_trains_samples_and_reports_nanogpts_view(gpt_run):
     out, results, _ = gpt_run
     rows = history(out)
