@@ -103,12 +103,19 @@ def parameters(model, spec):
     return f"{counted:,} (+{trainable - counted:,} positions)"
 
 
-def train_preset(preset, budgets, folder, data_dir, eval_batches, seed):
-    """Trains `preset` up to the last budget (minutes); returns one table row per budget."""
+def train_preset(preset, budgets, folder, data_dir, eval_batches, seed, lstm_batch_layout="streams"):
+    """Trains `preset` up to the last budget (minutes); returns one table row per budget.
+
+    An LSTM preset trains on `lstm_batch_layout` ("windows": random windows from a zero state, as the
+    transformers always do); its rows then name the preset "NAME (windows)".
+    """
     config = train_char_rnn.PRESETS[preset]
     budget = Budgets([60 * minutes for minutes in budgets])
     argv = ["--preset", preset, "--output-dir", folder, "--seed", str(seed), "--nanogpt-batches", "0"] + (  # scored here
         ["--data-dir", data_dir] if data_dir else [])
+    windows = config.architecture != "gpt" and lstm_batch_layout == "windows"
+    if windows:
+        argv += ["--batch-layout", "windows"]
     try:
         train_char_rnn.main(argv, callbacks=[budget])
     except BudgetSpent:
@@ -121,7 +128,7 @@ def train_preset(preset, budgets, folder, data_dir, eval_batches, seed):
         print(f"Scoring {preset} at {minutes:g} minutes ({shot['steps']:,} steps) on nanoGPT's validation ...",
               flush=True)
         scores = nanogpt.evaluate(build, spec, shot["weights"], ids, eval_batches, config.eval_num_steps)
-        rows.append({"preset": preset, "model": spec["kind"], "parameters": parameters(build(), spec),
+        rows.append({"preset": f"{preset} (windows)" if windows else preset, "model": spec["kind"], "parameters": parameters(build(), spec),
                      "budget_minutes": minutes, "training_seconds": shot["seconds"], "steps": shot["steps"],
                      "characters": shot["steps"] * config.batch_size * config.num_steps,
                      "in_order": scores.get(nanogpt.CARRIED, scores.get(nanogpt.SLIDING)),
@@ -159,6 +166,9 @@ def parse_args(argv):
     parser.add_argument("--eval-batches", type=int, default=nanogpt.BATCHES,
                         help=f"batches of {nanogpt.BATCH_SIZE} windows of nanoGPT's estimate (default "
                              f"{nanogpt.BATCHES}, nanoGPT's)")
+    parser.add_argument("--lstm-batch-layout", choices=["streams", "windows"], default="streams",
+                        help="what the LSTM presets train on: streams (their own: contiguous, state carried) or "
+                             "windows (random windows from a zero state, as the transformers)")
     parser.add_argument("--seed", type=int, default=0, help="the runs' seed (default 0)")
     parser.add_argument("--data-dir", help="folder with tinyshakespeare/ (default: $LSTM_DATA_DIR, then the cache)")
     parser.add_argument("--output-dir", default="runs/lstm_vs_transformer", help="the table and the runs")
@@ -193,7 +203,7 @@ def main(argv=None):
     rows = []
     for preset in args.presets:
         rows += train_preset(preset, args.budgets, os.path.join(args.output_dir, preset), args.data_dir,
-                             args.eval_batches, args.seed)
+                             args.eval_batches, args.seed, args.lstm_batch_layout)
         with open(os.path.join(args.output_dir, "table.json"), "w") as file:
             json.dump({"machine": machine, "rows": rows}, file, indent=1)
         with open(os.path.join(args.output_dir, "table.md"), "w") as file:

@@ -248,3 +248,25 @@ def test_variants_seeds_option(monkeypatch, capsys):
             variants.main(["--seeds", bad])
         assert stop.value.code == 2 and "--seeds takes whole numbers" in capsys.readouterr().err
     assert len(taken) == 2
+
+
+def test_lstm_batch_layout_reaches_the_lstm_presets_only(monkeypatch):
+    seen = []
+
+    class Scored(Exception):
+        """Stands for the scoring after the training."""
+
+    def train(argv, callbacks):
+        seen.append(argv)
+        raise lstm_vs_transformer.BudgetSpent()
+
+    def score(*args):
+        raise Scored()
+
+    monkeypatch.setattr(lstm_vs_transformer.train_char_rnn, "main", train)
+    monkeypatch.setattr(lstm_vs_transformer.nanogpt, "run_validation_ids", score)
+    for preset in ("test", "gpt-test"):
+        with pytest.raises(Scored):
+            lstm_vs_transformer.train_preset(preset, [1.0], "folder", None, 1, 0, "windows")
+    assert seen[0][-2:] == ["--batch-layout", "windows"]
+    assert "--batch-layout" not in seen[1]  # a transformer reads windows whatever the option
