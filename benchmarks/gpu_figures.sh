@@ -8,6 +8,7 @@
 #                                             #   (alone), then MNIST and char-rnn large together, then PTB large
 #                                             #   and awd once MNIST is done
 #   bash benchmarks/gpu_figures.sh only ptb-large ptb-awd  # starts just these, one after another, alone
+#   bash benchmarks/gpu_figures.sh only ptb-medium-highest ptb-medium-bf16  # PTB medium in other number formats
 #   bash benchmarks/gpu_figures.sh watch 540  # prints progress for 540 s, packing logs and results into $OUT
 #
 # The runs live in $GPU_RUNS (default /tmp/gpu_runs); `watch` packs their logs, history.csv and results.json
@@ -23,6 +24,7 @@ mkdir -p "$RUNS" "$OUT"
 declare -A TRAININGS=(  # name: the script and its options
     [ptb-medium]="train_ptb.py --preset medium"
     [ptb-medium-highest]="train_ptb.py --preset medium --matmul-precision highest"  # full float32, not TF32
+    [ptb-medium-bf16]="train_ptb.py --preset medium --precision mixed_bfloat16"  # layers in bfloat16
     [ptb-medium-builtin]="train_ptb.py --preset medium --cell builtin --epochs 1"
     [char-large]="train_char_rnn.py --preset large"
     [mnist]="train_mnist_bilstm.py"
@@ -42,7 +44,7 @@ speed)
     nvidia-smi -L
     python3 -c "import jax; print('jax', jax.__version__, jax.devices())"
     python3 benchmarks/lstm_speed.py --loop fit --steps 50 --rounds 5 2>&1 | tee "$OUT/lstm_speed.txt"
-    python3 benchmarks/model_speed.py --loop fit --steps 50 --rounds 5 2>&1 | tee "$OUT/model_speed.txt"
+    python3 benchmarks/model_speed.py --loop fit --steps 50 --rounds 5 --mixed-bfloat16 2>&1 | tee "$OUT/model_speed.txt"
     ;;
 train)
     setsid nohup bash -c "

@@ -3,6 +3,7 @@
     python benchmarks/model_speed.py                          # all three models, 7 rounds of 10 steps
     python benchmarks/model_speed.py --models ptb-small --rounds 5
     KERAS_BACKEND=jax python benchmarks/model_speed.py --loop fit --steps 50   # GPU
+    KERAS_BACKEND=jax python benchmarks/model_speed.py --loop fit --steps 50 --mixed-bfloat16  # and ours in bfloat16
 
 Each framework runs in its own long-lived process (ours and the builtin on
 the Keras backend of the environment, PyTorch eager with `nn.LSTM`), all
@@ -11,6 +12,9 @@ machine falls on all of them alike; the table gives the median ms per step,
 the ratios, and the achieved GFLOP/s (the model's matrix products, forward
 and backward, per second) beside this machine's own float32 matmul GFLOP/s (NumPy's and
 the Keras backend's own, whose libraries differ).
+`--mixed-bfloat16` adds our model under Keras' mixed_bfloat16 policy
+(`--precision mixed_bfloat16` of the scripts) as a fourth column, timed in
+the same rounds, and its ratio to float32.
 PyTorch is optional: `pip install torch` for the benchmark only (without it
 its column is left out).
 
@@ -32,6 +36,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS = ("ptb-small", "char-small", "mnist-default")
 FRAMEWORKS = ("custom", "builtin", "torch")
+MIXED = "custom-mixed_bfloat16"  # ours under Keras' mixed_bfloat16 policy (--mixed-bfloat16)
 
 
 def shapes(name):
@@ -53,7 +58,7 @@ def flops_per_step(name):
     return 3 * forward
 
 
-def keras_steps(name, cell, jit_compile, loop, count):
+def keras_steps(name, cell, jit_compile, loop, count, precision="float32"):
     """A function that runs `count` training steps of the script's model with `cell`, on fixed random data."""
     sys.path.insert(0, ROOT)
     import importlib  # late: this runs in a fresh worker process, set up as its script sets itself up
@@ -66,7 +71,10 @@ def keras_steps(name, cell, jit_compile, loop, count):
 
     from models import build_model
     from training.optimizers import make_optimizer
+    from training.precision import set_precision
     from training.recipe import compile_for_training, model_spec
+
+    set_precision(precision)
 
     rng = np.random.default_rng(0)
     batch, steps, vocab, *_ = shapes(name)
@@ -219,6 +227,8 @@ def worker(name, framework, jit_compile, loop, count):
     """Answers each line on stdin with the ms per step of `count` more steps."""
     if framework == "torch":
         steps = torch_steps(name, count)
+    elif framework == MIXED:
+        steps = keras_steps(name, "custom", jit_compile, loop, count, precision="mixed_bfloat16")
     else:
         steps = keras_steps(name, framework, jit_compile, loop, count)
     for _ in range(2):  # compile and warm up
@@ -242,6 +252,8 @@ def main(argv=None):
     parser.add_argument("--loop", choices=["train_on_batch", "fit"], default="train_on_batch",
                         help="how the Keras models take their steps: train_on_batch (waits for each step; the CPU "
                              "figures) or fit (one model.fit per round, no wait between steps: use it on a GPU)")
+    parser.add_argument("--mixed-bfloat16", action="store_true",
+                        help="also time our model under Keras' mixed_bfloat16 policy, in the same rounds (for a GPU)")
     parser.add_argument("--worker", nargs=2, metavar=("MODEL", "FRAMEWORK"), help=argparse.SUPPRESS)
     parser.add_argument("--worker-matmul", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -258,13 +270,15 @@ def main(argv=None):
     import importlib.util
 
     frameworks = [f for f in FRAMEWORKS if f != "torch" or importlib.util.find_spec("torch")]
+    frameworks += [MIXED] if args.mixed_bfloat16 else []
     backend = os.environ.get("KERAS_BACKEND", "tensorflow")
     ceilings = "; ".join(f"{timed} {gflops:.1f}" for gflops, timed in matmul_gflops())
     print(f"Keras backend {backend}, jit_compile {args.jit_compile}, loop {args.loop}; {os.cpu_count()} cores; "
           f"float32 matmul GFLOP/s: {ceilings}")
     print("| model | " + " | ".join(f"{f} ms (GFLOP/s)" for f in frameworks)
-          + " | custom/builtin" + (" | custom/torch" if "torch" in frameworks else "") + " |")
-    print("|---" * (len(frameworks) + 2 + ("torch" in frameworks)) + "|")
+          + " | custom/builtin" + (" | custom/torch" if "torch" in frameworks else "")
+          + (" | mixed_bfloat16/float32" if MIXED in frameworks else "") + " |")
+    print("|---" * (len(frameworks) + 2 + ("torch" in frameworks) + (MIXED in frameworks)) + "|")
     results = {}
     for name in names:
         processes = {f: subprocess.Popen([sys.executable, os.path.abspath(__file__), "--worker", name, f,
@@ -294,6 +308,8 @@ def main(argv=None):
         ratios = f" | {median['custom'] / median['builtin']:.2f}"
         if "torch" in frameworks:
             ratios += f" | {median['custom'] / median['torch']:.2f}"
+        if MIXED in frameworks:
+            ratios += f" | {median[MIXED] / median['custom']:.2f}"
         print(f"| {name} | {row}{ratios} |", flush=True)
         results[name] = median
     print(json.dumps(results))

@@ -12,7 +12,7 @@ import dataclasses
 
 import keras
 
-from models.language_model import recurrent_class, recurrent_options
+from models.language_model import output_dtype, recurrent_class, recurrent_options
 from models.seeds import derived_seed
 
 
@@ -44,5 +44,6 @@ def build_digit_classifier(spec):
         x = keras.layers.Bidirectional(forward, backward_layer=backward, name=f"bilstm_{layer}")(x)
         if spec.dropout:
             x = keras.layers.Dropout(spec.dropout, seed=derived_seed(spec.seed, layer), name=f"dropout_{layer}")(x)
-    probabilities = keras.layers.Dense(spec.classes, activation="softmax", name="digit")(x)
+    probabilities = keras.layers.Dense(spec.classes, activation="softmax", dtype=output_dtype(),
+                                       name="digit")(x)
     return keras.Model(images, probabilities, name="digit_classifier")

@@ -31,6 +31,7 @@ import math
 import keras
 from keras import ops
 
+from models.language_model import output_dtype
 from models.seeds import derived_seed
 from models.serialization import SERIALIZATION_PACKAGE
 
@@ -111,7 +112,8 @@ class CausalSelfAttention(keras.layers.Layer):
         steps = ops.arange(ops.shape(x)[1])
         causal = ops.expand_dims(steps, 1) >= ops.expand_dims(steps, 0)  # [t, s]: s ≤ t
         scores = ops.where(causal, scores, float("-inf"))
-        weights = self.attention_dropout(ops.softmax(scores, axis=-1), training=training)
+        weights = ops.cast(ops.softmax(ops.cast(scores, "float32"), axis=-1), v.dtype)  # softmax in float32 always
+        weights = self.attention_dropout(weights, training=training)
         heads = ops.matmul(weights, v)  # (batch, heads, T, width / heads)
         merged = ops.concatenate([heads[:, h] for h in range(self.heads)], axis=-1)
         return self.output_dropout(self.projection(merged), training=training)
@@ -177,7 +179,8 @@ def build_gpt(spec, batch_size=None, num_steps=None, stateful=False):
     seed = spec.seed
     tokens = keras.Input(batch_size=batch_size, shape=(num_steps,), dtype="int32", name="tokens")
     embedding = keras.layers.ReversibleEmbedding(spec.vocab_size, spec.width, tie_weights=True,
-                                                 embeddings_initializer=normal(seed), name="embedding")
+                                                 embeddings_initializer=normal(seed), reverse_dtype=output_dtype(),
+                                                 name="embedding")
     x = PositionEmbedding(spec.block_size, seed=derived_seed(seed, 1), name="position_embedding")(embedding(tokens))
     x = keras.layers.Dropout(spec.dropout, seed=derived_seed(seed, 2), name="embedding_dropout")(x)
     projection_std = INIT_STD / math.sqrt(2 * spec.layers)

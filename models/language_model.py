@@ -31,6 +31,9 @@ wide as the LSTM, every weight uniform in ±init_scale) and `train_char_rnn.py`
 run folder needs to rebuild the model at any batch size, sequence length and
 statefulness: training, evaluation, sampling and `--resume` all build from it
 and load weights.
+
+Under a mixed-precision policy (`keras.config.set_dtype_policy("mixed_bfloat16")`)
+the layers compute in bfloat16 and the logits in float32 (`output_dtype`).
 """
 
 import dataclasses
@@ -67,6 +70,15 @@ class LanguageModelSpec:
     seed: int = 0              # seeds of the dropout masks (and of the initializers when init_scale > 0)
     variant: str = "vanilla"   # custom cell: the LSTM variant (models.VARIANTS)
     kind: str = "language_model"
+
+
+def output_dtype():
+    """"float32" under a mixed-precision global policy, else None (the policy's own): the dtype of the output layers.
+
+    The softmax and the loss need float32's mantissa: in bfloat16 a logit of
+    10 is only known to within 0.03.
+    """
+    return "float32" if keras.config.dtype_policy().compute_dtype != "float32" else None
 
 
 @keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
@@ -241,7 +253,8 @@ def build_language_model(spec, batch_size=None, num_steps=None, stateful=False):
     tokens = keras.Input(batch_size=batch_size, shape=(num_steps,), dtype="int32", name="tokens")
     if spec.tie_weights:
         embedding = keras.layers.ReversibleEmbedding(spec.vocab_size, spec.embedding_size, tie_weights=True,
-                                                     embeddings_initializer=init(0, "uniform"), name="embedding")
+                                                     embeddings_initializer=init(0, "uniform"),
+                                                     reverse_dtype=output_dtype(), name="embedding")
         x = embedding(tokens)
     elif spec.embedding_size:
         x = keras.layers.Embedding(spec.vocab_size, spec.embedding_size, name="embedding",
@@ -282,8 +295,8 @@ def build_language_model(spec, batch_size=None, num_steps=None, stateful=False):
         x = ActivationPenalty(spec.activation_penalty, spec.temporal_activation_penalty, name="activation_penalty")(
             x, raw)
     if spec.tie_weights:
-        logits = OutputBias(name="logits")(embedding(x, reverse=True))
+        logits = OutputBias(name="logits", dtype=output_dtype())(embedding(x, reverse=True))
     else:
         logits = keras.layers.Dense(spec.vocab_size, kernel_initializer=init(100, "glorot_uniform"),
-                                    bias_initializer=init(101, "zeros"), name="logits")(x)
+                                    bias_initializer=init(101, "zeros"), dtype=output_dtype(), name="logits")(x)
     return keras.Model(tokens, logits, name="language_model")

@@ -117,8 +117,8 @@ def test_gpu_figures_trainings_name_real_scripts_and_presets():
     import importlib
 
     trainings = dict(re.findall(r'^\s*\[([\w-]+)\]="([^"]+)"', open(GPU_FIGURES).read(), re.MULTILINE))
-    assert set(trainings) == {"ptb-medium", "ptb-medium-highest", "ptb-medium-builtin", "char-large", "mnist",
-                              "ptb-large", "ptb-awd"}
+    assert set(trainings) == {"ptb-medium", "ptb-medium-highest", "ptb-medium-bf16", "ptb-medium-builtin",
+                              "char-large", "mnist", "ptb-large", "ptb-awd"}
     for name, command in trainings.items():
         script, *argv = shlex.split(command)
         presets = importlib.import_module(script.removesuffix(".py")).PRESETS
@@ -128,6 +128,8 @@ def test_gpu_figures_trainings_name_real_scripts_and_presets():
             assert argv[argv.index("--cell") + 1] in ("custom", "builtin"), name
         if "--matmul-precision" in argv:
             assert argv[argv.index("--matmul-precision") + 1] in ("default", "highest"), name
+        if "--precision" in argv:
+            assert argv[argv.index("--precision") + 1] in ("float32", "mixed_bfloat16"), name
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -13,7 +13,7 @@ from models import CELLS, VARIANTS
 from models.language_model import WEIGHT_DROP_CELLS
 from models.seeds import MAX_SEED
 from training.errors import INTERRUPTED, UserError
-from training.precision import MATMUL_PRECISIONS, set_matmul_precision
+from training.precision import MATMUL_PRECISIONS, PRECISIONS, set_matmul_precision, set_precision
 from training.run import RunFolder, new_run_folder
 
 
@@ -46,16 +46,20 @@ def parse_script_args(description, presets, default_preset, argv, add_arguments=
     parser.add_argument("--matmul-precision", choices=MATMUL_PRECISIONS,
                         help="float32 matrix products: default (the backend's: TensorFloat-32 on recent NVIDIA GPUs) "
                              "or highest (full float32); the same on a CPU (default: default)")
+    parser.add_argument("--precision", choices=PRECISIONS,
+                        help="float32 (default) or mixed_bfloat16: the layers compute in bfloat16, the weights, "
+                             "logits and loss stay float32 (for GPUs: a CPU emulates bfloat16, slower)")
     if add_arguments:
         add_arguments(parser)
     args = parser.parse_args(argv)
-    args.explicit = {name for name in ("preset", "cell", "variant", "seed", "matmul_precision")
+    args.explicit = {name for name in ("preset", "cell", "variant", "seed", "matmul_precision", "precision")
                      if getattr(args, name) is not None}  # for --resume
     args.preset = default_preset if args.preset is None else args.preset
     args.cell = "custom" if args.cell is None else args.cell
     args.variant = "vanilla" if args.variant is None else args.variant
     args.seed = 0 if args.seed is None else args.seed
     args.matmul_precision = args.matmul_precision or "default"
+    args.precision = args.precision or "float32"
     if args.preset not in presets:
         raise UserError(f"unknown preset {args.preset!r}; choose one of {', '.join(presets)}.")
     check_cell(args.cell, args.variant)
@@ -212,7 +216,8 @@ def open_run(args, script, presets, data=None, **overrides):
         args.output_dir = latest_run(script, args)
     output_dir = args.output_dir or new_run_folder(default_run_name(script, args, data))
     settings = {"script": script, "preset": args.preset, "cell": args.cell, "variant": args.variant, "seed": args.seed,
-                "matmul_precision": args.matmul_precision, "config": dataclasses.asdict(config), "data": data or {}}
+                "matmul_precision": args.matmul_precision, "precision": args.precision,
+                "config": dataclasses.asdict(config), "data": data or {}}
     run = RunFolder.open(output_dir, settings, args.resume)
     command = f"python {script} --output-dir {shlex.quote(run.shown)} --resume" + "".join(
         f" --{name.replace('_', '-')} {shlex.quote(getattr(args, name))}" for name in ("data_dir", "tfds_dir")
@@ -224,6 +229,7 @@ def open_run(args, script, presets, data=None, **overrides):
     if run.resumed:
         run.settings.setdefault("variant", "vanilla")  # run folders written before the variants
         run.settings.setdefault("matmul_precision", "default")  # ... and before --matmul-precision
+        run.settings.setdefault("precision", "float32")  # ... and before --precision
         for old, new in RENAMED_FIELDS.items():  # folders written before the averaging had one name
             if old in run.settings["config"]:
                 run.settings["config"][new] = run.settings["config"].pop(old)
@@ -252,4 +258,5 @@ def open_run(args, script, presets, data=None, **overrides):
                         f"{' or '.join(f'--cell {cell}' for cell in WEIGHT_DROP_CELLS)}, or --without weight-drop "
                         f"to compare the rest.")
     set_matmul_precision(run.settings["matmul_precision"])
+    set_precision(run.settings["precision"])  # before the script builds its model
     return run

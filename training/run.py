@@ -129,7 +129,8 @@ class RunFolder:
     """One training run's folder. Open it with `RunFolder.open(path, settings, resume)`.
 
     Attributes:
-        settings: What the run is: {"script", "preset", "cell", "variant", "seed", "matmul_precision", "config",
+        settings: What the run is: {"script", "preset", "cell", "variant", "seed", "matmul_precision", "precision",
+            "config",
             and from `begin` on "model" (the model's spec)}. On resume, the saved ones.
         history: One dict per finished epoch.
         state: The saved state.json of a resumed run, else None.
