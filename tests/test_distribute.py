@@ -72,7 +72,7 @@ print("RESULT", json.dumps(states))
 @pytest.mark.slow  # four trainings in fresh processes
 def test_char_rnn_and_mnist_on_two_devices_equal_one(tmp_path, data_dir):
     for script, argv, columns in (
-        ("train_char_rnn", ["--preset", "test", "--steps-per-epoch", "20", "--epochs", "2"],
+        ("train_char_rnn", ["--preset", "test", "--steps-per-epoch", "20", "--epochs", "2", "--nanogpt-batches", "0"],
          ["train_perplexity", "valid_perplexity"]),
         ("train_mnist_bilstm", ["--preset", "test", "--steps-per-epoch", "10", "--epochs", "2"],
          ["train_loss", "valid_loss", "valid_accuracy"]),

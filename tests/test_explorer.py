@@ -106,8 +106,8 @@ def variant_runs(tmp_path_factory, char_run):
 
     folder = tmp_path_factory.mktemp("variants")
     peephole, coupled = folder / "peephole", folder / "coupled"
-    train_char_rnn.main(["--preset", "test", "--variant", "peephole", "--steps-per-epoch", "20", "--data-dir",
-                         char_run[2], "--output-dir", str(peephole)])
+    train_char_rnn.main(["--preset", "test", "--variant", "peephole", "--steps-per-epoch", "20", "--nanogpt-batches",
+                         "0", "--data-dir", char_run[2], "--output-dir", str(peephole)])
     model = load_model(peephole / "model.keras")
     rng = np.random.default_rng(0)
     for layer in lstm_layers(model):

@@ -121,6 +121,7 @@ def test_a_mixed_training_step_updates_the_float32_weights(name, rng, float32_af
     assert all(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()) if a.ndim == 2)
 
 
+@pytest.mark.slow  # a run, its resume and two refusals
 def test_a_mixed_run_records_it_and_resume_keeps_it(tmp_path, capsys, float32_after):
     text = tmp_path / "play.txt"
     text.write_text("ROMEO: What light through yonder window breaks?\nJULIET: It is the east.\n" * 60)
