@@ -2,7 +2,8 @@
 # The README's GPU figures, in stages that each fit a 10-minute command on a machine with JAX and one CUDA GPU
 # (Keras on the JAX backend; TensorFlow need not be installed):
 #
-#   bash benchmarks/gpu_figures.sh speed      # layer and whole-model benchmarks, alone on the GPU (~4 min)
+#   bash benchmarks/gpu_figures.sh speed      # layer and whole-model benchmarks (float32 and mixed bfloat16),
+#                                             # alone on the GPU (~4 min before the bfloat16 column)
 #   bash benchmarks/gpu_figures.sh train      # starts the trainings in the background, one after another:
 #                                             #   PTB medium (alone), one epoch of PTB medium on the builtin cell
 #                                             #   (alone), then MNIST and char-rnn large together, then PTB large

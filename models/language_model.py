@@ -141,8 +141,10 @@ class ActivationPenalty(keras.layers.Layer):
         self.activation, self.temporal = float(activation), float(temporal)
 
     def build(self, dropped_shape, raw_shape=None):
-        self.penalty_sum = self.add_weight(shape=(), initializer="zeros", trainable=False, name="penalty_sum")
-        self.batches = self.add_weight(shape=(), initializer="zeros", trainable=False, name="batches")
+        # float32 under mixed precision too (not autocast): bfloat16 counts no further than 256
+        self.penalty_sum = self.add_weight(shape=(), initializer="zeros", trainable=False, autocast=False,
+                                           name="penalty_sum")
+        self.batches = self.add_weight(shape=(), initializer="zeros", trainable=False, autocast=False, name="batches")
 
     def mean_penalty(self):
         """The mean penalty per batch since the last reset_penalty() (0 before any training batch)."""
@@ -156,11 +158,12 @@ class ActivationPenalty(keras.layers.Layer):
     def call(self, dropped, raw, training=False):
         if training and (self.activation or self.temporal):
             ops = keras.ops
+            dropped_32, raw_32 = ops.cast(dropped, "float32"), ops.cast(raw, "float32")  # the sums in float32
             penalty = 0.0
             if self.activation:
-                penalty += self.activation * ops.sum(ops.mean(ops.square(dropped), axis=(0, 2)))
+                penalty += self.activation * ops.sum(ops.mean(ops.square(dropped_32), axis=(0, 2)))
             if self.temporal:
-                penalty += self.temporal * ops.sum(ops.mean(ops.square(raw[:, 1:] - raw[:, :-1]), axis=(0, 2)))
+                penalty += self.temporal * ops.sum(ops.mean(ops.square(raw_32[:, 1:] - raw_32[:, :-1]), axis=(0, 2)))
             self.add_loss(penalty)
             self.penalty_sum.assign_add(keras.ops.stop_gradient(penalty))
             self.batches.assign_add(1.0)

@@ -74,6 +74,8 @@ def test_an_unknown_precision_is_refused(capsys):
 SPECS = {  # small models of each kind, with the paths mixed precision changes: tied softmax, stack, attention
     "char LSTM": LanguageModelSpec(vocab_size=30, embedding_size=16, layers=2, units=24, dropout=0.1),
     "tied word LSTM": LanguageModelSpec(vocab_size=50, embedding_size=16, layers=2, units=24, tie_weights=True),
+    "AR/TAR word LSTM": LanguageModelSpec(vocab_size=50, embedding_size=16, layers=2, units=24, tie_weights=True,
+                                         activation_penalty=2.0, temporal_activation_penalty=1.0),
     "GRU": LanguageModelSpec(vocab_size=30, embedding_size=16, layers=1, units=24, cell="gru"),
     "transformer": GPTSpec(vocab_size=30, layers=2, width=32, heads=4, block_size=12),
     "BiLSTM digits": DigitClassifierSpec(units=16, layers=2),
@@ -105,7 +107,7 @@ def test_mixed_bfloat16_computes_in_bfloat16_with_float32_weights_and_outputs(na
     assert 1e-4 < relative < 0.05, relative  # computed in bfloat16 (8 significant bits), not far from float32
 
 
-@pytest.mark.parametrize("name", ["char LSTM", "transformer"])
+@pytest.mark.parametrize("name", ["char LSTM", "AR/TAR word LSTM", "transformer"])
 def test_a_mixed_training_step_updates_the_float32_weights(name, rng, float32_after):
     from training.recipe import compile_for_training
 
@@ -113,11 +115,17 @@ def test_a_mixed_training_step_updates_the_float32_weights(name, rng, float32_af
     model = build_model(SPECS[name], batch_size=4, num_steps=12)
     config = (train_char_rnn.PRESETS["gpt-test"] if name == "transformer" else train_char_rnn.PRESETS["test"])
     compile_for_training(model, config, total_steps=10)
+    if name == "AR/TAR word LSTM":
+        penalty = model.get_layer("activation_penalty")
+        penalty.batches.assign(256.0)  # as far as bfloat16 counts
     before = [w.copy() for w in model.get_weights()]
     x, y = inputs_of(name, rng), inputs_of(name, rng)
     losses = [float(model.train_on_batch(x, y)) for _ in range(3)]
     assert all(np.isfinite(losses)) and losses[-1] < losses[0]
     assert {v.dtype for v in model.weights} == {"float32"}
+    if name == "AR/TAR word LSTM":
+        counted = [float(keras.ops.convert_to_numpy(v)) for v in (penalty.batches, penalty.penalty_sum)]
+        assert counted[0] == 259.0 and counted[1] > 0
     assert all(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()) if a.ndim == 2)
 
 

@@ -130,8 +130,7 @@ class RunFolder:
 
     Attributes:
         settings: What the run is: {"script", "preset", "cell", "variant", "seed", "matmul_precision", "precision",
-            "config",
-            and from `begin` on "model" (the model's spec)}. On resume, the saved ones.
+            "config", and from `begin` on "model" (the model's spec)}. On resume, the saved ones.
         history: One dict per finished epoch.
         state: The saved state.json of a resumed run, else None.
         config: The script's config dataclass (set by `training.cli.open_run`).
