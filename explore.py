@@ -11,20 +11,18 @@ brackets, ...), the units most active on a selected span, the gate saturation
 per layer, and sampling. Its API, `window.lstm`, is described in docs/explorer.md.
 """
 
-from training import startup
+import argparse
+import os
 
-startup.start()
+from training import startup  # first: the backend's environment, set before Keras loads
 
-import argparse  # noqa: E402
-import os  # noqa: E402
-
-from datasets import EOS, UNK, read_text  # noqa: E402
-from explorer import page_html  # noqa: E402
-from explorer.export import default_passage, page_size_text, payload  # noqa: E402
-from training.errors import UserError, friendly_main  # noqa: E402
-from training.files import atomic_write  # noqa: E402
-from training.inference import load_language_model  # noqa: E402
-from training.run import read_json  # noqa: E402
+from datasets import EOS, UNK, read_text
+from explorer import page_html
+from explorer.export import default_passage, page_size_text, payload
+from training.errors import UserError, friendly_main
+from training.files import atomic_write
+from training.inference import load_language_model
+from training.run import read_json
 
 MAX_PASSAGE = 20_000  # tokens of --text placed in the page's box (the page recomputes all of it on every edit)
 
@@ -90,6 +88,7 @@ def own_passage(path, vocabulary):
 
 @friendly_main
 def main(argv=None):
+    startup.start_devices()
     args = parse_args(argv)
     model, vocabulary = load_language_model(args.run_dir, lstm_only=True, batch_size=1, num_steps=None, stateful=False)
     settings = read_json(os.path.join(args.run_dir, "config.json"), "the run's settings")

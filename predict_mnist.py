@@ -9,18 +9,16 @@ that the digit is light on dark as in MNIST. Prints the class and its
 probability; an image without ink is an error, not a guess.
 """
 
-from training import startup
+import argparse
 
-startup.start()
+from training import startup  # first: the backend's environment, set before Keras loads
 
-import argparse  # noqa: E402
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
 
-import numpy as np  # noqa: E402
-from PIL import Image, ImageOps, UnidentifiedImageError  # noqa: E402
-
-from datasets.text import check_regular_file  # noqa: E402
-from training.errors import UserError, friendly_main  # noqa: E402
-from training.inference import load_run_model  # noqa: E402
+from datasets.text import check_regular_file
+from training.errors import UserError, friendly_main
+from training.inference import load_run_model
 
 MIN_CONTRAST = 32  # gray levels between the darkest and the lightest pixel below which an image has no ink
 MIN_SIDE = 8  # pixels: a shorter side cannot hold a digit
@@ -89,6 +87,7 @@ def load_image(path):
 
 @friendly_main
 def main(argv=None):
+    startup.start_devices()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                                      allow_abbrev=False)
     parser.add_argument("run_dir", help="run folder of train_mnist_bilstm.py")

@@ -11,22 +11,20 @@ state from token to token (nothing is re-read); a transformer, which has no
 state, reads its last block_size tokens again for every new one.
 """
 
-from training import startup
+import argparse
+import functools
+import math
+import sys
+import time
 
-startup.start()
+from training import startup  # first: the backend's environment, set before Keras loads
 
-import argparse  # noqa: E402
-import functools  # noqa: E402
-import math  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-
-from datasets import UNK, read_text  # noqa: E402
-from models import block_size, build_model  # noqa: E402
-from training import nanogpt  # noqa: E402
-from training.cli import MAX_SEED, check_seed  # noqa: E402
-from training.errors import UserError, friendly_main  # noqa: E402
-from training.inference import Sampler, line_start, load_run_model, load_vocabulary  # noqa: E402
+from datasets import UNK, read_text
+from models import block_size, build_model
+from training import nanogpt
+from training.cli import MAX_SEED, check_seed
+from training.errors import UserError, friendly_main
+from training.inference import Sampler, line_start, load_run_model, load_vocabulary
 
 MIN_TEMPERATURE, MAX_TEMPERATURE = 1e-3, 1e3  # beyond them the logits over- or underflow
 
@@ -120,6 +118,7 @@ def encode_prime(vocab, prime):
 
 @friendly_main
 def main(argv=None):
+    startup.start_devices()
     args = parse_args(argv)
     if args.evaluate:
         return evaluate_file(args.run_dir, args.evaluate)

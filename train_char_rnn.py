@@ -30,27 +30,26 @@ text, in order and in nanoGPT's random windows (training/nanogpt.py).
 Every preset's results, with commands, machines and dates: docs/results.md#char-rnn.
 """
 
-from training import startup
+import dataclasses
+import os
+
+from training import startup  # first: the backend's environment, set before Keras loads
+
+from datasets import DataError, load_shakespeare, load_text, parse_split
+from datasets.tfds_source import load_shakespeare_tfds
+from training.cli import add_language_model_arguments, add_source_arguments, open_run, parse_script_args
+from training.cli import run_source, source_setting
+from training.errors import UserError, friendly_main
+from training.files import atomic_write
+from training.inference import line_start, new_sampler
+from training.nanogpt import add_to_results
+from training.recipe import AVERAGING, LanguageModelConfig, LanguageModelData, check_lengths
+from training.recipe import check_own_files, record_own_files, train
+from training.regularization import TECHNIQUES, add_without_argument, switched_off
 
 # TensorFlow gives each op half the cores and runs independent ops side by side: the small recurrent
 # products gain more from that than from being split over both cores (docs/speed.md).
 TWO_OPS_AT_ONCE = True
-startup.start(TWO_OPS_AT_ONCE)
-
-import dataclasses  # noqa: E402
-import os  # noqa: E402
-
-from datasets import DataError, load_shakespeare, load_text, parse_split  # noqa: E402
-from datasets.tfds_source import load_shakespeare_tfds  # noqa: E402
-from training.cli import add_language_model_arguments, add_source_arguments, open_run, parse_script_args  # noqa: E402
-from training.cli import run_source, source_setting  # noqa: E402
-from training.errors import UserError, friendly_main  # noqa: E402
-from training.files import atomic_write  # noqa: E402
-from training.inference import line_start, new_sampler  # noqa: E402
-from training.nanogpt import add_to_results  # noqa: E402
-from training.recipe import AVERAGING, LanguageModelConfig, LanguageModelData, check_lengths  # noqa: E402
-from training.recipe import check_own_files, record_own_files, train  # noqa: E402
-from training.regularization import TECHNIQUES, add_without_argument, switched_off  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,6 +182,7 @@ def read_data(config, data_dir=None, text=None, source="files", tfds_dir=None):
 @friendly_main
 def main(argv=None, callbacks=()):
     """The command line `argv`; `callbacks`: Keras callbacks of every epoch's fit (experiments/lstm_vs_transformer.py)."""
+    startup.start_devices(TWO_OPS_AT_ONCE)
     args = parse_script_args(__doc__.split("\n\n")[0], PRESETS, "small", argv, add_arguments)
     if args.nanogpt_batches is not None and args.nanogpt_batches < 0:
         raise UserError(f"--nanogpt-batches is a number of batches, 0 for none; got {args.nanogpt_batches}.")

@@ -14,29 +14,28 @@ model selection uses them, never the test set.
     python predict_mnist.py runs/<run> digit.png      # classify your own images
 """
 
-from training import startup
+import dataclasses
+
+from training import startup  # first: the backend's environment, set before Keras loads
+
+import keras
+import numpy as np
+
+from datasets import load_mnist
+from datasets.tfds_source import load_mnist_tfds
+from datasets.batching import batches, scale_images, shifted_images, validation_batches
+from models import DigitClassifierSpec
+from training import distribute
+from training.cli import add_source_arguments, open_run, parse_script_args, run_source, source_setting
+from training.errors import friendly_main
+from training.figures import confusion_matrix, plot_confusion_matrix, plot_misclassified
+from training.optimizers import make_optimizer
+from training.progress import fit_options
+from training.schedule import start_epoch
 
 # TensorFlow gives each op half the cores and runs independent ops side by side (the two directions of a
 # BiLSTM are independent): faster training steps on a 2-core CPU (docs/speed.md).
 TWO_OPS_AT_ONCE = True
-startup.start(TWO_OPS_AT_ONCE)
-
-import dataclasses  # noqa: E402
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-
-from datasets import load_mnist  # noqa: E402
-from datasets.tfds_source import load_mnist_tfds  # noqa: E402
-from datasets.batching import batches, scale_images, shifted_images, validation_batches  # noqa: E402
-from models import DigitClassifierSpec  # noqa: E402
-from training import distribute  # noqa: E402
-from training.cli import add_source_arguments, open_run, parse_script_args, run_source, source_setting  # noqa: E402
-from training.errors import friendly_main  # noqa: E402
-from training.figures import confusion_matrix, plot_confusion_matrix, plot_misclassified  # noqa: E402
-from training.optimizers import make_optimizer  # noqa: E402
-from training.progress import fit_options  # noqa: E402
-from training.schedule import start_epoch  # noqa: E402
 
 VALIDATION_IMAGES = 5_000
 
@@ -77,6 +76,7 @@ def images_per_epoch(config, available):
 
 @friendly_main
 def main(argv=None):
+    startup.start_devices(TWO_OPS_AT_ONCE)
     args = parse_script_args(__doc__.split("\n\n")[0], PRESETS, "default", argv, add_source_arguments)
     run = open_run(args, "train_mnist_bilstm.py", PRESETS, data={"source": source_setting(args)})
     config = run.config

@@ -18,21 +18,20 @@ tying,...` switches techniques off for an ablation.
 Every preset's results, with commands, machines and dates: docs/results.md#ptb.
 """
 
-from training import startup
+import dataclasses
+import os
+
+from training import startup  # first: the backend's environment, set before Keras loads
+
+from datasets import SPLITS, load_corpus, ptb_folder, split_file
+from training.cli import add_language_model_arguments, open_run, parse_script_args
+from training.errors import UserError, friendly_main
+from training.recipe import AVERAGING, LanguageModelConfig, LanguageModelData, check_lengths
+from training.recipe import check_own_files, record_own_files, train
+from training.regularization import TECHNIQUES, add_without_argument, switched_off
 
 # Each op on all cores: the 10,000-word softmax's large products want both (docs/speed.md).
 TWO_OPS_AT_ONCE = False
-startup.start(TWO_OPS_AT_ONCE)
-
-import dataclasses  # noqa: E402
-import os  # noqa: E402
-
-from datasets import SPLITS, load_corpus, ptb_folder, split_file  # noqa: E402
-from training.cli import add_language_model_arguments, open_run, parse_script_args  # noqa: E402
-from training.errors import UserError, friendly_main  # noqa: E402
-from training.recipe import AVERAGING, LanguageModelConfig, LanguageModelData, check_lengths  # noqa: E402
-from training.recipe import check_own_files, record_own_files, train  # noqa: E402
-from training.regularization import TECHNIQUES, add_without_argument, switched_off  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,6 +110,7 @@ def read_data(config, data_dir=None, corpus=None):
 
 @friendly_main
 def main(argv=None):
+    startup.start_devices(TWO_OPS_AT_ONCE)
     args = parse_script_args(__doc__.split("\n\n")[0], PRESETS, "small", argv, add_arguments)
     if args.vocab_size is not None and args.vocab_size < 2:
         raise UserError(f"--vocab-size must be at least 2 (a word and <unk>); got {args.vocab_size}.")

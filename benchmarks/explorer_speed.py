@@ -1,7 +1,7 @@
 """How fast explore.py's page opens and recomputes, in headless Chromium, and how large its file is.
 
-    python benchmarks/explorer_speed.py --preset wide          # a model of train_char_rnn.py's `wide` shape
-    python benchmarks/explorer_speed.py runs/char-wide         # the model of a run folder
+    python -m benchmarks.explorer_speed --preset wide          # a model of train_char_rnn.py's `wide` shape
+    python -m benchmarks.explorer_speed runs/char-wide         # the model of a run folder
 
 With --preset it builds an untrained model of that preset (Tiny Shakespeare's
 65 characters; the speed does not depend on the weights' values) in a
@@ -19,21 +19,17 @@ import json
 import os
 import platform
 import statistics
-import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
-from training import startup  # noqa: E402
+from training import startup  # first: the backend's environment, set before Keras loads
 
-startup.start()
-
-import explore  # noqa: E402
-from datasets import load_shakespeare  # noqa: E402
-from models import build_model  # noqa: E402
-from tests.test_explorer import CHROMEDRIVER, CHROMIUM  # noqa: E402
-from training.recipe import model_spec  # noqa: E402
+import explore
+from datasets import load_shakespeare
+from models import build_model
+from tests.test_explorer import CHROMEDRIVER, CHROMIUM
+from training.recipe import model_spec
 
 RECOMPUTE_CHARS = 2_000
 
@@ -84,6 +80,7 @@ def measure(page, text, repeat):
 
 
 def main(argv=None):
+    startup.start_devices()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                                      allow_abbrev=False)
     parser.add_argument("run_dir", nargs="?", help="a run folder of train_char_rnn.py (default: --preset)")

@@ -1,7 +1,7 @@
 """Where the unrolled loop stops paying: the first and the later training steps at long --num-steps.
 
-    python benchmarks/long_sequences.py                          # 2 × 128, batch 8, TensorFlow
-    python benchmarks/long_sequences.py --steps 100 400 1600 --timeout 300
+    python -m benchmarks.long_sequences                          # 2 × 128, batch 8, TensorFlow
+    python -m benchmarks.long_sequences --steps 100 400 1600 --timeout 300
 
 For every length T and every loop, a fresh process builds a character model
 (one-hot 65 → LSTMStack of 2 × 128 → softmax, batch 8 × T) and trains it on
@@ -24,9 +24,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 MEASURE = """
 import json, resource, statistics, sys, time
-sys.path.insert(0, {root!r})
 from training import startup
-keras = startup.start(True)
+startup.start_devices(two_ops_at_once=True)
+keras = startup.keras
 import numpy as np
 from models import LSTM, LSTMStack
 T, loop = {steps}, {loop!r}
@@ -54,8 +54,8 @@ print("RESULT", json.dumps({{"first": times[0], "step": statistics.median(times[
 
 def measure(steps, loop, timeout):
     try:
-        done = subprocess.run([sys.executable, "-c", MEASURE.format(root=ROOT, steps=steps, loop=loop)],
-                              capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run([sys.executable, "-c", MEASURE.format(steps=steps, loop=loop)],
+                              capture_output=True, text=True, timeout=timeout, cwd=ROOT)
     except subprocess.TimeoutExpired:
         return None
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]

@@ -6,24 +6,23 @@ same weights and the same compile settings on both sides. Both layers are
 timed in alternating rounds in one process, so the ratio custom/builtin is
 fair even on a shared, noisy machine; the absolute times are not.
 
-    python benchmarks/lstm_speed.py                      # TensorFlow backend
-    KERAS_BACKEND=jax python benchmarks/lstm_speed.py --loop fit --steps 50   # JAX on a GPU
+    python -m benchmarks.lstm_speed                      # TensorFlow backend
+    KERAS_BACKEND=jax python -m benchmarks.lstm_speed --loop fit --steps 50   # JAX on a GPU
 """
 
 import argparse
 import os
 import platform
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from training import startup  # first: the backend's environment, set before Keras loads
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-import keras  # noqa: E402
+import keras
 
-from models import LSTM  # noqa: E402
-from training.optimizers import make_optimizer  # noqa: E402
+from models import LSTM
+from training.optimizers import make_optimizer
 
 # (name, batch, timesteps, input_dim, units, bidirectional)
 CASES = [
@@ -108,6 +107,7 @@ def device_name():
 
 
 def main(argv=None):
+    startup.start_devices()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                                      allow_abbrev=False)
     parser.add_argument("--cases", default=",".join(c[0] for c in CASES), help="comma-separated case names")

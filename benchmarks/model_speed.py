@@ -1,9 +1,9 @@
 """One whole training step of each script's real model: ours, keras.layers.LSTM, and the same model in PyTorch.
 
-    python benchmarks/model_speed.py                          # all three models, 7 rounds of 10 steps
-    python benchmarks/model_speed.py --models ptb-small --rounds 5
-    KERAS_BACKEND=jax python benchmarks/model_speed.py --loop fit --steps 50   # GPU
-    KERAS_BACKEND=jax python benchmarks/model_speed.py --loop fit --steps 50 --mixed-bfloat16  # and ours in bfloat16
+    python -m benchmarks.model_speed                          # all three models, 7 rounds of 10 steps
+    python -m benchmarks.model_speed --models ptb-small --rounds 5
+    KERAS_BACKEND=jax python -m benchmarks.model_speed --loop fit --steps 50   # GPU
+    KERAS_BACKEND=jax python -m benchmarks.model_speed --loop fit --steps 50 --mixed-bfloat16  # and ours in bfloat16
 
 Each framework runs in its own long-lived process (ours and the builtin on
 the Keras backend of the environment, PyTorch eager with `nn.LSTM`), all
@@ -60,14 +60,15 @@ def flops_per_step(name):
 
 def keras_steps(name, cell, jit_compile, loop, count, precision="float32"):
     """A function that runs `count` training steps of the script's model with `cell`, on fixed random data."""
-    sys.path.insert(0, ROOT)
     import importlib  # late: this runs in a fresh worker process, set up as its script sets itself up
 
     import numpy as np
 
-    # as the script sets it up when imported: oneDNN on, its threads per op, TensorFlow's start-up lines hidden
+    from training import startup  # oneDNN on, TensorFlow's start-up lines hidden
+
     script = importlib.import_module({"ptb-small": "train_ptb", "char-small": "train_char_rnn",
                                       "mnist-default": "train_mnist_bilstm"}[name])
+    startup.start_devices(script.TWO_OPS_AT_ONCE)  # the script's threads per op
 
     from models import build_model
     from training.optimizers import make_optimizer
@@ -194,7 +195,7 @@ def matmul_gflops():
         b.sum().item()
         seconds = time.perf_counter() - start
         return [(2 * 8192**3 * count / seconds / 1e9, f"{torch.cuda.get_device_name()}, 8192², TF32")]
-    backend = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker-matmul"], cwd=ROOT,
+    backend = subprocess.run([sys.executable, "-m", "benchmarks.model_speed", "--worker-matmul"], cwd=ROOT,
                              capture_output=True, text=True, check=True).stdout.split()[-1]
     a = np.random.default_rng(0).standard_normal((2048, 2048), dtype=np.float32)
     return [(_timed_matmul(lambda: a @ a, np.asarray), "NumPy, 2048²"),
@@ -213,12 +214,12 @@ def _timed_matmul(product, to_numpy, count=5):
 
 def backend_matmul_worker():
     """Prints the Keras backend's own 2048² float32 matmul GFLOP/s, with its default threads (all cores)."""
-    sys.path.insert(0, ROOT)
     import numpy as np
 
     from training import startup
 
-    keras = startup.start()  # the backend's default threads (all cores)
+    startup.start_devices()  # the backend's default threads (all cores)
+    keras = startup.keras
     x = keras.ops.convert_to_tensor(np.random.default_rng(0).standard_normal((2048, 2048), dtype=np.float32))
     print(_timed_matmul(lambda: keras.ops.matmul(x, x), keras.ops.convert_to_numpy), flush=True)
 
@@ -281,7 +282,7 @@ def main(argv=None):
     print("|---" * (len(frameworks) + 2 + ("torch" in frameworks) + (MIXED in frameworks)) + "|")
     results = {}
     for name in names:
-        processes = {f: subprocess.Popen([sys.executable, os.path.abspath(__file__), "--worker", name, f,
+        processes = {f: subprocess.Popen([sys.executable, "-m", "benchmarks.model_speed", "--worker", name, f,
                                           "--jit-compile", args.jit_compile, "--loop", args.loop,
                                           "--steps", str(args.steps)],
                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,

@@ -1,7 +1,7 @@
 """Does the same training, from the same seed, give the same weights in two processes?
 
-    python benchmarks/reproducibility.py --preset awd                 # 4 steps, 3 fresh processes
-    python benchmarks/reproducibility.py --preset awd-small --steps 20 --repeats 2
+    python -m benchmarks.reproducibility --preset awd                 # 4 steps, 3 fresh processes
+    python -m benchmarks.reproducibility --preset awd-small --steps 20 --repeats 2
 
 Each repeat is a fresh Python process that builds `train_ptb.py`'s model of the
 preset from seed 0, compiles it as the script does, trains it on the first
@@ -24,17 +24,17 @@ import tempfile
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
-from datasets.ptb import ptb_folder  # noqa: E402
-from train_ptb import PRESETS  # noqa: E402
-from training.errors import UserError, friendly_main  # noqa: E402
+from datasets.ptb import ptb_folder
+from train_ptb import PRESETS
+from training.errors import UserError, friendly_main
 
 TRAIN = """
 import json, sys
-sys.path.insert(0, {root!r})
 import numpy as np
-import train_ptb  # sets up the backend as the script does
+from training import startup
+import train_ptb
+startup.start_devices(train_ptb.TWO_OPS_AT_ONCE)  # the backend as the script sets it up
 import keras
 from datasets import load_ptb
 from datasets.batching import stream_rows
@@ -72,7 +72,7 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as folder:
         for repeat in range(args.repeats):
             out = os.path.join(folder, f"weights{repeat}.npz")
-            code = TRAIN.format(root=ROOT, preset=args.preset, cell=args.cell, steps=args.steps, out=out,
+            code = TRAIN.format(preset=args.preset, cell=args.cell, steps=args.steps, out=out,
                                 data_dir=args.data_dir)
             done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
             if done.returncode:

@@ -1,7 +1,7 @@
 """How fast, and in how much memory, a large text of the user's loads and encodes.
 
-    python benchmarks/text_loading.py               # a 100 MB text: train_char_rnn.py --text, train_ptb.py --corpus
-    python benchmarks/text_loading.py --mb 20
+    python -m benchmarks.text_loading               # a 100 MB text: train_char_rnn.py --text, train_ptb.py --corpus
+    python -m benchmarks.text_loading --mb 20
 
 It writes a text of the given size (Tiny Shakespeare repeated, with a line of
 non-ASCII characters every 1,000 lines) into a temporary folder, then in a
@@ -19,13 +19,11 @@ import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
-from training.errors import UserError, friendly_main  # noqa: E402
+from training.errors import UserError, friendly_main
 
 MEASURE = """
 import json, resource, sys, time
-sys.path.insert(0, {root!r})
 from datasets import load_corpus, load_text
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 start = time.perf_counter()
@@ -57,8 +55,8 @@ def write_text(path, megabytes, data_dir):
 
 
 def measure(path):
-    result = subprocess.run([sys.executable, "-c", MEASURE.format(root=ROOT, path=path)], capture_output=True,
-                            text=True, check=True)
+    result = subprocess.run([sys.executable, "-c", MEASURE.format(path=path)], capture_output=True,
+                            text=True, check=True, cwd=ROOT)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 

@@ -8,23 +8,21 @@ on a shared, noisy machine (the absolute times are not). The vanilla LSTM runs
 on the hand-written backward pass; the variants and the GRU on automatic
 differentiation of the same unrolled loop.
 
-    python benchmarks/variant_speed.py                       # ptb-small and the MNIST BiLSTM, TensorFlow
-    python benchmarks/variant_speed.py --cases ptb-small --rounds 3
+    python -m benchmarks.variant_speed                       # ptb-small and the MNIST BiLSTM, TensorFlow
+    python -m benchmarks.variant_speed --cases ptb-small --rounds 3
 """
 
 import argparse
 import functools
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from training import startup  # first: the backend's environment, set before Keras loads
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-import keras  # noqa: E402
+import keras
 
-from lstm_speed import CASES, alternating_rounds, build, device_name, round_of_steps  # noqa: E402
-from models import GRU, LSTM, VARIANTS  # noqa: E402
+from benchmarks.lstm_speed import CASES, alternating_rounds, build, device_name, round_of_steps
+from models import GRU, LSTM, VARIANTS
 
 # What is timed: the LSTM in each variant, this project's GRU, keras.layers.GRU.
 LAYERS = {**{variant: functools.partial(LSTM, variant=variant) for variant in VARIANTS}, "gru": GRU,
@@ -45,6 +43,7 @@ def time_layers(case, names, rounds, steps_per_round, jit_compile=True):
 
 
 def main(argv=None):
+    startup.start_devices()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                                      allow_abbrev=False)
     parser.add_argument("--cases", default="ptb-small,mnist-bilstm", help="comma-separated cases of lstm_speed.py")

@@ -4,14 +4,6 @@
     from datasets import load_text, load_corpus          # the user's own text
 """
 
-import sys
-
-if "keras" not in sys.modules:  # imported outside the scripts on TensorFlow: their quiet start (as models/ does)
-    from training import startup
-
-    if startup.requested_backend() == "tensorflow" and not startup.missing_backend():
-        startup.start()
-
 from datasets.batching import epoch_rows, random_windows, stream_batches, stream_rows, whole_stream_rows
 from datasets.corpus import SPLITS, check_fingerprints, fingerprint, load_corpus, load_text, parse_split, split_file
 from datasets.files import DataError

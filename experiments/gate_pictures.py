@@ -10,28 +10,23 @@ model, takes the activations of one LSTM layer at every character
 - draws, for the chosen units, a heatmap of f_t, i_t, o_t and tanh(C_t) over
   the passage with every character under its column (PNG).
 
-    python experiments/gate_pictures.py runs/<char-rnn run>
-    python experiments/gate_pictures.py runs/<run> --layer 1 --units 12,40 --chars 160
+    python -m experiments.gate_pictures runs/<char-rnn run>
+    python -m experiments.gate_pictures runs/<run> --layer 1 --units 12,40 --chars 160
 """
 
 import argparse
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from training import startup  # first: the backend's environment, set before Keras loads
 
-from training import startup  # noqa: E402
+import keras
+import numpy as np
 
-startup.start()
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-
-from datasets import load_shakespeare, read_text  # noqa: E402
-from models import LSTMStack, lstm_layers  # noqa: E402
-from training.errors import UserError, friendly_main  # noqa: E402
-from training.figures import plt  # noqa: E402
-from training.inference import load_language_model  # noqa: E402
+from datasets import load_shakespeare, read_text
+from models import LSTMStack, lstm_layers
+from training.errors import UserError, friendly_main
+from training.figures import plt
+from training.inference import load_language_model
 
 
 def text_features(text):
@@ -104,6 +99,7 @@ def plot_gates(trace, text, units, path, title):
 
 @friendly_main
 def main(argv=None):
+    startup.start_devices()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                                      allow_abbrev=False)
     parser.add_argument("run_dir", help="run folder of train_char_rnn.py (custom cell)")

@@ -11,31 +11,26 @@ fresh sequences. Then, for the longest lag both saw, the norm of ∂loss/∂x_t
 against the distance T − t from the loss, at initialisation and after
 training: the vanishing gradient, measured.
 
-    python experiments/long_memory.py            # quick: about 10 minutes on a 2-core CPU
-    python experiments/long_memory.py --full     # longer and cleaner
+    python -m experiments.long_memory            # quick: about 10 minutes on a 2-core CPU
+    python -m experiments.long_memory --full     # longer and cleaner
 """
 
 import argparse
 import dataclasses
 import json
 import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from training import startup  # first: the backend's environment, set before Keras loads
 
-from training import startup  # noqa: E402
+import keras
+import numpy as np
+from keras import ops
 
-startup.start()
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-from keras import ops  # noqa: E402
-
-from models import GRU, LSTM, VARIANTS  # noqa: E402
-from training.figures import plt  # noqa: E402
-from training.gradients import gradients  # noqa: E402
-from training.optimizers import make_optimizer  # noqa: E402
+from models import GRU, LSTM, VARIANTS
+from training.figures import plt
+from training.gradients import gradients
+from training.optimizers import make_optimizer
 
 LAGS = (5, 10, 20, 50, 100, 200)
 
@@ -209,6 +204,7 @@ def plot_gradient_flow(flows, lag, path):
 
 
 def main(argv=None):
+    startup.start_devices()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                                      allow_abbrev=False)
     parser.add_argument("--full", action="store_true", help="the longer, cleaner version")

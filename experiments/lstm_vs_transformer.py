@@ -15,9 +15,9 @@ Training time is the time inside the epochs' fit (its first compilation
 included); validation, samples and checkpoints between epochs, and the scoring,
 are not counted.
 
-    python experiments/lstm_vs_transformer.py --eval-batches 20       # PRESETS at 5, 10, 20 min on a CPU
-    python experiments/lstm_vs_transformer.py --presets wide,gpt-small --budgets 3    # on a GPU
-    python experiments/lstm_vs_transformer.py --presets test,gpt-test --budgets 0.1,0.2 --eval-batches 2  # a check
+    python -m experiments.lstm_vs_transformer --eval-batches 20       # PRESETS at 5, 10, 20 min on a CPU
+    python -m experiments.lstm_vs_transformer --presets wide,gpt-small --budgets 3    # on a GPU
+    python -m experiments.lstm_vs_transformer --presets test,gpt-test --budgets 0.1,0.2 --eval-batches 2  # a check
 
 It writes table.md and table.json (after each preset) and the runs in --output-dir.
 """
@@ -28,23 +28,18 @@ import json
 import math
 import os
 import platform
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from training import startup  # first: the backend's environment, set before Keras loads
 
-from training import startup  # noqa: E402
+import keras
 
-startup.start(True)  # as train_char_rnn.py starts
-
-import keras  # noqa: E402
-
-import train_char_rnn  # noqa: E402
-from models import build_model  # noqa: E402
-from models.gpt import nanogpt_parameter_count  # noqa: E402
-from training import nanogpt  # noqa: E402
-from training.averaging import evaluation_weights  # noqa: E402
-from training.errors import UserError, friendly_main  # noqa: E402
+import train_char_rnn
+from models import build_model
+from models.gpt import nanogpt_parameter_count
+from training import nanogpt
+from training.averaging import evaluation_weights
+from training.errors import UserError, friendly_main
 
 PRESETS = ("small", "wide", "gpt-baby", "gpt-baby-long", "gpt-small")
 BUDGETS = (5.0, 10.0, 20.0)  # minutes of training
@@ -196,6 +191,7 @@ def parse_args(argv):
 
 @friendly_main
 def main(argv=None):
+    startup.start_devices(train_char_rnn.TWO_OPS_AT_ONCE)
     args = parse_args(argv)
     os.makedirs(args.output_dir, exist_ok=True)
     machine = (f"{platform.machine()}, {os.cpu_count()} CPUs, backend {keras.backend.backend()}, "

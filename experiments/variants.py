@@ -18,9 +18,9 @@ variants.md and variants.json, the plot to variants.png, in --output-dir.
 Every finished training is kept in variants.json, so a stopped run continues
 where it stopped (and a finished one only redraws).
 
-    python experiments/variants.py            # quick: one seed, lag 50, a few hundred steps each (≤ 30 min)
-    python experiments/variants.py --seeds 0,1  # the same with two seeds (mean and range; ~twice the time)
-    python experiments/variants.py --full     # lags 20–200, biases 0, 1, 3, three seeds, longer
+    python -m experiments.variants            # quick: one seed, lag 50, a few hundred steps each (≤ 30 min)
+    python -m experiments.variants --seeds 0,1  # the same with two seeds (mean and range; ~twice the time)
+    python -m experiments.variants --full     # lags 20–200, biases 0, 1, 3, three seeds, longer
 
 The char-rnn and MNIST runs are run folders of the scripts (--output-dir/char/…,
 --output-dir/mnist/…), trained with `--variant NAME` or `--cell gru`. The
@@ -31,22 +31,17 @@ import argparse
 import dataclasses
 import json
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from training import startup  # first: the backend's environment, set before Keras loads
 
-from training import startup  # noqa: E402
+import keras
+import numpy as np
 
-startup.start()
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-
-import train_char_rnn  # noqa: E402
-import train_mnist_bilstm  # noqa: E402
-from experiments import long_memory  # noqa: E402
-from models import VARIANTS  # noqa: E402
-from training.figures import plt, save_figure  # noqa: E402
+import train_char_rnn
+import train_mnist_bilstm
+from experiments import long_memory
+from models import VARIANTS
+from training.figures import plt, save_figure
 
 MODELS = (*VARIANTS, "gru")  # the LSTM variants, then this project's GRU
 
@@ -227,6 +222,7 @@ def plot(table, config, path):
 
 
 def main(argv=None):
+    startup.start_devices()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                                      allow_abbrev=False)
     parser.add_argument("--full", action="store_true", help="every lag and bias, three seeds, longer trainings")

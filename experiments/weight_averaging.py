@@ -18,9 +18,9 @@ its mean@4 column repeats that run's valid perplexities exactly. `--model char`
 averages the Adam iterates of `train_char_rnn.py`'s `small` instead (without
 averaging of its own; valid in nats per character, the whole split, batch 1).
 
-    python experiments/weight_averaging.py               # 8 epochs: ~30 min of training on a 2-core CPU
-    python experiments/weight_averaging.py --epochs 2 --steps-per-epoch 200   # a quick look
-    python experiments/weight_averaging.py --model char --epochs 13          # char-rnn small, Adam
+    python -m experiments.weight_averaging               # 8 epochs: ~30 min of training on a 2-core CPU
+    python -m experiments.weight_averaging --epochs 2 --steps-per-epoch 200   # a quick look
+    python -m experiments.weight_averaging --model char --epochs 13          # char-rnn small, Adam
 """
 
 import argparse
@@ -29,24 +29,19 @@ import functools
 import json
 import math
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from training import startup  # first: the backend's environment, set before Keras loads
 
-from training import startup  # noqa: E402
+import keras
 
-startup.start()
-
-import keras  # noqa: E402
-
-import train_char_rnn  # noqa: E402
-import train_ptb  # noqa: E402
-from datasets.batching import stream_steps  # noqa: E402
-from models import build_model  # noqa: E402
-from training.figures import plt  # noqa: E402
-from training.metrics import sequence_loss  # noqa: E402
-from training.optimizers import make_optimizer  # noqa: E402
-from training.recipe import model_spec, train_epoch, validation  # noqa: E402
+import train_char_rnn
+import train_ptb
+from datasets.batching import stream_steps
+from models import build_model
+from training.figures import plt
+from training.metrics import sequence_loss
+from training.optimizers import make_optimizer
+from training.recipe import model_spec, train_epoch, validation
 
 # name: (first epoch, counted from 1; window in steps, 0 for the plain mean)
 AVERAGES = {"mean@3": (3, 0), "mean@4": (4, 0), "ema 500@2": (2, 500), "ema 1500@2": (2, 1500),
@@ -115,6 +110,7 @@ def plot(table, path, ylabel="valid perplexity", title="awd-small's iterates and
 
 
 def main(argv=None):
+    startup.start_devices()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--model", choices=["ptb", "char"], default="ptb",
                         help="ptb: awd-small's SGD (default); char: char-rnn small's Adam")

@@ -15,26 +15,19 @@ length and statefulness.
 """
 
 import dataclasses
-import sys
 
-if "keras" not in sys.modules:  # imported outside the scripts on TensorFlow: their quiet start (no C++ start-up lines)
-    from training import startup
+import keras
 
-    if startup.requested_backend() == "tensorflow" and not startup.missing_backend():
-        startup.start()
-
-import keras  # noqa: E402
-
-from models.cell import VARIANTS, LSTMCell  # noqa: E402
-from models.digit_classifier import DigitClassifierSpec, build_digit_classifier  # noqa: E402
-from models.gpt import GPTSpec, build_gpt  # noqa: E402
-from models.language_model import (  # noqa: E402
+from models.cell import VARIANTS, LSTMCell
+from models.digit_classifier import DigitClassifierSpec, build_digit_classifier
+from models.gpt import GPTSpec, build_gpt
+from models.language_model import (
     CELLS, LanguageModelSpec, build_language_model, find_layer, lstm_layers, recurrent_class,
 )
-from models.gru import GRU, GRUCell  # noqa: E402
-from models.layer import LSTM  # noqa: E402
-from models.serialization import SERIALIZATION_PACKAGE  # noqa: E402
-from models.stack import LSTMStack  # noqa: E402
+from models.gru import GRU, GRUCell
+from models.layer import LSTM
+from models.serialization import SERIALIZATION_PACKAGE
+from models.stack import LSTMStack
 
 SPECS = {spec.kind: spec for spec in (LanguageModelSpec, DigitClassifierSpec, GPTSpec)}
 

@@ -17,13 +17,10 @@ import sys
 import numpy as np
 import pytest
 
-# The numerics of the scripts (training.startup turns oneDNN on before TensorFlow loads).
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+from training import startup  # noqa: F401  the scripts' numerics: oneDNN on before TensorFlow loads
+from training.gradients import gradients  # noqa: F401  the tests import it from here
 
-from training.gradients import gradients  # noqa: E402,F401  the tests import it from here
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 # ---- fresh processes ---------------------------------------------------------------------------------------
@@ -109,11 +106,8 @@ def numeric_gradients(loss, args, eps=1e-6):
 
 
 def benchmark(name):
-    """The module `name` of benchmarks/, imported as its scripts import each other (from their own folder)."""
-    folder = os.path.join(ROOT, "benchmarks")
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
-    return importlib.import_module(name)
+    """The module `name` of benchmarks/."""
+    return importlib.import_module(f"benchmarks.{name}")
 
 
 # ---- the data --------------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 import json
 import os
 import struct
+import sys
 import zlib
 
 import numpy as np
@@ -254,45 +255,48 @@ def test_progress_lines_when_stdout_is_not_a_terminal(capsys):
     assert " s left - " in lines[0] and " s left" not in lines[-1]
 
 
-SCRIPTS = ["train_ptb.py", "train_char_rnn.py", "train_mnist_bilstm.py", "sample.py", "predict_mnist.py",
-           "experiments/gate_pictures.py", "experiments/long_memory.py", "experiments/weight_averaging.py"]
+ENTRY_POINTS = ["train_ptb.py", "train_char_rnn.py", "train_mnist_bilstm.py", "sample.py", "predict_mnist.py",
+                "explore.py", *(f"experiments/{name}" for name in sorted(os.listdir(os.path.join(ROOT, "experiments")))
+                                if name.endswith(".py") and name != "__init__.py")]
 
 
-@pytest.mark.parametrize("script", SCRIPTS)
-def test_each_script_sets_up_the_backend_before_anything_imports_keras(script):
-    """The explicit start-up: `startup.start(...)` comes before every import but the standard library's and its own."""
+@pytest.mark.parametrize("script", ENTRY_POINTS)
+def test_each_script_imports_the_start_up_before_keras_and_starts_the_devices_first(script):
+    """`from training import startup` comes before every import but the standard library's; main() starts with
+    `startup.start_devices(...)`, before any op."""
     import ast
 
     tree = ast.parse(open(os.path.join(ROOT, script), encoding="utf-8").read())
-    order = []
-    for node in tree.body:
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            order.extend(("import", alias.name if isinstance(node, ast.Import) else node.module)
-                         for alias in node.names)
-        elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) and \
-                ast.unparse(node.value.func) == "startup.start":
-            order.append(("start", ast.unparse(node.value)))
-    start = [kind for kind, _ in order].index("start")
-    import sys
-
-    assert {name.split(".")[0] for _, name in order[:start]} <= set(sys.stdlib_module_names) | {"training"}
-    if script.startswith("train_"):
-        assert order[start][1] == "startup.start(TWO_OPS_AT_ONCE)"
+    imports = [alias.name if isinstance(node, ast.Import) else f"{node.module}.{alias.name}"
+               for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom)) for alias in node.names]
+    first = next(name for name in imports if name.split(".")[0] not in sys.stdlib_module_names)
+    assert first == "training.startup"
+    main = next(node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "main")
+    body = [node for node in main.body if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))]
+    assert ast.unparse(body[0]).startswith("startup.start_devices(")
 
 
-def test_the_start_up_sets_threads_per_op_before_tensorflow_loads():
-    """TWO_OPS_AT_ONCE: half the cores per TensorFlow op for char-rnn and MNIST, PTB's ops on all cores."""
+def test_the_start_up_sets_threads_per_op_before_the_first_op():
+    """TWO_OPS_AT_ONCE: half the cores per TensorFlow op for char-rnn and MNIST, PTB's ops on all cores; oneDNN on
+    before TensorFlow loads; the devices not started by importing a script."""
     found = python_result("""
 import json, os
 os.environ.pop('TF_NUM_INTRAOP_THREADS', None)
 os.environ.pop('TF_ENABLE_ONEDNN_OPTS', None)
-import train_char_rnn
-threads, onednn = os.environ.get('TF_NUM_INTRAOP_THREADS'), os.environ.get('TF_ENABLE_ONEDNN_OPTS')
-import keras
-print("RESULT", json.dumps({"backend": keras.backend.backend(), "threads": threads, "onednn": onednn}))
+import train_char_rnn, keras
+onednn = os.environ.get('TF_ENABLE_ONEDNN_OPTS')
+started = None
+if keras.backend.backend() == 'tensorflow':
+    from tensorflow.python.eager import context
+    started = context.context()._initialized
+train_char_rnn.startup.start_devices(train_char_rnn.TWO_OPS_AT_ONCE)
+threads = os.environ.get('TF_NUM_INTRAOP_THREADS')
+print("RESULT", json.dumps({"backend": keras.backend.backend(), "threads": threads, "onednn": onednn,
+                            "started_on_import": started}))
 """)
     assert train_char_rnn.TWO_OPS_AT_ONCE and train_mnist_bilstm.TWO_OPS_AT_ONCE and not train_ptb.TWO_OPS_AT_ONCE
     if found["backend"] == "tensorflow":
         assert found["threads"] == str(max(1, os.cpu_count() // 2)) and found["onednn"] == "1"
+        assert found["started_on_import"] is False
     else:
         assert found["threads"] is None  # other backends are left alone

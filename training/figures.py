@@ -3,13 +3,12 @@
 import io
 import warnings
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")  # files only, no screen needed; before pyplot is imported
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from training.files import atomic_write
 
-from training.files import atomic_write  # noqa: E402
+plt.switch_backend("Agg")  # files only, no screen needed
 
 
 def save_figure(fig, path):

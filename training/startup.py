@@ -1,16 +1,20 @@
-"""A script's first lines: the backend's settings, then Keras, imported once, quietly.
+"""The backend's environment, then Keras imported quietly: the first project import of every script.
 
-    from training import startup
+    from training import startup  # first: TensorFlow reads its environment when it loads
+    import keras
+    ...
+    def main(argv=None):
+        startup.start_devices(two_ops_at_once=True)  # before the first op
 
-    startup.start(two_ops_at_once=True)  # before anything imports Keras
-
-TensorFlow reads its environment only once, when it loads, so the settings
-must come before the first `import keras`; after this call every module can
-import Keras at its top. A missing backend package is one clear paragraph
-(exit 2), and the lines TensorFlow's C++ side prints at start-up on a machine
-without a GPU are hidden (real warnings are shown).
+Importing this module sets TensorFlow's environment (oneDNN's kernels on),
+checks that the requested backend can be imported (else one paragraph, exit
+2) and imports Keras with the C++ side's start-up lines hidden (real warnings
+are shown). `start_devices` then chooses TensorFlow's threads per op and runs
+the first op, whose device search prints more such lines. Library code
+(models/, datasets/) imports Keras plainly and never needs this module.
 """
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -77,8 +81,8 @@ def missing_backend():
     return None
 
 
-def start(two_ops_at_once=False):
-    """Sets the backend's environment and imports Keras (once); a missing backend exits 2 with one paragraph.
+def start_devices(two_ops_at_once=False):
+    """Sets TensorFlow's threads per op and runs the first op (which starts the devices), quietly; once.
 
     Args:
         two_ops_at_once: On TensorFlow, give each op half of the cores
@@ -87,12 +91,44 @@ def start(two_ops_at_once=False):
             step, a weight gradient beside the recurrence): the small
             recurrent products gain more from that than from being split
             over all cores (docs/speed.md). An explicit
-            `TF_NUM_INTRAOP_THREADS` is respected; nothing changes once
-            TensorFlow is loaded.
-
-    Returns:
-        The keras module.
+            `TF_NUM_INTRAOP_THREADS` is respected; nothing changes once the
+            first op has run.
     """
+    if _STARTED:
+        return
+    _STARTED.append(True)
+    if two_ops_at_once and keras.backend.backend() == "tensorflow":
+        os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(max(1, (os.cpu_count() or 2) // 2)))
+    with _start_up_lines_hidden():
+        keras.ops.convert_to_numpy(keras.ops.zeros(()))  # TensorFlow looks for a GPU here (and reports cuInit)
+
+
+_STARTED = []
+
+
+@contextlib.contextmanager
+def _start_up_lines_hidden():
+    """Captures what is written to file descriptor 2 within the block (C++ writes there, not to sys.stderr) and
+    shows it afterwards, less the start-up noise (`START_UP_NOISE`)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            lines = captured.read().decode("utf-8", "replace").splitlines()
+    kept = [line for line in lines if line.strip() and not any(noise in line for noise in START_UP_NOISE)]
+    if kept:
+        print("\n".join(kept), file=sys.stderr)
+
+
+def _set_environment():
+    """The environment TensorFlow reads when it loads; exits 2 with one paragraph when Keras cannot be imported."""
     problem = missing_backend()
     if problem:
         print("\n" + textwrap.fill(f"error: {problem}", width=100, break_on_hyphens=False, break_long_words=False),
@@ -102,31 +138,8 @@ def start(two_ops_at_once=False):
         # oneDNN's kernels: faster training steps of all three models on the CPUs measured (docs/speed.md);
         # TensorFlow turns them on by default only on some Intel CPUs. An explicit TF_ENABLE_ONEDNN_OPTS=0 is respected.
         os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
-        if two_ops_at_once:
-            os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(max(1, (os.cpu_count() or 2) // 2)))
-    if requested_backend() != "tensorflow" or "keras" in sys.modules:
-        import keras
-
-        return keras
-    return _import_quietly()
 
 
-def _import_quietly():
-    """Imports Keras on TensorFlow with the C++ side's start-up lines captured, and shows those that are not noise."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile(mode="w+b") as captured:
-        os.dup2(captured.fileno(), 2)  # C++ writes to the file descriptor, not to sys.stderr
-        try:
-            import keras
-
-            keras.ops.convert_to_numpy(keras.ops.zeros(()))  # the first op looks for a GPU (and reports cuInit)
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            lines = captured.read().decode("utf-8", "replace").splitlines()
-    kept = [line for line in lines if line.strip() and not any(noise in line for noise in START_UP_NOISE)]
-    if kept:
-        print("\n".join(kept), file=sys.stderr)
-    return keras
+_set_environment()
+with _start_up_lines_hidden():
+    import keras
