@@ -21,8 +21,7 @@ from explorer import page_html
 from explorer.export import default_passage, page_size_text, payload
 from training.errors import UserError, friendly_main
 from training.files import atomic_write
-from training.inference import load_language_model
-from training.run import read_json
+from training.inference import load_run_model, load_vocabulary
 
 MAX_PASSAGE = 20_000  # tokens of --text placed in the page's box (the page recomputes all of it on every edit)
 
@@ -36,15 +35,6 @@ def parse_args(argv):
     parser.add_argument("--output", metavar="PAGE", help="the HTML file to write (default: RUN/explore.html)")
     parser.add_argument("--data-dir", help="where the run's data lies (default: as the training scripts look)")
     return parser.parse_args(argv)
-
-
-def check_lstm(settings, run_dir):
-    """The page computes an LSTM (any variant): a clear error for a run of a GRU, which has no cell state."""
-    cell = settings["model"].get("cell", "custom")
-    if cell not in ("custom", "builtin"):
-        raise UserError(f"the explorer's page shows an LSTM's cell state and its gates i, f, o, and {run_dir} is a "
-                        f"run of a GRU (--cell {cell}), which has neither; explore a run of --cell custom (any "
-                        f"--variant) or builtin. sample.py samples and scores the GRU run.")
 
 
 def title_of(settings, run_dir):
@@ -90,9 +80,9 @@ def own_passage(path, vocabulary):
 def main(argv=None):
     startup.start_devices()
     args = parse_args(argv)
-    model, vocabulary = load_language_model(args.run_dir, lstm_only=True, batch_size=1, num_steps=None, stateful=False)
-    settings = read_json(os.path.join(args.run_dir, "config.json"), "the run's settings")
-    check_lstm(settings, args.run_dir)
+    model, settings = load_run_model(args.run_dir, "language_model", lstm_only=True, batch_size=1, num_steps=None,
+                                     stateful=False)
+    vocabulary = load_vocabulary(args.run_dir)
     passage = own_passage(args.text, vocabulary) if args.text else default_passage(settings, vocabulary.kind,
                                                                                    args.data_dir)
     output = args.output or os.path.join(args.run_dir, "explore.html")

@@ -12,7 +12,6 @@ state, reads its last block_size tokens again for every new one.
 """
 
 import argparse
-import functools
 import math
 import sys
 import time
@@ -20,11 +19,12 @@ import time
 from training import startup  # first: the backend's environment, set before Keras loads
 
 from datasets import UNK, read_text
-from models import block_size, build_model
+from models import spec_from_dict
 from training import nanogpt
 from training.cli import MAX_SEED, check_seed
 from training.errors import UserError, friendly_main
 from training.inference import Sampler, line_start, load_run_model, load_vocabulary
+from training.scoring import in_order_nats
 
 MIN_TEMPERATURE, MAX_TEMPERATURE = 1e-3, 1e3  # beyond them the logits over- or underflow
 
@@ -85,11 +85,10 @@ def evaluate_file(run_dir, path, window=100):
     ids = vocab.encode(tokens)
     if len(ids) < 2:
         raise UserError(f"{path} has fewer than two tokens the model knows; there is nothing to predict.")
-    spec = settings["model"]
-    how = "in windows of its block, one every half block" if block_size(spec) else "in order, the state carried"
+    spec = spec_from_dict(settings["model"])
+    how = "in order, the state carried" if spec.carries_state else "in windows of its block, one every half block"
     print(f"Scoring {len(ids):,} tokens of {path} ({how}) ...", file=sys.stderr, flush=True)
-    _, nats = nanogpt.in_order_nats(functools.partial(build_model, spec), spec, model.get_weights(), ids, window,
-                                    verbose=1 if sys.stderr.isatty() else 0)
+    nats = in_order_nats(spec.build, spec, model.get_weights(), ids, window, verbose=1 if sys.stderr.isatty() else 0)
     ppl = math.exp(nats)
     unit = "char" if vocab.kind == "chars" else "word"
     outside = sum(1 for t in tokens if t not in vocab.index)

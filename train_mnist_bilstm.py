@@ -42,6 +42,7 @@ VALIDATION_IMAGES = 5_000
 
 @dataclasses.dataclass(frozen=True)
 class Config:
+    spec_class = DigitClassifierSpec  # the model (not a field)
     units: int = 128             # LSTM units per direction
     layers: int = 2              # stacked BiLSTMs (the lower ones return every row's output)
     dropout: float = 0.25        # after every BiLSTM

@@ -8,7 +8,7 @@ learning rate that decays after `decay_after` epochs. Here it runs on this
 project's LSTM (or `--cell builtin`) in Keras 3, on any backend. The `awd*`
 presets add AWD-LSTM's regularization (Merity et al. 2017: weight tying, locked
 dropout, embedding dropout, weight drop, AR/TAR and NT-ASGD); `--without
-tying,...` switches techniques off for an ablation.
+tying ...` switches techniques off for an ablation.
 
     python train_ptb.py --preset small                     # 2-core CPU, TensorFlow
     KERAS_BACKEND=jax python train_ptb.py --preset medium  # GPU

@@ -23,7 +23,6 @@ It writes table.md and table.json (after each preset) and the runs in --output-d
 """
 
 import argparse
-import functools
 import json
 import math
 import os
@@ -35,8 +34,7 @@ from training import startup  # first: the backend's environment, set before Ker
 import keras
 
 import train_char_rnn
-from models import build_model
-from models.gpt import nanogpt_parameter_count
+from models import spec_from_dict
 from training import nanogpt
 from training.averaging import evaluation_weights
 from training.errors import UserError, friendly_main
@@ -89,15 +87,6 @@ class Budgets(keras.callbacks.Callback):
         return self.snapshots + [{**self.last, "budget_seconds": budget} for budget in budgets[len(self.snapshots):]]
 
 
-def parameters(model, spec):
-    """The trainable parameters, as text; a transformer's as nanoGPT counts them, its positions beside."""
-    trainable = sum(math.prod(v.shape) for v in model.trainable_weights)
-    if spec["kind"] != "gpt":
-        return f"{trainable:,}"
-    counted = nanogpt_parameter_count(model)
-    return f"{counted:,} (+{trainable - counted:,} positions)"
-
-
 def train_preset(preset, budgets, folder, data_dir, eval_batches, seed, lstm_batch_layout="streams"):
     """Trains `preset` up to the last budget (minutes); returns one table row per budget.
 
@@ -108,7 +97,7 @@ def train_preset(preset, budgets, folder, data_dir, eval_batches, seed, lstm_bat
     budget = Budgets([60 * minutes for minutes in budgets])
     argv = ["--preset", preset, "--output-dir", folder, "--seed", str(seed), "--nanogpt-batches", "0"] + (  # scored here
         ["--data-dir", data_dir] if data_dir else [])
-    windows = config.architecture != "gpt" and lstm_batch_layout == "windows"
+    windows = config.spec_class.carries_state and lstm_batch_layout == "windows"
     if windows:
         argv += ["--batch-layout", "windows"]
     try:
@@ -116,16 +105,16 @@ def train_preset(preset, budgets, folder, data_dir, eval_batches, seed, lstm_bat
     except BudgetSpent:
         pass
     settings, ids = nanogpt.run_validation_ids(folder, data_dir)
-    spec = settings["model"]
-    build = functools.partial(build_model, spec)
+    spec = spec_from_dict(settings["model"])
+    build = spec.build
     rows = []
     for minutes, shot in zip(budgets, budget.at_budgets([60 * minutes for minutes in budgets])):
         print(f"Scoring {preset} at {minutes:g} minutes ({shot['steps']:,} steps) on nanoGPT's validation ...",
               flush=True)
         scores = nanogpt.evaluate(build, spec, shot["weights"], ids, eval_batches, config.eval_num_steps)
-        rows.append({"preset": f"{preset} (windows)" if windows else preset, "model": spec["kind"], "parameters": parameters(build(), spec),
+        rows.append({"preset": f"{preset} (windows)" if windows else preset, "model": spec.family, "parameters": spec.parameter_summary(build()),
                      "budget_minutes": minutes, "training_seconds": shot["seconds"], "steps": shot["steps"],
-                     "characters": shot["steps"] * config.batch_size * config.num_steps,
+                     "characters": shot["steps"] * config.batch_size * config.sequence_length,
                      "in_order": scores.get(nanogpt.CARRIED, scores.get(nanogpt.SLIDING)),
                      **{key: value for key, value in scores.items() if key.startswith("nanogpt_")}})
         print(nanogpt.describe(scores), flush=True)
@@ -141,7 +130,7 @@ def markdown(rows, machine):
         windows = [f"{row[key]:.4f}" if key in row else "—" for key in ("nanogpt_val_windows_64",
                                                                            "nanogpt_val_windows_256")]
         how = "carried" if nanogpt.CARRIED in row else "sliding"
-        lines.append(f"| {row['preset']} | {'LSTM' if row['model'] != 'gpt' else 'transformer'} | "
+        lines.append(f"| {row['preset']} | {row['model']} | "
                      f"{row['parameters']} | {row['budget_minutes']:g} min | {row['steps']:,} | "
                      f"{row['characters']:,} | {row['in_order']:.4f} ({how}) | {' | '.join(windows)} |")
     lines += ["", "Nats per character on the last 111,540 characters of input.txt (nanoGPT's validation): in order "

@@ -17,7 +17,7 @@ projections back into the residual stream normal(0, 0.02 / √(2 · layers)).
 A transformer has no state: it reads at most `block_size` tokens at a time,
 every window from nothing, so it is built and trained on windows
 (`batch_layout="windows"`), and a longer text is read in windows
-(`training.nanogpt.sliding_nats`; the sampler crops the context to the last
+(`training.scoring.sliding_nats`; the sampler crops the context to the last
 block_size tokens).
 
 nanoGPT counts the parameters without the position embeddings
@@ -31,7 +31,7 @@ import math
 import keras
 from keras import ops
 
-from models.language_model import output_dtype
+from models.language_model import output_dtype, trainable_count
 from models.seeds import derived_seed
 from models.serialization import SERIALIZATION_PACKAGE
 
@@ -48,6 +48,49 @@ class GPTSpec:
     dropout: float = 0.0     # on the embeddings, the attention weights and each block's two outputs
     seed: int = 0            # of the initializers and the dropout masks
     kind: str = "gpt"
+
+    def build(self, **shape):
+        """The Keras model of this spec (`build_gpt`)."""
+        return build_gpt(self, **shape)
+
+    # What the training recipe, inference and the experiments ask (as of models.LanguageModelSpec).
+    carries_state = False    # every window is read from nothing: trained on random windows, a text read in windows
+    has_cell = False         # no recurrent layer for --cell and --variant to choose
+    loss_form = "token"      # nanoGPT's: the mean cross-entropy per token (its clipping norm means the same here)
+    family = "transformer"   # in tables
+    config_fields_before = {"width": "units", "block_size": "num_steps"}  # in config.json before they had own names
+
+    @classmethod
+    def from_config(cls, config, vocab_size, cell=None, variant=None, seed=0):
+        """The spec of a training config: its `layers`, `width`, `heads`, `block_size` and `dropout`."""
+        return cls(vocab_size=vocab_size, layers=config.layers, width=config.width, heads=config.heads,
+                   block_size=config.block_size, dropout=config.dropout, seed=seed)
+
+    sequence_field = "block_size"  # the config field of the tokens per training row: windows of the block (nanoGPT)
+
+    @staticmethod
+    def run_label(cell, variant):
+        """The model in a run folder's name."""
+        return "transformer"
+
+    @property
+    def context_length(self):
+        """The longest context: a longer text is read in windows of block_size, a sample re-reads the last ones."""
+        return self.block_size
+
+    def describe(self, cell_title=None):
+        """The model in a few words, for the first line of a run."""
+        return f"{self.layers}×{self.width} transformer ({self.heads} heads, block {self.block_size})"
+
+    @staticmethod
+    def no_weight_decay(model):
+        """nanoGPT's: weight decay on the matrices only, not the LayerNorm gains (vectors)."""
+        return [v for v in model.trainable_variables if len(v.shape) < 2]
+
+    def parameter_summary(self, model):
+        """The trainable parameters as nanoGPT counts them (no position embeddings), the positions beside."""
+        trainable, counted = trainable_count(model), nanogpt_parameter_count(model)
+        return f"{counted:,} (+{trainable - counted:,} positions)"
 
 
 def normal(seed, std=INIT_STD):

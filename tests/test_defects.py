@@ -1,6 +1,7 @@
 """What trying to break the scripts found, held: one owner per run folder, resume that refuses, bad files refused."""
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -12,7 +13,7 @@ import pytest
 import sample
 import train_char_rnn
 import train_ptb
-from datasets import DataError, fingerprint, load_corpus, parse_split, read_text
+from datasets import DataError, fingerprint, load_corpus, check_split, read_text
 from tests.conftest import ROOT, run_python, script_error
 from training.cli import default_run_name
 from training.run import lock_folder, new_run_folder, release_folders
@@ -202,10 +203,10 @@ def test_a_byte_order_mark_is_not_part_of_the_first_word(tmp_path):
     assert "the" in vocabulary.index and not [word for word in vocabulary.tokens if "\ufeff" in word]
 
 
-@pytest.mark.parametrize("text", ["nan,0.5,0.5", "inf,0.5,-inf", "0.9,nan,0.1"])
-def test_a_split_that_is_not_a_number_is_refused(text):
+@pytest.mark.parametrize("parts", [(math.nan, 0.5, 0.5), (math.inf, 0.5, -math.inf), (0.9, math.nan, 0.1)])
+def test_a_split_that_is_not_a_number_is_refused(parts):
     with pytest.raises(DataError, match="--split takes three fractions"):
-        parse_split(text)
+        check_split(parts)
 
 
 def test_a_text_of_one_character_is_refused(tmp_path, capsys):

@@ -288,7 +288,7 @@ def test_a_gru_run_is_refused_with_what_it_lacks(tmp_path, capsys):
                     "--steps-per-epoch", "3", "--output-dir", str(out)])
     before = folder_state(out)
     message = script_error(explore.main, [str(out)], capsys)
-    assert "run of a GRU (--cell gru), which has neither" in message
+    assert "holds a GRU" in message and "no LSTM cell state and no gates i, f, o" in message
     assert folder_state(out) == before and not (out / "explore.html").exists()
 
 

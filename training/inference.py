@@ -6,13 +6,12 @@ import os
 import numpy as np
 
 from datasets import EOS, Vocabulary
-from models import block_size, build_model
+from models import LANGUAGE_MODEL_KINDS, build_model, spec_from_dict
 from training.errors import UserError
 from training.language_model import reset_states
 from training.run import read_json
 
 SCRIPTS = {"language_model": "train_ptb.py or train_char_rnn.py", "digit_classifier": "train_mnist_bilstm.py"}
-LANGUAGE_MODELS = ("language_model", "gpt")  # the model kinds of the language-model runs (an LSTM, a transformer)
 
 
 def load_run_model(run_dir, kind, lstm_only=False, **shape):
@@ -22,7 +21,7 @@ def load_run_model(run_dir, kind, lstm_only=False, **shape):
         run_dir: The --output-dir of a training run.
         kind: The model kind the caller can use ("language_model", which
             takes a transformer too, or "digit_classifier").
-        lstm_only: Refuse a transformer (a tool that looks inside an LSTM).
+        lstm_only: Refuse a model that is not an LSTM (a tool that looks inside one).
         **shape: batch_size, num_steps, stateful for a language model.
 
     Returns:
@@ -39,17 +38,23 @@ def load_run_model(run_dir, kind, lstm_only=False, **shape):
     if not isinstance(spec, dict):
         raise UserError(f"{config_path} names no model: the run was not started or was written by an older "
                         f"version of this project; train it again.")
-    if spec.get("kind") not in (LANGUAGE_MODELS if kind == "language_model" else (kind,)):
+    if spec.get("kind") not in (LANGUAGE_MODEL_KINDS if kind == "language_model" else (kind,)):
         raise UserError(f"{run_dir} is a run of {settings.get('script', 'another script')}, not {what}.")
-    if lstm_only and spec.get("kind") != "language_model":
-        raise UserError(f"{run_dir} holds a transformer (models/gpt.py, the {settings.get('preset')} preset), "
-                        f"which has no state and no gates; this looks inside an LSTM: give a run of an LSTM preset.")
+    try:
+        spec = spec_from_dict(spec)
+    except (TypeError, ValueError) as error:
+        raise UserError(f"{config_path} describes a model this version cannot build ({error}); the file is damaged "
+                        f"or from another version: train the run again.") from None
+    if lstm_only and spec.family != "LSTM":
+        raise UserError(f"{run_dir} holds a {spec.family} (the {settings.get('preset')} preset), which has no LSTM "
+                        f"cell state and no gates i, f, o to look inside: give a run of an LSTM (an LSTM preset, "
+                        f"--cell custom with any --variant, or builtin). sample.py samples and scores this one.")
     if not os.path.isfile(model_path):
         raise UserError(f"{run_dir} holds no model.keras yet: it is written when the first epoch ends.")
     try:
         model = build_model(spec, **shape)
     except ValueError as error:  # a transformer asked for a state, or a window past its block
-        raise UserError(f"{run_dir} holds a {spec['kind']} model, which this cannot use: {error}") from None
+        raise UserError(f"{run_dir} holds a {spec.kind} model, which this cannot use: {error}") from None
     try:
         model.load_weights(model_path)
     except Exception as error:  # a truncated or foreign archive: Keras raises many kinds
@@ -87,10 +92,10 @@ def new_sampler(build_model, spec):
     Args:
         build_model: Builds the model of `spec` at a shape (`RunFolder.build_model`).
     """
-    block = block_size(spec)
-    if block:
-        return ContextSampler(build_model(batch_size=1, num_steps=block), block)
-    return Sampler(build_model(batch_size=1, num_steps=1, stateful=True))
+    spec = spec_from_dict(spec)
+    if spec.carries_state:
+        return Sampler(build_model(batch_size=1, num_steps=1, stateful=True))
+    return ContextSampler(build_model(batch_size=1, num_steps=spec.context_length), spec.context_length)
 
 
 class Sampler:

@@ -165,6 +165,12 @@ class RunFolder:
     def cell_title(self):
         """The run's cell in titles: "custom cell", "gru cell", "custom cell, coupled" for an LSTM variant."""
         return f"{self.cell} cell" + ("" if self.variant == "vanilla" else f", {self.variant}")
+
+    @property
+    def model_title(self):
+        """The run's model in titles: its cell (`cell_title`), or what it is when it has none ("transformer")."""
+        spec_class = self.config.spec_class
+        return self.cell_title if spec_class.has_cell else spec_class.family
     seed = property(lambda self: self.settings["seed"])
 
     @classmethod
