@@ -9,7 +9,7 @@ character and as perplexity, on the valid split every epoch and on the test
 split at the end (the 90/5/5 split of tensorflow-datasets and
 tensorflow-char-rnn).
 
-    python train_char_rnn.py --preset small                     # 2-core CPU, ~8 minutes
+    python train_char_rnn.py --preset small                     # 2-core CPU, ~9 minutes
     python train_char_rnn.py --preset medium                    # 2-core CPU, ~14 minutes, better
     python train_char_rnn.py --preset wide                      # 2-core CPU, ~19 minutes, best
     KERAS_BACKEND=jax python train_char_rnn.py --preset large   # GPU
@@ -27,7 +27,7 @@ many Keras char-rnn scripts), as many characters per epoch. Validation and
 test read the whole split once, in order, with the state carried (batch 1).
 On Tiny Shakespeare the kept model is then scored on nanoGPT's validation
 text, in order and in nanoGPT's random windows (training/nanogpt.py).
-Every preset's results, with commands, machines and dates: docs/results.md#char-rnn.
+Every preset's results, with commands, machines and dates: docs/results.md#char-rnn-on-tiny-shakespeare.
 """
 
 import dataclasses
@@ -79,10 +79,10 @@ NANOGPT = {"architecture": "gpt", "batch_layout": "windows", "steps_per_epoch": 
            "learning_rate": 1e-3, "min_learning_rate": 1e-4, "warmup_steps": 100, "beta_2": 0.99,
            "weight_decay": 0.1, "max_grad_norm": 1.0}
 
-PRESETS = {  # results: docs/results.md#char-rnn
+PRESETS = {  # results: docs/results.md#char-rnn-on-tiny-shakespeare
     # crazydonkey200/tensorflow-char-rnn's defaults: 2×128, 10 steps, batch 20, Adam 2e-3, clip 5, no dropout.
     "classic": Config(),
-    # 2 × 256 for the 2-core CPU in about 10 minutes: Adam's iterates averaged over the last ~300 steps from
+    # 2 × 256 for the 2-core CPU in about 9 minutes: Adam's iterates averaged over the last ~300 steps from
     # epoch 2 on (`--without averaging`: the same without).
     "small": Config(units=256, embedding_size=64, num_steps=50, batch_size=32, dropout=0.1, epochs=13,
                     lr_decay=0.85, decay_after=6, average_after=1, average_window=300),

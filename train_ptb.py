@@ -15,7 +15,7 @@ tying ...` switches techniques off for an ablation.
     python train_ptb.py --corpus my_corpus/ --vocab-size 20000  # your own train.txt, valid.txt, test.txt
     python train_ptb.py --variant coupled                  # an LSTM variant (models.VARIANTS); --cell gru: a GRU
 
-Every preset's results, with commands, machines and dates: docs/results.md#ptb.
+Every preset's results, with commands, machines and dates: docs/results.md#penn-treebank.
 """
 
 import dataclasses
@@ -61,7 +61,7 @@ AWD_SMALL = Config(init_scale=0.0, learning_rate=30 / 35, max_grad_norm=0.25 * 3
                    embedding_dropout=0.05, weight_dropout=0.15, activation_penalty=2.0,
                    temporal_activation_penalty=1.0, weight_decay=1.2e-6, average_after=1, average_window=500)
 
-PRESETS = {  # TensorFlow's ptb_word_lm.py configs, then AWD-LSTM's; results: docs/results.md#ptb
+PRESETS = {  # TensorFlow's ptb_word_lm.py configs, then AWD-LSTM's; results: docs/results.md#penn-treebank
     "small": Config(),
     "medium": Config(init_scale=0.05, num_steps=35, units=650, embedding_size=650, decay_after=6, epochs=39,
                      dropout=0.5, lr_decay=0.8),

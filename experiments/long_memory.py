@@ -11,7 +11,7 @@ fresh sequences. Then, for the longest lag both saw, the norm of ∂loss/∂x_t
 against the distance T − t from the loss, at initialisation and after
 training: the vanishing gradient, measured.
 
-    python -m experiments.long_memory            # quick: about 10 minutes on a 2-core CPU
+    python -m experiments.long_memory            # quick: about 3 minutes on a 2-core CPU
     python -m experiments.long_memory --full     # longer and cleaner
 """
 

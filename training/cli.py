@@ -47,7 +47,8 @@ def parse_script_args(description, presets, default_preset, argv, add_arguments=
     parser.add_argument("--variant", choices=VARIANTS, help="the LSTM variant of --cell custom (default vanilla; "
                                                             "Greff et al. 2015)")
     parser.add_argument("--data-dir", help="folder with ptb/, mnist/, tinyshakespeare/ (default: $LSTM_DATA_DIR, then the download cache)")
-    parser.add_argument("--output-dir", help="run folder (default: runs/<script>-<preset>-<cell>-<time>)")
+    parser.add_argument("--output-dir", help="run folder (default: runs/<script>[-<text>]-<preset>-<model>-<time>, "
+                                             "the model its cell[-variant], or transformer)")
     parser.add_argument("--epochs", type=int, help="number of epochs in all (default: the preset's)")
     parser.add_argument("--steps-per-epoch", type=int, help="cut each epoch to this many training steps")
     parser.add_argument("--seed", type=int, help=f"random seed, 0 to {MAX_SEED} (default 0)")

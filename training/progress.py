@@ -24,18 +24,29 @@ class ProgressLines(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self.start = time.perf_counter()
+        self.first_step_end = None
         steps = self.params.get("steps") or 0
         self.every = max(1, round(steps * self.fraction))
 
     def on_train_batch_end(self, batch, logs=None):
         steps = self.params.get("steps") or 0
+        now = time.perf_counter()
+        if batch == 0:
+            self.first_step_end = now  # the first step also compiles: the estimate leaves it out
         if (batch + 1) % self.every == 0 or batch + 1 == steps:
             logs = logs or {}
             figures = " - ".join(f"{key}: {value:.4g}" for key, value in logs.items()
                                  if not (key == "loss" and "nats" in logs))
-            elapsed = time.perf_counter() - self.start
-            left = f", ~{elapsed / (batch + 1) * (steps - batch - 1):.0f} s left" if batch + 1 < steps else ""
-            print(f"  step {batch + 1}/{steps} - {elapsed:.0f} s{left} - {figures}", flush=True)
+            print(f"  step {batch + 1}/{steps} - {now - self.start:.0f} s{self.time_left(batch, steps, now)} - "
+                  f"{figures}", flush=True)
+
+    def time_left(self, batch, steps, now):
+        """", ~N s left" from the steps timed after the first, ", estimating" before any is, "" at the end."""
+        if batch + 1 >= steps:
+            return ""
+        if batch < 1 or self.first_step_end is None:
+            return ", estimating the time left"
+        return f", ~{(now - self.first_step_end) / batch * (steps - batch - 1):.0f} s left"
 
 
 def fit_options(*callbacks):

@@ -28,7 +28,7 @@ import numpy as np
 import keras
 
 from models import build_model
-from training.errors import AT_EXIT, UserError
+from training.errors import AT_EXIT, UserError, raise_if_signalled
 from training.figures import plt, save_figure
 from training.files import TMP_PREFIX, atomic_save_model, atomic_write
 
@@ -251,6 +251,7 @@ class RunFolder:
         first, start = len(self.history), time.perf_counter()
         before = sum(row.get("wall_seconds", 0.0) for row in self.history)
         for epoch in range(first, total):
+            raise_if_signalled()  # a Ctrl-C that a library swallowed (during validation, say) stops the run here
             self._epoch_start = time.perf_counter()
             yield epoch
             print(run_estimate(epoch + 1 - first, epoch + 1, total, time.perf_counter() - start, before), flush=True)
