@@ -11,7 +11,6 @@ brackets, ...), the units most active on a selected span, the gate saturation
 per layer, and sampling. Its API, `window.lstm`, is described in docs/explorer.md.
 """
 
-import argparse
 import os
 
 from training import startup  # first: the backend's environment, set before Keras loads
@@ -19,6 +18,7 @@ from training import startup  # first: the backend's environment, set before Ker
 from datasets import EOS, UNK, read_text
 from explorer import page_html
 from explorer.export import default_passage, page_size_text, payload
+from training.cli import ArgumentParser, check_data_dir
 from training.errors import UserError, friendly_main
 from training.files import atomic_write
 from training.inference import load_run_model, load_vocabulary
@@ -27,14 +27,15 @@ MAX_PASSAGE = 20_000  # tokens of --text placed in the page's box (the page reco
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     allow_abbrev=False)
+    parser = ArgumentParser(description=__doc__)
     parser.add_argument("run_dir", help="run folder of train_char_rnn.py or train_ptb.py")
     parser.add_argument("--text", metavar="FILE", help="the page's first text (default: the start of the run's test "
                                                        "split)")
     parser.add_argument("--output", metavar="PAGE", help="the HTML file to write (default: RUN/explore.html)")
     parser.add_argument("--data-dir", help="where the run's data lies (default: as the training scripts look)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    check_data_dir(args.data_dir)
+    return args
 
 
 def title_of(settings, run_dir):
@@ -82,7 +83,7 @@ def main(argv=None):
     args = parse_args(argv)
     model, settings = load_run_model(args.run_dir, "language_model", lstm_only=True, batch_size=1, num_steps=None,
                                      stateful=False)
-    vocabulary = load_vocabulary(args.run_dir)
+    vocabulary = load_vocabulary(args.run_dir, model)
     passage = own_passage(args.text, vocabulary) if args.text else default_passage(settings, vocabulary.kind,
                                                                                    args.data_dir)
     output = args.output or os.path.join(args.run_dir, "explore.html")

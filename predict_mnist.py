@@ -9,7 +9,6 @@ that the digit is light on dark as in MNIST. Prints the class and its
 probability; an image without ink is an error, not a guess.
 """
 
-import argparse
 
 from training import startup  # first: the backend's environment, set before Keras loads
 
@@ -17,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from datasets.text import check_regular_file
+from training.cli import ArgumentParser
 from training.errors import UserError, friendly_main
 from training.inference import load_run_model
 
@@ -88,8 +88,7 @@ def load_image(path):
 @friendly_main
 def main(argv=None):
     startup.start_devices()
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     allow_abbrev=False)
+    parser = ArgumentParser(description=__doc__)
     parser.add_argument("run_dir", help="run folder of train_mnist_bilstm.py")
     parser.add_argument("images", nargs="+", help="PNG or JPEG files")
     args = parser.parse_args(argv)

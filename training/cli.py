@@ -79,10 +79,15 @@ def parse_script_args(description, presets, default_preset, argv, add_arguments=
         raise UserError(f"{error} (nothing was written)") from None
     check_positive(args, "epochs", "steps_per_epoch", "batch_size", "num_steps")  # the last two: language models
     check_seed(args.seed)
-    if args.data_dir is not None and not os.path.isdir(args.data_dir):
-        raise UserError(f"--data-dir {args.data_dir} is not a folder. Point it at the folder that holds ptb/, "
-                        f"mnist/ or tinyshakespeare/, or leave it out to use $LSTM_DATA_DIR or the download cache.")
+    check_data_dir(args.data_dir)
     return args
+
+
+def check_data_dir(data_dir):
+    """A clear error for a --data-dir that is not a folder (None: the loaders' own search)."""
+    if data_dir is not None and not os.path.isdir(data_dir):
+        raise UserError(f"--data-dir {data_dir} is not a folder. Point it at the folder that holds ptb/, "
+                        f"mnist/ or tinyshakespeare/, or leave it out to use $LSTM_DATA_DIR or the download cache.")
 
 
 def add_language_model_arguments(parser):

@@ -49,7 +49,12 @@ def load_run_model(run_dir, kind, lstm_only=False, **shape):
         raise UserError(f"{run_dir} holds a {spec.family} (the {settings.get('preset')} preset), which has no LSTM "
                         f"cell state and no gates i, f, o to look inside: give a run of an LSTM (an LSTM preset, "
                         f"--cell custom with any --variant, or builtin). sample.py samples and scores this one.")
+    resume = f"python {settings.get('script', 'train_char_rnn.py')} --output-dir {run_dir} --resume"
     if not os.path.isfile(model_path):
+        if os.path.isfile(os.path.join(run_dir, "state.json")):
+            raise UserError(f"{run_dir} has finished epochs but no model.keras (the kept model): the file was moved "
+                            f"or deleted. `{resume}` writes it again from the last checkpoint when that holds the "
+                            f"kept model, and says so when it does not.")
         raise UserError(f"{run_dir} holds no model.keras yet: it is written when the first epoch ends.")
     try:
         model = build_model(spec, **shape)
@@ -59,25 +64,31 @@ def load_run_model(run_dir, kind, lstm_only=False, **shape):
         model.load_weights(model_path)
     except Exception as error:  # a truncated or foreign archive: Keras raises many kinds
         raise UserError(f"{model_path} cannot be read ({type(error).__name__}: {str(error)[:200]}); the file is "
-                        f"damaged. Its run's checkpoint can rebuild it: train again with --resume.") from None
+                        f"damaged. `{resume}` writes it again from the last checkpoint when that holds the kept "
+                        f"model, and says so when it does not.") from None
     return model, settings
 
 
 def load_language_model(run_dir, lstm_only=False, **shape):
     """(model, vocabulary) of a train_ptb.py or train_char_rnn.py run; see `load_run_model`."""
     model, _ = load_run_model(run_dir, "language_model", lstm_only, **shape)
-    return model, load_vocabulary(run_dir)
+    return model, load_vocabulary(run_dir, model)
 
 
-def load_vocabulary(run_dir):
-    """The vocabulary of a language-model run (its vocab.json)."""
+def load_vocabulary(run_dir, model=None):
+    """The vocabulary of a language-model run (its vocab.json), checked against the `model` it goes with."""
     vocab_path = os.path.join(run_dir, "vocab.json")
     if not os.path.isfile(vocab_path):
         raise UserError(f"{run_dir} holds no vocab.json; the run folder is incomplete.")
     try:
-        return Vocabulary.from_json(read_json(vocab_path, "the run's vocabulary"))
+        vocabulary = Vocabulary.from_json(read_json(vocab_path, "the run's vocabulary"))
     except (KeyError, TypeError, ValueError) as error:
         raise UserError(f"{vocab_path} is not a vocabulary of this project ({error}); the file is damaged.") from None
+    if model is not None and model.output_shape[-1] != len(vocabulary):
+        raise UserError(f"{vocab_path} holds {len(vocabulary):,} tokens, but the run's model predicts one of "
+                        f"{model.output_shape[-1]:,}: the file belongs to another run or was changed. Put the run's "
+                        f"own vocab.json back, or train the run again.")
+    return vocabulary
 
 
 def line_start(vocabulary):
@@ -110,7 +121,7 @@ class Sampler:
         model, settings = load_run_model(run_dir, "language_model")
         sampler = new_sampler(functools.partial(build_model, settings["model"]), settings["model"])
         sampler.model.set_weights(model.get_weights())
-        return sampler, load_vocabulary(run_dir)
+        return sampler, load_vocabulary(run_dir, model)
 
     def reset(self):
         reset_states(self.model)
@@ -121,17 +132,19 @@ class Sampler:
 
     def generate(self, prime_ids, length, temperature=1.0, top_k=0, greedy=False, seed=0):
         """`length` token ids after reading `prime_ids` from a zero state."""
+        return list(self.stream(prime_ids, length, temperature, top_k, greedy, seed))
+
+    def stream(self, prime_ids, length, temperature=1.0, top_k=0, greedy=False, seed=0):
+        """The token ids of `generate`, each as soon as it is drawn."""
         rng = np.random.default_rng(seed)
         self.reset()
         logits = None
         for token in prime_ids:
             logits = self.feed(int(token))
-        out = []
         for _ in range(length):
             token = pick(logits, temperature, top_k, greedy, rng)
-            out.append(token)
+            yield token
             logits = self.feed(token)
-        return out
 
 
 class ContextSampler(Sampler):

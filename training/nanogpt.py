@@ -56,7 +56,7 @@ def windows_nats(build_model, weights, ids, length, batches=BATCHES, batch_size=
     """
     x, y = random_windows(ids, batches * batch_size, length, np.random.default_rng(seed))
     return nats(build_model, weights, {"batch_size": batch_size, "num_steps": length, "stateful": False}, x, y,
-                batch_size)
+                batch_size, progress=f"windows of {length}")
 
 
 def in_order_key(spec):
@@ -94,8 +94,8 @@ def describe(results):
 
 def add_to_results(run, data, results, batches=BATCHES):
     """Both views of the run's kept model on nanoGPT's validation: printed, and added to results and results.json."""
-    print(f"Scoring the kept model on nanoGPT's validation ({batches} batches of {BATCH_SIZE} windows) ...",
-          flush=True)
+    print(f"Scoring the kept model on nanoGPT's validation ({batches} batches of {BATCH_SIZE} windows; "
+          f"--nanogpt-batches 0 skips it) ...", flush=True)
     results = {**results, **evaluate(run.build_model, run.settings["model"], run.best_weights(),
                                      validation_ids(data.valid, data.test), batches, run.config.eval_num_steps)}
     run.write_json("results.json", results)

@@ -49,6 +49,33 @@ class ProgressLines(keras.callbacks.Callback):
         return f", ~{(now - self.first_step_end) / batch * (steps - batch - 1):.0f} s left"
 
 
+class ScoringProgress(keras.callbacks.Callback):
+    """A line every `seconds` while Keras scores for long (`model.evaluate`): what it scores, the batch, the time so
+    far and an estimate of what is left (from the batches after the first, which also compiles). A short scoring
+    prints nothing."""
+
+    async_safe = True
+
+    def __init__(self, what, seconds=10):
+        super().__init__()
+        self.what, self.seconds = what, seconds
+
+    def on_test_begin(self, logs=None):
+        self.start = self.shown = time.perf_counter()
+        self.first_batch_end = None
+
+    def on_test_batch_end(self, batch, logs=None):
+        now = time.perf_counter()
+        if batch == 0:
+            self.first_batch_end = now
+        steps = self.params.get("steps") or 0
+        if now - self.shown >= self.seconds and batch >= 1 and batch + 1 < steps:
+            self.shown = now
+            left = (now - self.first_batch_end) / batch * (steps - batch - 1)
+            print(f"  {self.what}: batch {batch + 1:,}/{steps:,}, {now - self.start:.0f} s, ~{left:.0f} s left",
+                  flush=True)
+
+
 def fit_options(*callbacks):
     """verbose and callbacks for `model.fit`: the progress bar on a terminal, ProgressLines otherwise."""
     if sys.stdout.isatty():

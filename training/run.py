@@ -285,10 +285,32 @@ class RunFolder:
         return [row for row in self.history if row["kept"]][-1]
 
     def best_weights(self):
-        """The weights of model.keras, the kept model."""
+        """The weights of model.keras, the kept model (`rebuild_kept_model` when the file cannot be read)."""
         kept = self.build_model()
-        kept.load_weights(self.file("model.keras"))
+        try:
+            kept.load_weights(self.file("model.keras"))
+        except Exception as error:  # missing, truncated or foreign: Keras raises many kinds
+            return self.rebuild_kept_model(error)
         return kept.get_weights()
+
+    def rebuild_kept_model(self, error):
+        """model.keras written again from the last checkpoint, when that holds the kept model's weights (the kept
+        epoch is the last one, and no average of the iterates stands in for them); else a clear UserError."""
+        best, last = self.best_row()["epoch"], len(self.history)
+        why = None
+        if best != last:
+            why = f"the checkpoint holds epoch {last}, and the kept model is epoch {best}'s"
+        elif getattr(self.config, "averaging", False):
+            why = "the kept weights were an average of the iterates, which the checkpoint does not hold as weights"
+        if why:
+            raise UserError(f"{self.file('model.keras')}, the kept model, cannot be read ({type(error).__name__}), and "
+                            f"it cannot be rebuilt: {why}. Put a copy of the file back, or train the run again in a "
+                            f"new folder.")
+        weights = keras.models.load_model(self.file(self.state["checkpoint"]), compile=False).get_weights()
+        self.save_model(self.build_model(), weights)
+        print(f"note: {self.shown}/model.keras could not be read ({type(error).__name__}); it was written again from "
+              f"the checkpoint of epoch {last}, the kept one.", flush=True)
+        return weights
 
     def save_model(self, model, weights=None):
         """model.keras: the portable model (any batch size and length, not stateful) with `model`'s weights

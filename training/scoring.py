@@ -21,20 +21,22 @@ from training.language_model import compile_evaluator, evaluate_perplexity
 SLIDING_BATCH = 64  # windows per batch of `sliding_nats`: only speed depends on it
 
 
-def nats(build_model, weights, shape, x, y, batch_size, w=None, verbose=0):
-    """Mean nats per prediction of the rows x → y (weighted by w) of the model built at `shape` with `weights`."""
+def nats(build_model, weights, shape, x, y, batch_size, w=None, verbose=0, progress=None):
+    """Mean nats per prediction of the rows x → y (weighted by w) of the model built at `shape` with `weights`
+    (`progress`: what is scored, for the progress lines of a long scoring)."""
     model = compile_evaluator(build_model(**shape))
     model.set_weights(weights)
-    return math.log(evaluate_perplexity(model, x, y, batch_size, sample_weight=w, verbose=verbose))
+    return math.log(evaluate_perplexity(model, x, y, batch_size, sample_weight=w, verbose=verbose, progress=progress))
 
 
-def carried_nats(build_model, weights, ids, num_steps=100, verbose=0):
+def carried_nats(build_model, weights, ids, num_steps=100, verbose=0, progress="reading in order"):
     """Nats per prediction of `ids` read once, in order, batch 1, the state carried (`num_steps` only sets the speed)."""
     x, y, w = whole_stream_rows(ids, num_steps)
-    return nats(build_model, weights, {"batch_size": 1, "num_steps": num_steps, "stateful": True}, x, y, 1, w, verbose)
+    return nats(build_model, weights, {"batch_size": 1, "num_steps": num_steps, "stateful": True}, x, y, 1, w, verbose,
+                progress)
 
 
-def sliding_nats(build_model, weights, ids, length, batch_size=SLIDING_BATCH, verbose=0):
+def sliding_nats(build_model, weights, ids, length, batch_size=SLIDING_BATCH, verbose=0, progress="reading in order"):
     """Nats per prediction of `ids` read once, in windows of `length` that start every length // 2.
 
     A text no longer than a window is read as one window.
@@ -42,7 +44,7 @@ def sliding_nats(build_model, weights, ids, length, batch_size=SLIDING_BATCH, ve
     length = min(length, len(ids) - 1)
     x, y, w = sliding_windows(ids, length, max(length // 2, 1))
     # the batch axis left free: the last batch may be short
-    return nats(build_model, weights, {"num_steps": length}, x, y, batch_size, w, verbose)
+    return nats(build_model, weights, {"num_steps": length}, x, y, batch_size, w, verbose, progress)
 
 
 def in_order_nats(build_model, spec, weights, ids, num_steps=100, verbose=0):
