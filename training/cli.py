@@ -164,7 +164,12 @@ def default_run_name(script, args, data, spec_class):
     own = next((path for key, path in (data or {}).items() if key in OWN_DATA and path), None)
     text = f"-{re.sub(r'[^A-Za-z0-9_.-]+', '_', os.path.splitext(os.path.basename(own.rstrip(os.sep)))[0])}" if own else ""
     label = spec_class.run_label(args.cell, getattr(args, "variant", "vanilla"))
-    return f"{os.path.splitext(script)[0].removeprefix('train_')}{text}-{args.preset}-{label}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return f"{script_label(script)}{text}-{args.preset}-{label}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def script_label(script):
+    """A script in run folders' names: train_char_rnn.py → char_rnn."""
+    return os.path.splitext(script)[0].removeprefix("train_")
 
 
 def latest_run(script, args, parent="runs"):
@@ -226,6 +231,8 @@ def open_run(args, script, presets, data=None, **overrides):
                 "matmul_precision": args.matmul_precision, "precision": args.precision,
                 "config": dataclasses.asdict(config), "data": data or {}}
     run = RunFolder.open(output_dir, settings, args.resume)
+    if not args.output_dir:  # the default folder: runs/<script>-latest names it once it holds a run
+        run.latest_link = os.path.join("runs", f"{script_label(script)}-latest")
     command = f"python {script} --output-dir {shlex.quote(run.shown)} --resume" + "".join(
         f" --{name.replace('_', '-')} {shlex.quote(getattr(args, name))}" for name in ("data_dir", "tfds_dir")
         if getattr(args, name, None))

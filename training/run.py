@@ -91,6 +91,18 @@ def run_estimate(epochs_here, done, total, seconds_here, seconds_before=0.0):
     return f"  run: {done}/{total} epochs, {minutes(seconds_before + seconds_here)} so far{before}{left}"
 
 
+def point_latest_link(link, path):
+    """Makes the symbolic link `link` (runs/<script>-latest) name the run folder `path`, replacing the old link at
+    once; where links cannot be made (some file systems), nothing happens: the run does not need it."""
+    temporary = f"{link}.{os.getpid()}.tmp"
+    try:
+        os.symlink(os.path.relpath(path, os.path.dirname(link) or "."), temporary)
+        os.replace(temporary, link)
+    except OSError:
+        if os.path.lexists(temporary):
+            os.remove(temporary)
+
+
 def new_run_folder(name, parent="runs"):
     """Creates and locks a run folder `parent/name` that no other run has: `name-2`, `name-3`, ... when taken."""
     try:
@@ -141,6 +153,7 @@ class RunFolder:
         self.history = list(state["history"]) if state else []
         self.saved_epoch = len(self.history)  # the last epoch whose state.json is on disk
         self.config = None
+        self.latest_link = None  # runs/<script>-latest, for a run in the default folder: pointed here by `begin`
         self.title, self.plots, self.keep = path, {}, None
         self._tensorboard = None
         self._epoch_start = None
@@ -237,6 +250,8 @@ class RunFolder:
         self._remove_stale_temporaries()
         self._saving(self.write_json, "config.json", self.settings)
         print(f"Run folder: {self.shown}", flush=True)
+        if self.latest_link:
+            point_latest_link(self.latest_link, self.path)
         if vocabulary is not None:
             self._saving(self.write_json, "vocab.json", vocabulary.to_json())
 
