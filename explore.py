@@ -11,6 +11,7 @@ brackets, ...), the units most active on a selected span, the gate saturation
 per layer, and sampling. Its API, `window.lstm`, is described in docs/explorer.md.
 """
 
+import json
 import os
 
 from training import startup  # first: the backend's environment, set before Keras loads
@@ -66,14 +67,18 @@ def own_passage(path, vocabulary):
     if not passage.strip():
         raise UserError(f"the --text file {path} holds no text; give a file with some of it.")
     tokens = vocabulary.split(passage)
+    where = path
     if len(tokens) > MAX_PASSAGE:
         print(f"note: the page starts with the first {MAX_PASSAGE:,} of the {len(tokens):,} tokens of {path}; "
               f"paste more into its box if you like.")
-        passage = tokens_text(tokens[:MAX_PASSAGE], vocabulary.kind)
+        tokens, where = tokens[:MAX_PASSAGE], "the part placed in the page"
+        passage = tokens_text(tokens, vocabulary.kind)
     unknown = vocabulary.unknown(tokens)
     if unknown and not (vocabulary.kind == "words" and UNK in vocabulary.index):
-        print(f"note: {len(unknown)} tokens of {path} are not in the model's vocabulary; the page shows them "
-              f"struck through and skips them: {', '.join(repr(u) for u in unknown[:10])}")
+        listed = ", ".join(json.dumps(u, ensure_ascii=False) for u in unknown[:10])
+        more = f" and {len(unknown) - 10:,} more" if len(unknown) > 10 else ""
+        print(f"note: {len(unknown):,} tokens of {where} are not in the model's vocabulary; the page shows them "
+              f"struck through and skips them: {listed}{more}.")
     return passage
 
 

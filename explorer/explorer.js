@@ -8,7 +8,7 @@
 //                                      {tokens, ids, unknown, length, layers: [{h, c, i, f, o}], probs, at(t, l)}
 //                                      layers[l].h is a Float32Array of length·units[l] (row t = position t);
 //                                      probs a Float32Array of length·vocabSize: P(token t+1 | tokens ≤ t)
-//   lstm.sample(prime, n, temperature, seed)   n tokens after prime (from a zero state), as text
+//   lstm.sample(prime, n, temperature, seed)   n tokens (1 to 20,000) after prime (from a zero state), as text
 "use strict";
 
 (function () {
@@ -313,8 +313,16 @@
     return index.has(key) ? index.get(key) : 0;
   }
 
+  const MAX_SAMPLE = 20000;  // tokens of one sample: a few seconds in a browser; more would freeze the tab
+
   function sample(prime = "", n = 200, temperature = 1, seed = 0) {
+    if (!(Number.isInteger(n) && n >= 1 && n <= MAX_SAMPLE)) {
+      throw new Error(`length must be a whole number from 1 to ${MAX_SAMPLE.toLocaleString("en")} tokens; got ${n}`);
+    }
     if (!(temperature > 0)) throw new Error(`temperature must be above 0; got ${temperature}`);
+    if (!(Number.isInteger(seed) && seed >= 0 && seed <= 4294967295)) {
+      throw new Error(`seed must be a whole number from 0 to 4294967295; got ${seed}`);
+    }
     const { ids, unknown } = encode(tokenize(prime, false));
     if (unknown.length) throw new Error(`the prime holds tokens the model never saw: ${unknown.slice(0, 20).map((u) => JSON.stringify(u)).join(", ")}`);
     const rand = random(seed), state = zeroState(), p = new Float64Array(V);
@@ -609,7 +617,8 @@
       const out = $("sample-output");
       try {
         const prime = $("prime").value;
-        out.textContent = prime + sample(prime, +$("length").value, +$("temperature").value, +$("seed").value);
+        const number = (id) => ($(id).value.trim() === "" ? NaN : +$(id).value);  // an empty box is no number
+        out.textContent = prime + sample(prime, number("length"), number("temperature"), number("seed"));
         out.className = "";
       } catch (error) {
         out.textContent = error.message; out.className = "warn";

@@ -237,6 +237,24 @@ def test_sampling_is_reproducible_and_stays_in_the_vocabulary(browser, pages, ki
         assert unknown.startswith("the prime holds tokens the model never saw")
 
 
+
+@in_browser
+def test_sampling_refuses_lengths_and_seeds_it_cannot_take(browser, pages):
+    """A length past 20,000 (which would freeze the tab), empty or negative, and a seed that is not a whole number
+    (NaN, 0.5, 1e30) are refused with what to give; the page's button shows the message."""
+    open_page(browser, pages["char"])
+    attempt = ("try { lstm.sample('', Number(arguments[0]), 1, Number(arguments[1])); return 'no error'; } "
+               "catch (e) { return e.message; }")
+    for length in ("100000000", "0", "-5", "NaN"):
+        assert browser.execute_script(attempt, length, "0").startswith("length must be a whole number from 1 to 20,000")
+    for seed in ("NaN", "0.5", "1e30", "-1"):
+        assert browser.execute_script(attempt, "5", seed).startswith("seed must be a whole number from 0 to 4294967295")
+    assert browser.execute_script(attempt, "5", "3") == "no error"
+    browser.execute_script("document.getElementById('length').value = '';")
+    browser.find_element(By.ID, "sample-button").click()
+    output = browser.find_element(By.ID, "sample-output")
+    assert output.text.startswith("length must be a whole number") and output.get_attribute("class") == "warn"
+
 def set_text(browser, text):
     browser.execute_script("const box = document.getElementById('input'); box.value = arguments[0];"
                            "box.dispatchEvent(new Event('input'));", text)

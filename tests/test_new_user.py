@@ -193,3 +193,40 @@ def test_jax_starts_without_the_start_up_lines():
     assert result.returncode == 2 and "does not exist" in result.stderr
     for noise in ("cuda drivers", "cuInit", "absl::InitializeLog", "WARNING: All log messages"):
         assert noise not in result.stderr, result.stderr
+
+
+def test_one_blank_image_does_not_stop_the_others(mnist_run, tmp_path, capsys):
+    """Nine images, one of them blank and one a folder: seven are classified and printed, the two are reported
+    (each its paragraph), exit code 2."""
+    import predict_mnist
+    from PIL import Image
+
+    from datasets import load_mnist
+
+    (_, _), (x, _) = load_mnist(mnist_run[2])
+    paths = []
+    for k in range(7):
+        paths.append(tmp_path / f"digit{k}.png")
+        Image.fromarray(255 - x[k]).save(paths[-1])
+    Image.fromarray(np.full((28, 28), 255, np.uint8)).save(tmp_path / "blank.png")
+    (tmp_path / "folder.png").mkdir()
+    with pytest.raises(SystemExit) as stop:
+        predict_mnist.main([str(mnist_run[0]), *map(str, paths[:3]), str(tmp_path / "blank.png"), *map(str, paths[3:]),
+                            str(tmp_path / "folder.png")])
+    captured = capsys.readouterr()
+    assert stop.value.code == 2 and "Traceback" not in captured.err
+    assert [line.split(":")[0] for line in captured.out.splitlines()] == list(map(str, paths))
+    assert "blank.png is blank: it has no ink" in " ".join(captured.err.split())
+    assert "folder.png is a folder; give the path of the image itself." in " ".join(captured.err.split())
+
+
+def test_explore_notes_the_unknown_tokens_of_the_passage_it_shows(char_run, tmp_path, capsys):
+    """--text longer than the page takes: the note counts and lists the unknown tokens of the part shown."""
+    text = tmp_path / "long.txt"
+    shown = "ROMEO: é ü\n" + "a" * (explore.MAX_PASSAGE - 11)
+    text.write_text(shown + "ж ß ø å" * 100, encoding="utf-8")
+    explore.main([str(char_run[0]), "--text", str(text), "--output", str(tmp_path / "page.html")])
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"the first {explore.MAX_PASSAGE:,}" in out
+    assert "2 tokens of the part placed in the page are not in the model's vocabulary" in out
+    assert '"é", "ü".' in out and '"ж"' not in out
