@@ -45,7 +45,7 @@ speed)
     nvidia-smi -L
     python3 -c "import jax; print('jax', jax.__version__, jax.devices())"
     python3 -m benchmarks.lstm_speed --loop fit --steps 50 --rounds 5 2>&1 | tee "$OUT/lstm_speed.txt"
-    python3 -m benchmarks.model_speed --loop fit --steps 50 --rounds 5 --mixed-bfloat16 2>&1 | tee "$OUT/model_speed.txt"
+    python3 -m benchmarks.model_speed --loop fit --steps 50 --rounds 5 --precision mixed_bfloat16 2>&1 | tee "$OUT/model_speed.txt"
     ;;
 train)
     setsid nohup bash -c "

@@ -20,6 +20,7 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+from experiments import parse
 from training.errors import UserError, friendly_main
 
 MEASURE = """
@@ -66,7 +67,7 @@ def main(argv=None):
                                      allow_abbrev=False)
     parser.add_argument("--mb", type=int, default=100, help="size of the text in MB (default 100)")
     parser.add_argument("--data-dir", help="folder with tinyshakespeare/ (default: $LSTM_DATA_DIR, the cache)")
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     if args.mb < 1:
         raise UserError(f"--mb is the size of the text to load, at least 1 (MB); got {args.mb}.")
     with tempfile.TemporaryDirectory() as folder:

@@ -13,6 +13,7 @@ training: the vanishing gradient, measured.
 
     python -m experiments.long_memory            # quick: about 3 minutes on a 2-core CPU
     python -m experiments.long_memory --full     # longer and cleaner
+    python -m experiments.long_memory --lags 5 50 --steps 300   # two lags, a short training
 """
 
 import argparse
@@ -27,7 +28,9 @@ import keras
 import numpy as np
 from keras import ops
 
+from experiments import output_folder, parse, seed_number, sorted_once, whole_number
 from models import GRU, LSTM, VARIANTS
+from training.errors import friendly_main
 from training.figures import plt
 from training.gradients import gradients
 from training.optimizers import make_optimizer
@@ -134,7 +137,7 @@ def train_and_score(model, config, lag, rng):
 
 
 def run(config, lags, out_dir, seed=0):
-    os.makedirs(out_dir, exist_ok=True)
+    output_folder(out_dir)
     depth = config.symbols + config.distractors
     table, flows = [], {}
     for lag in lags:
@@ -203,26 +206,22 @@ def plot_gradient_flow(flows, lag, path):
     plt.close(fig)
 
 
+@friendly_main
 def main(argv=None):
     startup.start_devices()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                                      allow_abbrev=False)
     parser.add_argument("--full", action="store_true", help="the longer, cleaner version")
-    parser.add_argument("--lags", default=",".join(map(str, LAGS)), help="comma-separated lags")
-    parser.add_argument("--steps", type=int, help="training steps per model and lag (overrides the preset)")
+    parser.add_argument("--lags", nargs="+", type=whole_number(1), default=LAGS, metavar="LAG",
+                        help=f"the lags, sorted, each once (default {' '.join(map(str, LAGS))})")
+    parser.add_argument("--steps", type=whole_number(1), help="training steps per model and lag (overrides the mode's)")
     parser.add_argument("--output-dir", default="runs/long_memory", help="where the PNGs and the table go")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    try:
-        lags = [int(v) for v in args.lags.split(",")]
-    except ValueError:
-        parser.error(f"--lags takes comma-separated whole numbers; got {args.lags!r}")
-    if min(lags) < 1 or (args.steps is not None and args.steps < 1):
-        parser.error("lags and --steps must be at least 1")
+    parser.add_argument("--seed", type=seed_number, default=0, help="the seed (default 0)")
+    args = parse(parser, argv)
     config = FULL if args.full else QUICK
     if args.steps:
         config = dataclasses.replace(config, steps=args.steps)
-    return run(config, lags, args.output_dir, args.seed)
+    return run(config, list(sorted_once(args.lags)), args.output_dir, args.seed)
 
 
 if __name__ == "__main__":
