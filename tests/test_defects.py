@@ -13,6 +13,7 @@ import pytest
 import sample
 import train_char_rnn
 import train_ptb
+from models import GPTSpec, LanguageModelSpec
 from datasets import DataError, fingerprint, load_corpus, check_split, read_text
 from tests.conftest import ROOT, run_python, script_error
 from training.cli import default_run_name
@@ -63,9 +64,17 @@ def test_a_run_on_own_text_is_named_after_it():
     class Args:
         preset, cell = "small", "custom"
 
-    name = default_run_name("train_char_rnn.py", Args, {"text": "/home/me/My Novel.txt"})
+    name = default_run_name("train_char_rnn.py", Args, {"text": "/home/me/My Novel.txt"}, LanguageModelSpec)
     assert name.startswith("char_rnn-My_Novel-small-custom-")
-    assert default_run_name("train_ptb.py", Args, {"corpus": None}).startswith("ptb-small-custom-")
+    assert default_run_name("train_ptb.py", Args, {"corpus": None}, LanguageModelSpec).startswith("ptb-small-custom-")
+
+
+def test_a_transformer_run_is_named_as_one():
+    """Its folder says "transformer" where an LSTM run names its cell (`custom` would be the LSTM's word)."""
+    class Args:
+        preset, cell, variant = "gpt-baby", "custom", "vanilla"
+
+    assert default_run_name("train_char_rnn.py", Args, {}, GPTSpec).startswith("char_rnn-gpt-baby-transformer-")
 
 
 # ---- --resume refuses, never ignores -------------------------------------------------------------------
