@@ -130,8 +130,6 @@ def main(argv=None):
               + ", ".join(f"{count:,} in {split}" for split, count in data.unknown.items()))
     # The tutorial's valid pass: batch_size streams, state carried; the test pass: batch 1, state carried.
     results = train(run, data, args.distribute, valid_layout="streams")
-    results["unknown_words"] = data.unknown
-    run.write_json("results.json", results)
     print(f"Test perplexity {results['test_perplexity']:.2f} (whole test stream, batch 1, state carried) with the "
           f"model of epoch {results['best_epoch']}. Run folder: {run.shown}")
     return results

@@ -13,7 +13,6 @@ split (the median of `--repeats` runs). Needs Chromium, chromedriver and
 selenium (see tests/test_explorer.py).
 """
 
-import argparse
 import dataclasses
 import json
 import os
@@ -28,7 +27,7 @@ from training import startup  # first: the backend's environment, set before Ker
 import explore
 import train_char_rnn
 from datasets import load_shakespeare
-from experiments import parse, whole_number
+from experiments import command_line, parse, whole_number
 from models import build_model
 from tests.test_explorer import CHROMEDRIVER, CHROMIUM
 from training.errors import friendly_main
@@ -83,8 +82,7 @@ def measure(page, text, repeats):
 @friendly_main
 def main(argv=None):
     startup.start_devices()
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     allow_abbrev=False)
+    parser = command_line(__doc__)
     parser.add_argument("run_dir", nargs="?", help="a run folder of train_char_rnn.py (default: --preset)")
     parser.add_argument("--preset", default="wide", choices=train_char_rnn.PRESETS,
                         help="train_char_rnn.py preset of the untrained model (default wide)")

@@ -14,13 +14,12 @@ compiling included), the median of the next three, and the peak resident memory;
 has not finished within --timeout is reported as such.
 """
 
-import argparse
 import json
 import os
 import subprocess
 import sys
 
-from experiments import in_order_once, parse, sorted_once, whole_number
+from experiments import command_line, in_order_once, parse, sorted_once, whole_number
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -70,8 +69,7 @@ def measure(steps, loop, timeout):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     allow_abbrev=False)
+    parser = command_line(__doc__)
     parser.add_argument("--num-steps", nargs="+", type=whole_number(1), default=NUM_STEPS, metavar="T",
                         help=f"the lengths T, as the scripts' --num-steps; sorted, each once (default "
                              f"{' '.join(map(str, NUM_STEPS))})")

@@ -11,7 +11,6 @@ fair even on a shared, noisy machine; the absolute times are not.
     KERAS_BACKEND=jax python -m benchmarks.lstm_speed --loop fit --steps 50   # JAX on a GPU
 """
 
-import argparse
 import os
 import platform
 import time
@@ -22,7 +21,7 @@ import numpy as np
 
 import keras
 
-from experiments import in_order_once, parse, whole_number
+from experiments import command_line, in_order_once, parse, whole_number
 from models import LSTM
 from training.optimizers import make_optimizer
 
@@ -110,8 +109,7 @@ def device_name():
 
 def main(argv=None):
     startup.start_devices()
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     allow_abbrev=False)
+    parser = command_line(__doc__)
     parser.add_argument("--cases", nargs="+", choices=[c[0] for c in CASES], default=[c[0] for c in CASES],
                         metavar="CASE", help=f"which cases, of {', '.join(c[0] for c in CASES)} (default all)")
     parser.add_argument("--jit-compile", nargs="+", choices=["true", "false"],

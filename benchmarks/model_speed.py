@@ -33,7 +33,7 @@ import subprocess
 import sys
 import time
 
-from experiments import in_order_once, parse, whole_number
+from experiments import command_line, in_order_once, parse, whole_number
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS = ("ptb-small", "char-small", "mnist-default")
@@ -245,8 +245,7 @@ def worker(name, framework, jit_compile, loop, count):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     allow_abbrev=False)
+    parser = command_line(__doc__)
     parser.add_argument("--models", nargs="+", choices=MODELS, default=MODELS, metavar="MODEL",
                         help=f"which models, of {', '.join(MODELS)} (default all)")
     parser.add_argument("--rounds", type=whole_number(1), default=7, help="alternating rounds (default 7)")

@@ -13,7 +13,6 @@ differentiation of the same unrolled loop.
     python -m benchmarks.variant_speed --cases mnist-bilstm --layers coupled gru
 """
 
-import argparse
 import functools
 
 from training import startup  # first: the backend's environment, set before Keras loads
@@ -23,7 +22,7 @@ import numpy as np
 import keras
 
 from benchmarks.lstm_speed import CASES, alternating_rounds, build, device_name, round_of_steps
-from experiments import in_order_once, parse, whole_number
+from experiments import command_line, in_order_once, parse, whole_number
 from models import GRU, LSTM, VARIANTS
 
 # What is timed: the LSTM in each variant, this project's GRU, keras.layers.GRU.
@@ -46,8 +45,7 @@ def time_layers(case, names, rounds, steps_per_round, jit_compile=True):
 
 def main(argv=None):
     startup.start_devices()
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     allow_abbrev=False)
+    parser = command_line(__doc__)
     cases = {case[0]: case for case in CASES}
     parser.add_argument("--cases", nargs="+", choices=cases, default=["ptb-small", "mnist-bilstm"], metavar="CASE",
                         help=f"cases of lstm_speed.py, of {', '.join(cases)} (default ptb-small mnist-bilstm)")

@@ -37,6 +37,12 @@ def fail(message):
     sys.exit(2)
 
 
+def command_line(description):
+    """The parser of an experiment's or a benchmark's options: its docstring as written, no abbreviations."""
+    return argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                   allow_abbrev=False)
+
+
 def parse(parser, argv=None):
     """`parser.parse_args(argv)`, with each mistake one paragraph (`fail`) instead of argparse's usage block.
 

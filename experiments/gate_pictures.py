@@ -14,7 +14,6 @@ model, takes the activations of one LSTM layer at every character
     python -m experiments.gate_pictures runs/<run> --layer 1 --units 12 40 --chars 160
 """
 
-import argparse
 import os
 
 from training import startup  # first: the backend's environment, set before Keras loads
@@ -23,10 +22,10 @@ import keras
 import numpy as np
 
 from datasets import load_shakespeare, read_text
-from experiments import output_folder, parse, sorted_once, whole_number
+from experiments import command_line, output_folder, parse, sorted_once, whole_number
 from models import LSTMStack, lstm_layers
 from training.errors import UserError, friendly_main
-from training.figures import plt
+from training.figures import plt, save_figure
 from training.inference import load_language_model
 
 
@@ -93,16 +92,13 @@ def plot_gates(trace, text, units, path, title):
         ax.set_xticks(range(len(text)), [{"\n": "⏎", " ": "␣"}.get(c, c) for c in text], fontsize=6, family="monospace")
         ax.tick_params(axis="x", length=0)
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 @friendly_main
 def main(argv=None):
     startup.start_devices()
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     allow_abbrev=False)
+    parser = command_line(__doc__)
     parser.add_argument("run_dir", help="run folder of train_char_rnn.py (custom cell)")
     parser.add_argument("--layer", type=whole_number(0), default=0, help="which LSTM layer, from 0 (default 0)")
     parser.add_argument("--units", nargs="+", type=whole_number(0), metavar="UNIT",

@@ -16,7 +16,6 @@ training: the vanishing gradient, measured.
     python -m experiments.long_memory --lags 5 50 --steps 300   # two lags, a short training
 """
 
-import argparse
 import dataclasses
 import json
 import os
@@ -28,10 +27,10 @@ import keras
 import numpy as np
 from keras import ops
 
-from experiments import output_folder, parse, seed_number, sorted_once, whole_number
+from experiments import command_line, output_folder, parse, seed_number, sorted_once, whole_number
 from models import GRU, LSTM, VARIANTS
 from training.errors import friendly_main
-from training.figures import plt
+from training.figures import plt, save_figure
 from training.gradients import gradients
 from training.optimizers import make_optimizer
 
@@ -182,9 +181,7 @@ def plot_accuracy(table, config, path):
     ax.set_title(f"Remembering one symbol, {config.units} units, {config.steps} steps")
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_gradient_flow(flows, lag, path):
@@ -201,16 +198,13 @@ def plot_gradient_flow(flows, lag, path):
     ax.set_title(f"Gradient reaching each input, lag {lag}")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 @friendly_main
 def main(argv=None):
     startup.start_devices()
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     allow_abbrev=False)
+    parser = command_line(__doc__)
     parser.add_argument("--full", action="store_true", help="the longer, cleaner version")
     parser.add_argument("--lags", nargs="+", type=whole_number(1), default=LAGS, metavar="LAG",
                         help=f"the lags, sorted, each once (default {' '.join(map(str, LAGS))})")

@@ -30,7 +30,6 @@ The char-rnn and MNIST runs are run folders of the scripts (--output-dir/char/â€
 speed of each variant against the vanilla LSTM: benchmarks/variant_speed.py.
 """
 
-import argparse
 import dataclasses
 import functools
 import json
@@ -44,7 +43,7 @@ import numpy as np
 
 import train_char_rnn
 import train_mnist_bilstm
-from experiments import in_order_once, long_memory, output_folder, parse, read_results, seed_number, sorted_once
+from experiments import command_line, in_order_once, long_memory, output_folder, parse, read_results, seed_number, sorted_once
 from models import VARIANTS
 from training.errors import friendly_main
 from training.figures import plt, save_figure
@@ -253,19 +252,16 @@ def plot(table, config, path):
         ax.grid(alpha=0.3, axis="y")
     axes[-1, 0].set_xticks(range(len(models)), models, rotation=30, ha="right", rotation_mode="anchor", fontsize=8)
     axes[0, 0].set_title(f"LSTM variants and the GRU ({len(config.seeds)} seed(s); bars: mean, whiskers: range)")
-    fig.tight_layout()
     save_figure(fig, path)
-    plt.close(fig)
 
 
 @friendly_main
 def main(argv=None):
     startup.start_devices()
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     allow_abbrev=False)
-    parser.add_argument("--full", action="store_true", help="every lag and bias, three seeds, longer trainings")
+    parser = command_line(__doc__)
     parser.add_argument("--seeds", nargs="+", type=seed_number, metavar="SEED",
                         help="seeds, instead of the mode's (quick: 0; --full: 0 1 2); sorted, each once")
+    parser.add_argument("--full", action="store_true", help="every lag and bias, three seeds, longer trainings")
     parser.add_argument("--parts", nargs="+", choices=PARTS, default=PARTS, metavar="PART",
                         help=f"which parts, of {', '.join(PARTS)} (default all)")
     parser.add_argument("--models", nargs="+", choices=MODELS, default=MODELS, metavar="MODEL",

@@ -296,5 +296,7 @@ def evaluate_best(run, data):
                "valid_nats": best["valid_nats"], "test_perplexity": test_ppl, "test_nats": test_nats,
                "test_bits": test_nats / math.log(2), "train_seconds": sum(row["epoch_seconds"] for row in run.history),
                "vocabulary_size": len(data.vocabulary)}
+    if data.unknown:  # a word model: the words of each split read as <unk>
+        results["unknown_words"] = data.unknown
     run.write_json("results.json", results)
     return results

@@ -436,6 +436,4 @@ class RunFolder:
             ax.set_yscale("log")
         ax.grid(alpha=0.3)
         ax.legend()
-        fig.tight_layout()
         save_figure(fig, self.file(name))
-        plt.close(fig)
