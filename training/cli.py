@@ -202,6 +202,15 @@ def latest_run(script, args, parent="runs"):
     return folder
 
 
+def model_named(overrides, spec_class):
+    """The command line's config `overrides` under the model's own names: --num-steps, the tokens per training row,
+    is a transformer's block_size (`spec_class.sequence_field`)."""
+    named = dict(overrides)
+    if "num_steps" in named:
+        named[spec_class.sequence_field] = named.pop("num_steps")
+    return named
+
+
 def open_run(args, script, presets, data=None, **overrides):
     """The run folder of this command: a new run, or the one --resume continues.
 
@@ -220,9 +229,8 @@ def open_run(args, script, presets, data=None, **overrides):
     if not spec_class.has_cell and {"cell", "variant"} & args.explicit:
         raise UserError(f"--cell and --variant choose the recurrent cell; the {args.preset} preset is a "
                         f"{spec_class.family}, which has none. Leave them out.")
-    if "num_steps" in overrides:  # the tokens per training row, under the model's own name for it
-        overrides[spec_class.sequence_field] = overrides.pop("num_steps")
-    changes = {"epochs": args.epochs, "steps_per_epoch": args.steps_per_epoch, **overrides}
+    changes = {"epochs": args.epochs, "steps_per_epoch": args.steps_per_epoch,
+               **model_named(overrides, spec_class)}
     config = dataclasses.replace(preset, **{k: v for k, v in changes.items() if v is not None})
     if args.resume and not args.output_dir:
         args.output_dir = latest_run(script, args)
@@ -247,9 +255,12 @@ def open_run(args, script, presets, data=None, **overrides):
         for old, new in RENAMED_FIELDS.items():  # folders written before the averaging had one name
             if old in run.settings["config"]:
                 run.settings["config"][new] = run.settings["config"].pop(old)
+        spec_class = presets.get(run.settings["preset"], preset).spec_class  # the saved run's model
         for new, old in spec_class.config_fields_before.items():  # before the model named its own fields
             if new not in run.settings["config"] and old in run.settings["config"]:
                 run.settings["config"][new] = run.settings["config"][old]
+        changes = {"epochs": args.epochs, "steps_per_epoch": args.steps_per_epoch,
+                   **model_named(overrides, spec_class)}
         check_resume_options(run, args, changes)
         for key in MAY_CHANGE_ON_RESUME:
             if changes.get(key) is not None:
