@@ -221,14 +221,11 @@ def nanogpt_get_lr(it, learning_rate, min_lr, warmup_iters, lr_decay_iters):
     return min_lr + coeff * (learning_rate - min_lr)
 
 
-def handwritten_schedule(step, peak, minimum, warmup_steps, decay_steps):
-    """The project's schedule before it was Keras' (float32, as it was computed), for comparison."""
-    step = np.float32(step)
-    warm = np.float32(peak) * (step + 1) / np.float32(warmup_steps + 1)
-    ratio = np.minimum((step - warmup_steps) / np.float32(max(decay_steps - warmup_steps, 1)), np.float32(1))
-    half_cosine = np.float32(0.5) * (1 + np.cos(np.float32(math.pi) * ratio))
-    cosine = np.float32(minimum) + half_cosine * np.float32(peak - minimum)
-    return np.where(step < warmup_steps, warm, cosine)
+def keras_cosine_decay(peak, minimum, warmup_steps, decay_steps):
+    """Keras' CosineDecay with warm-up, set up to be nanoGPT's get_lr (what WarmupCosine could have been)."""
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=peak / (warmup_steps + 1), decay_steps=max(decay_steps - warmup_steps, 1),
+        alpha=minimum / peak if peak else 0.0, warmup_target=peak, warmup_steps=warmup_steps)
 
 
 def every_step(schedule, steps):
@@ -251,17 +248,17 @@ CONFIGS = [(1e-3, 1e-4, 100, 2000), (5e-3, 5e-4, 10, 300), (1e-3, 1e-4, 100, 500
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: "-".join(map(str, c)))
-def test_warmup_cosine_is_keras_cosine_decay_equal_to_nanogpts_get_lr(config):
-    schedule = WarmupCosine(*config)
-    assert isinstance(schedule, keras.optimizers.schedules.CosineDecay)
+def test_warmup_cosine_and_keras_cosine_decay_equal_nanogpts_get_lr_but_not_each_others_bits(config):
+    """Both within 1e-9 of nanoGPT's get_lr (float64) at every step (the issue's bound: 1e-7); Keras' rounds
+    otherwise at some steps, which is why the project keeps its own (training/schedule.py)."""
     steps = np.arange(config[3] + 300)  # every step, and on past the end of the cosine
-    got = every_step(schedule, steps)
+    ours, theirs = every_step(WarmupCosine(*config), steps), every_step(keras_cosine_decay(*config), steps)
     nanogpt = np.array([nanogpt_get_lr(int(s), *config) for s in steps])
     # measured: at most 6.6e-10 (5e-3's config; 1.6e-10 at 1e-3), float32's rounding (relative 5e-7)
-    assert np.abs(got - nanogpt).max() < 1e-9
-    assert np.abs(got - nanogpt).max() <= 1e-7  # the issue's bound
-    # against the hand-written float32 schedule it replaced: not always the same bits, a rounding apart
-    assert np.abs(got - handwritten_schedule(steps, *config)).max() < 1e-9
+    assert np.abs(ours - nanogpt).max() < 1e-9 and np.abs(theirs - nanogpt).max() < 1e-9
+    assert np.abs(ours - theirs).max() < 1e-9
+    if config[0] == 5e-3:  # gpt-test's: the bits differ at many steps (measured: up to 2.3e-10)
+        assert np.count_nonzero(ours != theirs) > len(steps) // 10
 
 
 def test_warmup_cosine_config_is_the_one_saved_by_earlier_runs():
