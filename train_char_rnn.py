@@ -81,8 +81,8 @@ NANOGPT = {"architecture": "gpt", "batch_layout": "windows", "steps_per_epoch": 
 
 PRESETS = {  # results: docs/results.md#char-rnn-on-tiny-shakespeare
     # crazydonkey200/tensorflow-char-rnn's defaults: 2×128, 10 steps, batch 20, Adam 2e-3, clip 5, no dropout.
-    # A first result in under two minutes of the 2-core CPU: `small`'s model for two epochs, no averaging.
-    "quick": Config(units=256, embedding_size=64, num_steps=50, batch_size=32, epochs=2, nanogpt_batches=0),
+    # A first result in under two minutes of the 2-core CPU: `small`'s model for one epoch, no averaging.
+    "quick": Config(units=256, embedding_size=64, num_steps=50, batch_size=32, epochs=1, nanogpt_batches=0),
     "classic": Config(),
     # 2 × 256 for the 2-core CPU in about 9 minutes: Adam's iterates averaged over the last ~300 steps from
     # epoch 2 on (`--without averaging`: the same without).
