@@ -38,10 +38,10 @@ from training.averaging import evaluation_weights, start_averaging_if_due
 from training.errors import UserError
 from training.language_model import compile_evaluator, epoch_row, evaluate_perplexity, fit_epoch, print_epoch
 from training.metrics import sequence_loss, token_loss
-from training.scoring import in_order_nats
 from training.optimizers import make_optimizer
 from training.regularization import Regularization
 from training.schedule import WarmupCosine, start_epoch
+from training.scoring import in_order_nats
 
 
 @dataclasses.dataclass(frozen=True)
