@@ -8,6 +8,7 @@ tmp_path_factory, and shared by every test that reads them: a test that changes 
 """
 
 import importlib
+import importlib.util
 import json
 import os
 import shutil
@@ -60,6 +61,17 @@ def script_in_fresh_process(script, argv, devices=1, backend="jax"):
     now and then in a fresh process on a 2-core VM, never seen within a long-lived one
     (docs/gpu-and-distributed.md#the-xla-cpu-collective-rendezvous-abort).
     """
+    [results], stderr = jobs_in_fresh_process([(script, argv)], devices, backend)
+    return results, stderr
+
+
+def jobs_in_fresh_process(jobs, devices=1, backend="jax"):
+    """Several jobs one after the other in one fresh process on `devices` CPU devices of `backend`
+    (`script_in_fresh_process`): (script, argv) runs script.main(argv); a string is code that sets `result`.
+
+    Returns:
+        ([for each job what main returned, {"exit": code} for a SystemExit, or the code's `result`], the stderr).
+    """
     env = {"KERAS_BACKEND": backend}
     setup = ""
     if backend == "jax":
@@ -71,12 +83,20 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * {devices})
 """
     code = f"""{setup}
-import json, {script}
-try:
-    results = {script}.main({list(argv)!r})
-except SystemExit as exit:
-    results = {{"exit": exit.code}}
-print("RESULT", json.dumps(results))
+import importlib, json
+found = []
+for job in {[job if isinstance(job, str) else (job[0], list(job[1])) for job in jobs]!r}:
+    if isinstance(job, str):
+        scope = {{}}
+        exec(job, scope)
+        found.append(scope["result"])
+        continue
+    script, argv = job
+    try:
+        found.append(importlib.import_module(script).main(argv))
+    except SystemExit as exit:
+        found.append({{"exit": exit.code}})
+print("RESULT", json.dumps(found))
 """
     return result_with_retry(code, env)
 
@@ -88,6 +108,54 @@ def result_with_retry(code, env):
     if "Termination timeout for" in completed.stderr and "rendezvous" in completed.stderr.lower():
         completed = run_python(code, env=env)
     return result_of(completed), completed.stderr
+
+
+# Models of the project's layers that test modules save here and a fresh process loads and predicts: one process
+# for all of them (tests/test_models.py, test_variants.py, test_gru.py), the session's `reloaded` fixture.
+RELOADED = {}
+
+
+def reloaded_in_fresh_process(name, probe="{}"):
+    """Registers build(rng) -> (model, x) as the model `name` of the session's `reloaded` fixture.
+
+    `probe` is a Python expression of the reloaded model `m`, evaluated in the fresh process: a dict of what the
+    test reads besides the outputs (JSON)."""
+
+    def register(build):
+        RELOADED[name] = (build, probe)
+        return build
+
+    return register
+
+
+@pytest.fixture(scope="session")
+def reloaded(tmp_path_factory):
+    """Every registered model saved as a .keras file here, then loaded and predicted by one fresh process
+    (importing json, numpy, keras and models only).
+
+    Returns: {name: {"outputs": the fresh process's predictions, "expected": this process's outputs, and the probe's
+    entries}}.
+    """
+    import keras
+
+    folder = tmp_path_factory.mktemp("reloaded")
+    expected = {}
+    for name, (build, _) in RELOADED.items():
+        model, x = build(np.random.default_rng(1234))
+        model.save(folder / f"{name}.keras")
+        np.save(folder / f"{name}_x.npy", x)
+        expected[name] = np.asarray(keras.ops.convert_to_numpy(model(x)))
+    probes = {name: probe for name, (_, probe) in RELOADED.items()}
+    found = python_result(f"""
+import json, numpy as np, keras, models
+folder, found = r"{folder}", {{}}
+for name, probe in {probes!r}.items():
+    m = keras.models.load_model(f"{{folder}}/{{name}}.keras")
+    found[name] = {{"outputs": m.predict(np.load(f"{{folder}}/{{name}}_x.npy"), verbose=0).tolist(), **eval(probe)}}
+print("RESULT", json.dumps(found))
+""")
+    return {name: {**found[name], "outputs": np.array(found[name]["outputs"]), "expected": expected[name]}
+            for name in RELOADED}
 
 
 def numeric_gradients(loss, args, eps=1e-6):
@@ -131,14 +199,15 @@ def data_dir():
     return required_data_dir()
 
 
-def write_corpus(folder, names=("train.txt", "valid.txt", "test.txt")):
+def write_corpus(folder, names=("train.txt", "valid.txt", "test.txt"), lines=400):
     """A corpus folder of a 13-word language: lines without trailing spaces; valid and test have words the
     training split never saw (zebra ×30 in valid, yak and gnu ×30 each in test). train_ptb.py trains on it
-    (--corpus) in a second or two: for the tests that need a run of train_ptb.py, not PTB's figures."""
+    (--corpus) in a second or two: for the tests that need a run of train_ptb.py, not PTB's figures.
+    `lines`: of 7 words in the training split (400: 2,800 words and as many <eos>)."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     words = "the cat sat on a mat and the dog ran to it".split()
-    train = "\n".join(" ".join(rng.choice(words, 7)) for _ in range(400)) + "\n"
+    train = "\n".join(" ".join(rng.choice(words, 7)) for _ in range(lines)) + "\n"
     (folder / names[0]).write_text(train)
     (folder / names[1]).write_text("the zebra sat on the mat\n" * 30)
     (folder / names[2]).write_text("a cat and a yak ran\nthe gnu\n" * 30)
@@ -189,6 +258,115 @@ char_run = session_run("char_run", "train_char_rnn", CHAR_RUN, "`test` preset, o
 mnist_run = session_run("mnist_run", "train_mnist_bilstm", MNIST_RUN, "`test` preset (300 steps)")
 awd_run = session_run("awd_run", "train_ptb", AWD_RUN, "`awd-test` preset, three epochs of 60 steps")
 gpt_run = session_run("gpt_run", "train_char_rnn", GPT_RUN, "`gpt-test` preset (a transformer), two epochs")
+
+
+@pytest.fixture(scope="session")
+def shared_runs_in_fresh_process(mnist_run, awd_run, ptb_run):
+    """The shared runs read by one fresh process, each part with no more imported than it needs, in this order:
+    "mnist": model.keras's accuracy on MNIST's 10,000 test images (keras, models, datasets); "awd": sample.py
+    evaluates the awd-test run on PTB's test split and samples 20 words; "ptb": the PTB run's valid perplexity
+    (load_language_model, PTB's valid split; modules sample.py had imported already)."""
+    (mnist, _, data), (awd, _, _), (ptb, _, _) = mnist_run, awd_run, ptb_run
+    return python_result(f"""
+import json, keras, models, numpy as np
+from datasets import load_mnist
+(_, _), (x, y) = load_mnist(r"{data}")
+m = keras.models.load_model(r"{mnist / 'model.keras'}")
+found = {{"mnist": {{"accuracy": float(np.mean(m.predict(x / 255.0, verbose=0).argmax(1) == y))}}}}
+
+import sample
+nats = sample.main([r"{awd}", "--evaluate", r"{data}/ptb/ptb.test.txt"])
+ids = sample.main([r"{awd}", "--prime", "the", "--length", "20", "--seed", "1"])
+found["awd"] = {{"nats": nats, "ids": ids}}
+
+from datasets import load_ptb
+from training.inference import load_language_model
+from datasets.batching import stream_rows
+from training.language_model import compile_evaluator, evaluate_perplexity
+model, _ = load_language_model(r"{ptb}", batch_size=20, num_steps=2, stateful=True)
+_, valid, _, _ = load_ptb(r"{data}")
+x, y = stream_rows(valid, 20, 2)
+found["ptb"] = {{"valid_perplexity": evaluate_perplexity(compile_evaluator(model), x, y, 20)}}
+print("RESULT", json.dumps(found))
+""")
+
+
+# ---- runs on several JAX devices ------------------------------------------------------------------------------------
+
+# The settings of train_ptb.py's runs on 1, 2 and 4 devices (and of the resume on two), on a small corpus: what is
+# tested is that the devices give the numbers of one, not PTB's figures.
+DEVICE_PTB = ("--preset", "test", "--steps-per-epoch", "60", "--batch-size", "4", "--seed", "1")
+
+# The sharding of a stateful model's carried state on 4 devices (tests/test_distribute.py): run first in its process,
+# before any other model is built there, so the layers have their first names.
+CARRIED_STATE = """
+import numpy as np, keras
+from models import LanguageModelSpec, build_model, find_layer
+from training import distribute
+from training.metrics import sequence_loss
+spec = LanguageModelSpec(vocab_size=20, units=6, layers=2, embedding_size=5, seed=3)
+x = np.random.default_rng(0).integers(0, 20, (24, 7)).astype("int32")
+states = {}
+for name, distribution in (("one", None), ("many", distribute.start("data", 8, stateful=True))):
+    keras.utils.set_random_seed(3)
+    with distribute.scope(distribution):
+        model = build_model(spec, batch_size=8, num_steps=7, stateful=True)
+        model.compile(optimizer=keras.optimizers.SGD(0.5), loss=sequence_loss)
+        model.fit(x, x, batch_size=8, shuffle=False, epochs=1, verbose=0)  # 3 batches, state carried
+    lstm = find_layer(model, "lstm_1")
+    states[name] = [np.asarray(s.value).tolist() for s in lstm.states]
+    if distribution is not None:
+        states["spec"] = str(lstm.states[0].value.sharding.spec)
+        states["devices"] = len(lstm.states[0].value.sharding.device_set)
+result = states
+"""
+
+
+@pytest.fixture(scope="session")
+def jax_device_runs(tmp_path_factory):
+    """runs(devices): the JAX runs of tests/test_distribute.py and test_resume.py on 1, 2 or 4 virtual CPU devices,
+    every run of a device count in one fresh process (the count is fixed when JAX starts), made on first use.
+
+    Returns {name: (run folder, what main returned, or {"exit": code}, or a code job's result)} and "stderr":
+        1: "ptb", "char", "mnist"; 2: the same with --distribute data, "ptb cut" (its first epoch) and
+        "ptb resumed" (--resume to its second), "batch 3" (a batch that does not split); 4: "carried state", "ptb".
+    """
+    if importlib.util.find_spec("jax") is None:
+        pytest.skip("needs jax (requirements-jax.txt)")
+    data, folder = required_data_dir(), tmp_path_factory.mktemp("devices")
+    corpus = write_corpus(folder / "corpus")
+    ptb = [*DEVICE_PTB, "--corpus", str(corpus), "--epochs", "2"]
+    char = ["--preset", "test", "--steps-per-epoch", "20", "--epochs", "2", "--nanogpt-batches", "0", "--data-dir",
+            data, "--seed", "2"]
+    mnist = ["--preset", "test", "--steps-per-epoch", "10", "--epochs", "2", "--data-dir", data, "--seed", "2"]
+    many = ["--distribute", "data"]
+    cut = folder / "2" / "ptb-cut"
+    jobs = {1: {"ptb": ("train_ptb", ptb), "char": ("train_char_rnn", char), "mnist": ("train_mnist_bilstm", mnist)},
+            2: {"ptb": ("train_ptb", ptb + many),
+                "ptb cut": ("train_ptb", [*DEVICE_PTB, "--corpus", str(corpus), "--epochs", "1", *many]),
+                "ptb resumed": ("train_ptb", ["--resume", "--epochs", "2", "--output-dir", str(cut), "--data-dir",
+                                              data, *many]),  # neither --preset nor --seed
+                "char": ("train_char_rnn", char + many), "mnist": ("train_mnist_bilstm", mnist + many),
+                "batch 3": ("train_ptb", [*DEVICE_PTB[:-4], "--epochs", "2", "--batch-size", "3", "--corpus",
+                                          str(corpus), *many])},
+            4: {"carried state": CARRIED_STATE, "ptb": ("train_ptb", ptb + many)}}
+    made = {}
+
+    def runs(devices):
+        if devices not in made:
+            named = {}
+            for name, job in jobs[devices].items():
+                out = folder / str(devices) / name.replace(" ", "-")
+                if isinstance(job, str) or "--resume" in job[1]:
+                    named[name] = (cut if not isinstance(job, str) else None, job)
+                else:
+                    named[name] = (out, (job[0], [*job[1], "--output-dir", str(out)]))
+            found, stderr = jobs_in_fresh_process([job for _, job in named.values()], devices)
+            made[devices] = {name: (out, result) for (name, (out, _)), result in zip(named.items(), found)}
+            made[devices]["stderr"] = stderr
+        return made[devices]
+
+    return runs
 
 
 def history(folder):

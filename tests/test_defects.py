@@ -13,9 +13,9 @@ import pytest
 import sample
 import train_char_rnn
 import train_ptb
+from datasets import DataError, check_split, fingerprint, load_corpus, read_text
 from models import GPTSpec, LanguageModelSpec
-from datasets import DataError, fingerprint, load_corpus, check_split, read_text
-from tests.conftest import ROOT, run_python, script_error
+from tests.conftest import ROOT, run_python, script_error, write_corpus
 from training.cli import default_run_name
 from training.run import lock_folder, new_run_folder, release_folders
 
@@ -80,9 +80,9 @@ def test_a_transformer_run_is_named_as_one():
 # ---- --resume refuses, never ignores -------------------------------------------------------------------
 
 @pytest.mark.slow  # three short trainings
-def test_resume_refuses_options_that_would_change_the_run(tmp_path, capsys, data_dir):
+def test_resume_refuses_options_that_would_change_the_run(tmp_path, capsys):
     out = tmp_path / "run"
-    common = ["--data-dir", data_dir, "--output-dir", str(out)]
+    common = ["--corpus", str(write_corpus(tmp_path / "corpus")), "--output-dir", str(out)]  # a small corpus
     train_ptb.main(["--preset", "test", "--steps-per-epoch", "3", "--epochs", "2", *common])
     saved = {name: (out / name).read_bytes() for name in ("config.json", "state.json")}
     message = script_error(train_ptb.main, ["--resume", "--seed", "7", "--batch-size", "5", "--cell", "builtin",
@@ -99,14 +99,13 @@ def test_resume_refuses_options_that_would_change_the_run(tmp_path, capsys, data
 
 
 @pytest.mark.slow  # three short trainings
-def test_resume_without_a_folder_continues_the_latest_run_of_the_script_and_preset(tmp_path, monkeypatch, capsys,
-                                                                                   data_dir):
+def test_resume_without_a_folder_continues_the_latest_run_of_the_script_and_preset(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    short = ["--preset", "test", "--steps-per-epoch", "3", "--data-dir", data_dir]
+    short = ["--preset", "test", "--steps-per-epoch", "3", "--corpus", str(write_corpus(tmp_path / "corpus"))]
     assert "there is none with a finished epoch" in script_error(train_ptb.main, ["--resume", *short], capsys)
     train_ptb.main([*short, "--epochs", "1"])
     train_ptb.main([*short, "--epochs", "1", "--seed", "5"])
-    first, second = sorted(tmp_path.glob("runs/ptb-test-*"), key=lambda p: json.loads((p / "config.json").read_text())["seed"])
+    first, second = sorted(tmp_path.glob("runs/ptb-corpus-test-*"), key=lambda p: json.loads((p / "config.json").read_text())["seed"])
     later = time.time() + 60
     os.utime(first / "state.json", (later, later))  # its last epoch ended last
     capsys.readouterr()
@@ -254,8 +253,9 @@ def test_sampling_a_corpus_without_unk_lower_cases_primes_and_scores_around_unse
 @pytest.mark.slow
 def test_sigterm_stops_a_run_like_ctrl_c_and_says_how_to_resume(tmp_path, data_dir):
     out = tmp_path / "run"
+    corpus = write_corpus(tmp_path / "corpus")  # 50 epochs of 80 steps: stopped in the first few
     process = subprocess.Popen([sys.executable, "train_ptb.py", "--preset", "test", "--epochs", "50",
-                                "--steps-per-epoch", "200",
+                                "--steps-per-epoch", "200", "--corpus", str(corpus),
                                 "--data-dir", data_dir, "--output-dir", str(out)], cwd=ROOT, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
@@ -286,9 +286,10 @@ def test_an_output_dir_that_cannot_be_created_is_one_paragraph(tmp_path, capsys)
 
 
 @pytest.mark.slow  # two short trainings
-def test_a_run_folder_whose_name_is_not_utf8_trains_and_resumes(tmp_path, data_dir, capsys):
+def test_a_run_folder_whose_name_is_not_utf8_trains_and_resumes(tmp_path, capsys):
     out = os.path.join(str(tmp_path), os.fsdecode(b"run\xff"))
-    common = ["--preset", "test", "--steps-per-epoch", "2", "--data-dir", data_dir, "--output-dir", out]
+    common = ["--preset", "test", "--steps-per-epoch", "2", "--corpus", str(write_corpus(tmp_path / "corpus")),
+              "--output-dir", out]
     train_ptb.main([*common, "--epochs", "1"])
     results = train_ptb.main([*common, "--epochs", "2", "--resume"])
     assert "TensorBoard logs cannot be written" in capsys.readouterr().out

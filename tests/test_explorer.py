@@ -106,8 +106,10 @@ def variant_runs(tmp_path_factory, char_run):
 
     folder = tmp_path_factory.mktemp("variants")
     peephole, coupled = folder / "peephole", folder / "coupled"
-    train_char_rnn.main(["--preset", "test", "--variant", "peephole", "--steps-per-epoch", "20", "--nanogpt-batches",
-                         "0", "--data-dir", char_run[2], "--output-dir", str(peephole)])
+    text = folder / "shakespeare-test.txt"  # Tiny Shakespeare's test split as a text of its own: short valid and
+    text.write_text(load_shakespeare(char_run[2])[2], encoding="utf-8")  # test splits, the passage's characters
+    train_char_rnn.main(["--preset", "test", "--variant", "peephole", "--steps-per-epoch", "20", "--text", str(text),
+                         "--output-dir", str(peephole)])
     model = load_model(peephole / "model.keras")
     rng = np.random.default_rng(0)
     for layer in lstm_layers(model):

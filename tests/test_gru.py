@@ -7,7 +7,7 @@ import keras
 
 from models import GRU, GRUCell
 from models.reference import gru_backward, gru_forward
-from tests.conftest import gradients, numeric_gradients, python_result
+from tests.conftest import gradients, numeric_gradients, reloaded_in_fresh_process
 from tests.test_models import ATOL, as_list, np_, twin_models, weighted_sum
 
 TWINS = dict(classes=(GRU, keras.layers.GRU), states=1)
@@ -103,20 +103,17 @@ def test_config_round_trip_and_keras_config(tmp_path, rng):
     assert GRU.from_config(keras.layers.GRU(5, return_sequences=True).get_config()).return_sequences
 
 
-def test_keras_file_reloads_in_a_fresh_process(tmp_path, rng):
+@reloaded_in_fresh_process("gru", probe='{"types": [type(l).__name__ for l in m.layers] '
+                                        '+ [type(m.layers[1].forward_layer).__name__]}')
+def _gru_model(rng):
     inputs = keras.Input((5, 3))
     x = keras.layers.Bidirectional(GRU(4, return_sequences=True, **RANDOM_BIAS))(inputs)
-    model = keras.Model(inputs, GRU(3, **RANDOM_BIAS)(x))
-    data = rng.normal(size=(2, 5, 3)).astype("float32")
-    model.save(tmp_path / "gru.keras")
-    np.save(tmp_path / "x.npy", data)
-    found = python_result(f"""
-import json, numpy as np, keras, models
-m = keras.models.load_model(rf"{tmp_path}/gru.keras")
-print("RESULT", json.dumps({{"outputs": m.predict(np.load(rf"{tmp_path}/x.npy"), verbose=0).tolist(),
-                            "types": [type(l).__name__ for l in m.layers] + [type(m.layers[1].forward_layer).__name__]}}))
-""")
-    np.testing.assert_allclose(found["outputs"], np_(model(data)), atol=1e-6)
+    return keras.Model(inputs, GRU(3, **RANDOM_BIAS)(x)), rng.normal(size=(2, 5, 3)).astype("float32")
+
+
+def test_keras_file_reloads_in_a_fresh_process(reloaded):
+    found = reloaded["gru"]  # saved here, loaded and predicted by the session's fresh process
+    np.testing.assert_allclose(found["outputs"], found["expected"], atol=1e-6)
     assert found["types"][-2:] == ["GRU", "GRU"]
 
 

@@ -11,7 +11,7 @@ import pytest
 import predict_mnist
 import train_mnist_bilstm
 from datasets.batching import shifted_images
-from tests.conftest import python_result, script_error
+from tests.conftest import script_error
 
 
 def test_short_run_passes_90_percent_and_writes_artifacts(mnist_run):
@@ -26,15 +26,9 @@ def test_short_run_passes_90_percent_and_writes_artifacts(mnist_run):
 
 
 @pytest.mark.slow  # a fresh process predicts the 10,000 test images
-def test_model_reloads_in_fresh_process(mnist_run):
-    out, results, data = mnist_run
-    found = python_result(f"""
-import json, keras, models, numpy as np
-from datasets import load_mnist
-(_, _), (x, y) = load_mnist(r"{data}")
-m = keras.models.load_model(r"{out / 'model.keras'}")
-print("RESULT", json.dumps({{"accuracy": float(np.mean(m.predict(x / 255.0, verbose=0).argmax(1) == y))}}))
-""")
+def test_model_reloads_in_fresh_process(mnist_run, shared_runs_in_fresh_process):
+    _, results, _ = mnist_run
+    found = shared_runs_in_fresh_process["mnist"]  # keras.models.load_model there, importing models
     assert found["accuracy"] == pytest.approx(results["test_accuracy"], abs=1e-4)
 
 

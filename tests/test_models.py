@@ -9,7 +9,7 @@ from keras import ops
 import models.backward
 from models import GRU, LSTM, LSTMCell, LSTMStack
 from models.reference import lstm_backward, lstm_forward
-from tests.conftest import gradients, numeric_gradients, python_result, run_python
+from tests.conftest import gradients, numeric_gradients, reloaded_in_fresh_process, run_python
 
 ATOL = 1e-5
 TWIN_CLASSES = [(LSTM, keras.layers.LSTM), (GRU, keras.layers.GRU)]  # ours and Keras' layer
@@ -340,42 +340,21 @@ def test_config_round_trip_and_keras_file_in_fresh_process(reloaded):
     cell_config = LSTMCell(4, recurrent_dropout=0.2).get_config()
     assert LSTMCell.from_config(cell_config).get_config() == cell_config
     found = reloaded["layers"]  # Bidirectional(LSTM) → Dense → LSTM, saved and loaded in another process
-    assert found["largest_difference"] <= 1e-6 and "Bidirectional" in found["layer_types"]
+    largest_difference = float(np.abs(found["outputs"] - found["expected"]).max())
+    assert largest_difference <= 1e-6 and "Bidirectional" in found["layer_types"]
 
 
-def _layers_model():
+@reloaded_in_fresh_process("layers", probe='{"layer_types": [type(l).__name__ for l in m.layers]}')
+def _layers_model(rng):
     inputs = keras.Input((5, 3))
     outputs = keras.layers.Dense(2)(keras.layers.Bidirectional(LSTM(4, return_sequences=True))(inputs))
-    return keras.Model(inputs, LSTM(3)(outputs)), (2, 5, 3)
+    return keras.Model(inputs, LSTM(3)(outputs)), rng.normal(size=(2, 5, 3)).astype("float32")
 
 
-@pytest.fixture(scope="module")
-def reloaded(tmp_path_factory):
-    """Models of the project's layers saved as .keras files here and predicted by a fresh process (one for all).
-
-    Returns: {name: {"largest_difference": from this process's outputs, "layer_types", "stack": ...}}.
-    """
-    folder = tmp_path_factory.mktemp("reloaded")
-    rng = np.random.default_rng(1234)
-    models_ = {"layers": _layers_model(), "stack": (_stack_model(True, stateful=False, locked=True), (4, 7, 3))}
-    for name, (model, shape) in models_.items():
-        x = rng.normal(size=shape).astype("float32")
-        model.save(folder / f"{name}.keras")
-        np.save(folder / f"{name}_x.npy", x)
-        np.save(folder / f"{name}_expected.npy", np_(model(x)))
-    return python_result(f"""
-import json, numpy as np, keras, models
-folder, found = r"{folder}", {{}}
-for name in {list(models_)!r}:
-    m = keras.models.load_model(f"{{folder}}/{{name}}.keras")
-    outputs = m.predict(np.load(f"{{folder}}/{{name}}_x.npy"), verbose=0)
-    found[name] = {{"largest_difference": float(np.abs(outputs - np.load(f"{{folder}}/{{name}}_expected.npy")).max()),
-                   "layer_types": [type(l).__name__ for l in m.layers]}}
-stack = m.get_layer("lstms")
-found["stack"]["units"] = [l.units for l in stack.lstms]
-found["stack"]["weight_dropout"] = [l.weight_dropout for l in stack.lstms]
-print("RESULT", json.dumps(found))
-""")
+@reloaded_in_fresh_process("stack", probe='{"units": [l.units for l in m.get_layer("lstms").lstms], '
+                                          '"weight_dropout": [l.weight_dropout for l in m.get_layer("lstms").lstms]}')
+def _stack_to_reload(rng):
+    return _stack_model(True, stateful=False, locked=True), rng.normal(size=(4, 7, 3)).astype("float32")
 
 
 class _Training(keras.Model):
@@ -441,7 +420,7 @@ def test_stack_saves_and_reloads_in_fresh_process(reloaded):
     config = model.get_layer("lstms").get_config()
     assert LSTMStack.from_config(config).get_config() == config
     found = reloaded["stack"]  # the same stack, saved and loaded in another process
-    assert found["largest_difference"] <= 1e-6
+    assert float(np.abs(found["outputs"] - found["expected"]).max()) <= 1e-6
     assert found["units"] == [6, 5, 4] and found["weight_dropout"] == [0.2, 0.2, 0.2]
 
 

@@ -126,23 +126,26 @@ def test_char_model_on_own_text_samples_and_evaluates_in_a_fresh_process(own_run
     assert fresh["nats"] == pytest.approx(sample.main([str(out), "--evaluate", str(path)]), rel=1e-6)
 
 
-def test_resume_refuses_a_changed_or_missing_text(tmp_path, capsys):
-    path = tmp_path / "poem.txt"
-    path.write_text(POEM * 40, encoding="utf-8")
-    out = tmp_path / "run"
-    common = ["--preset", "test", "--text", str(path), "--output-dir", str(out)]
-    train_char_rnn.main(common + ["--steps-per-epoch", "5"])
-    path.write_text(POEM * 40 + "one more line\n", encoding="utf-8")
-    before = sorted(os.listdir(out))
-    message = script_error(train_char_rnn.main, ["--resume", "--epochs", "2", "--output-dir", str(out)], capsys)
-    assert "has changed since" in message and sorted(os.listdir(out)) == before
-    path.unlink()
-    assert "which is missing now" in script_error(train_char_rnn.main, ["--resume", "--epochs", "2",
-                                                                        "--output-dir", str(out)], capsys)
+def test_resume_refuses_a_changed_or_missing_text(own_runs, tmp_path, capsys):
+    """The shared char run on the poem (3 epochs): its text changed, then gone, then another given. The poem is put
+    back as it was at the end, for the tests after; the refusals leave the run folder as it was."""
+    path, out = own_runs["poem"], own_runs["chars"]
+    original = path.read_bytes()
+    try:
+        path.write_text(POEM * 40 + "one more line\n", encoding="utf-8")
+        before = sorted(os.listdir(out))
+        message = script_error(train_char_rnn.main, ["--resume", "--epochs", "4", "--output-dir", str(out)], capsys)
+        assert "has changed since" in message and sorted(os.listdir(out)) == before
+        path.unlink()
+        assert "which is missing now" in script_error(train_char_rnn.main, ["--resume", "--epochs", "4",
+                                                                            "--output-dir", str(out)], capsys)
+    finally:
+        path.write_bytes(original)
     other = tmp_path / "other.txt"
     other.write_text(POEM)
     assert "resume it without --text" in script_error(train_char_rnn.main, ["--resume", "--text", str(other),
                                                                              "--output-dir", str(out)], capsys)
+    assert sorted(os.listdir(out)) == before
 
 
 @pytest.mark.parametrize("content, message", [

@@ -12,7 +12,7 @@ from keras import ops
 import train_ptb
 from models import LSTM, LanguageModelSpec, build_model, find_layer, lstm_layers
 from models.language_model import ActivationPenalty, EmbeddingDropout
-from tests.conftest import python_result, script_error, write_corpus
+from tests.conftest import script_error, write_corpus
 from training.averaging import AveragedAdam, AveragedSGD, evaluation_weights, not_improving
 
 
@@ -156,18 +156,14 @@ def test_non_monotonic_trigger():
 
 
 @pytest.mark.slow  # three epochs of the awd-test preset on PTB, and PTB's test split in a fresh process
-def test_awd_run_saves_the_averaged_model(awd_run):
+def test_awd_run_saves_the_averaged_model(awd_run, shared_runs_in_fresh_process):
     """The awd-test run (every technique on, averaging from epoch 2); its resume is a case of tests/test_resume.py."""
-    whole_dir, whole, data_dir = awd_run
+    whole_dir, whole, _ = awd_run
     config = json.load(open(whole_dir / "config.json"))["model"]
     assert config["tie_weights"] and config["weight_dropout"] == 0.3 and config["locked_dropout"]
-    # model.keras holds the averaged weights: a fresh process evaluates it to the run's test perplexity.
-    fresh = python_result(f"""
-import json, sample
-nats = sample.main([r"{whole_dir}", "--evaluate", r"{data_dir}/ptb/ptb.test.txt"])
-ids = sample.main([r"{whole_dir}", "--prime", "the", "--length", "20", "--seed", "1"])
-print("RESULT", json.dumps({{"nats": nats, "ids": ids}}))
-""")
+    # model.keras holds the averaged weights: a fresh process evaluates it to the run's test perplexity
+    # (sample.py --evaluate PTB's test split, and 20 words sampled there).
+    fresh = shared_runs_in_fresh_process["awd"]
     assert math.exp(fresh["nats"]) == pytest.approx(whole["test_perplexity"], rel=5e-3)
     assert len(fresh["ids"]) == 20
     # ... and not the raw iterates, which the checkpoint keeps for training on.

@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from tests.conftest import AWD_RUN, CHAR_RUN, GPT_RUN, PTB_RUN, copy_run, history, script_in_fresh_process, write_corpus
+from tests.conftest import AWD_RUN, CHAR_RUN, DEVICE_PTB, GPT_RUN, PTB_RUN, copy_run, history, write_corpus
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +32,8 @@ class Case:
     cut_learning_rates: tuple = ()  # history.csv's learning_rate column of the resumed run
     same_files: tuple = ()  # files of the run folder that must be the same
     corpus: bool = False   # train on a small corpus folder (--corpus, which the resumed run must find unchanged)
+    unscored: bool = False  # Tiny Shakespeare runs whose nanoGPT score is not read: --nanogpt-batches 0 for the
+                            # runs trained here and for the resume (which may change it)
 
 
 CASES = {
@@ -40,7 +42,7 @@ CASES = {
     "char-streams": Case("train_char_rnn", CHAR_RUN + ("--batch-layout", "streams"), 2,
                          {"valid_nats": 1e-5, "test_nats": 1e-5, "best_epoch": 0}, ("valid_nats",),
                          title="Tiny Shakespeare test:", default_title="Tiny Shakespeare small", cut="char_run",
-                         same_files=("samples.txt",)),
+                         same_files=("samples.txt",), unscored=True),
     "char-windows": Case("train_char_rnn", ("--preset", "test", "--steps-per-epoch", "60", "--batch-layout", "windows",
                                            "--nanogpt-batches", "0"),
                          2, {"valid_nats": 1e-5, "test_nats": 1e-5, "best_epoch": 0}, ("valid_nats",),
@@ -49,7 +51,8 @@ CASES = {
     # the transformer: AdamW's moments and the step of its warm-up and cosine go on where they were
     "char-gpt": Case("train_char_rnn", GPT_RUN, 2, {"valid_nats": 1e-5, "test_nats": 1e-5, "best_epoch": 0},
                      ("valid_nats", "train_nats", "learning_rate"), title="Tiny Shakespeare gpt-test:",
-                     default_title="Tiny Shakespeare small", whole="gpt_run", same_files=("samples.txt",)),
+                     default_title="Tiny Shakespeare small", whole="gpt_run", same_files=("samples.txt",),
+                     unscored=True),
     "mnist": Case("train_mnist_bilstm", ("--preset", "test", "--steps-per-epoch", "40"), 2, {"test_accuracy": 0},
                   ("valid_loss",), title="MNIST BiLSTM test:", default_title="MNIST BiLSTM default"),
     # averaging began in epoch 2: the cut run stops while the weights are averaged
@@ -59,9 +62,9 @@ CASES = {
     "ptb-own-corpus": Case("train_ptb", ("--preset", "test", "--steps-per-epoch", "20", "--seed", "4"), 2,
                            {"test_perplexity": 1e-5}, ("valid_perplexity", "train_perplexity"), title="{corpus} test:",
                            default_title="{corpus} small", corpus=True, cut_learning_rates=("1.0", "0.5")),
-    "ptb-2-devices": Case("train_ptb", ("--preset", "test", "--steps-per-epoch", "60", "--seed", "1", "--batch-size", "4",
-                                        "--distribute", "data"), 2, {"test_perplexity": 1e-5}, ("valid_perplexity",),
-                          tolerance=1e-4, devices=2),
+    # the runs in one fresh process on two JAX devices, on a small corpus (tests/conftest.py's jax_device_runs)
+    "ptb-2-devices": Case("train_ptb", DEVICE_PTB + ("--distribute", "data"), 2, {"test_perplexity": 1e-5},
+                          ("valid_perplexity",), tolerance=1e-4, devices=2),
 }
 
 needs_jax = pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="needs jax (requirements-jax.txt)")
@@ -79,35 +82,41 @@ needs_jax = pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="
 ])
 def test_resume_gives_same_numbers_as_uninterrupted(name, request, tmp_path, data_dir, capsys):
     case = CASES[name]
-    if case.devices:
-        def main(argv):
-            results, stderr = script_in_fresh_process(case.script, argv, case.devices)
-            assert "exit" not in results, stderr[-3000:]
-            return results
-    else:
-        main = importlib.import_module(case.script).main
+    if case.devices:  # the whole run, the cut run and its resume were made in one process on the devices
+        runs = request.getfixturevalue("jax_device_runs")(case.devices)
+        (whole_folder, whole), (cut, _), (_, resumed) = (runs[key] for key in ("ptb", "ptb cut", "ptb resumed"))
+        assert all("exit" not in results for results in (whole, resumed)), runs["stderr"][-3000:]
+        check_resumed(case, whole_folder, whole, cut, resumed, "", capsys)
+        return
+    main = importlib.import_module(case.script).main
     common = [*case.argv, "--data-dir", data_dir]
     corpus = write_corpus(tmp_path / "corpus") if case.corpus else None
     if corpus:
         common += ["--corpus", str(corpus)]
+    unscored = ["--nanogpt-batches", "0"] if case.unscored else []
 
     if case.whole:
         whole_folder, whole, _ = request.getfixturevalue(case.whole)
         assert history(whole_folder)[-1]["epoch"] == str(case.epochs)
     else:
         whole_folder = tmp_path / "whole"
-        whole = main(common + ["--epochs", str(case.epochs), "--output-dir", str(whole_folder)])
+        whole = main(common + unscored + ["--epochs", str(case.epochs), "--output-dir", str(whole_folder)])
     cut = tmp_path / "cut"
     if case.cut:
         copy_run(request.getfixturevalue(case.cut), cut)  # the shared run is left as it is
         assert len(history(cut)) == case.epochs - 1
     else:
-        main(common + ["--epochs", str(case.epochs - 1), "--output-dir", str(cut)])
+        main(common + unscored + ["--epochs", str(case.epochs - 1), "--output-dir", str(cut)])
     capsys.readouterr()
 
     resume = ["--resume", "--epochs", str(case.epochs), "--output-dir", str(cut), "--data-dir", data_dir]
-    resumed = main(resume + (["--distribute", "data"] if case.devices else []))  # neither --preset nor --seed
+    resumed = main(resume + unscored)  # neither --preset nor --seed
+    check_resumed(case, whole_folder, whole, cut, resumed, corpus, capsys)
 
+
+def check_resumed(case, whole_folder, whole, cut, resumed, corpus, capsys):
+    """The resumed run `cut` against the whole run: results, history, the files the case names, its preset and
+    what it printed."""
     for key, rel in case.results.items():
         assert resumed[key] == (pytest.approx(whole[key], rel=rel) if rel else whole[key]), key
     rows = [history(whole_folder), history(cut)]

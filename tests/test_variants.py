@@ -10,7 +10,7 @@ import models.backward
 from models import LSTM, LSTMCell, LSTMStack
 from models.cell import VARIANTS
 from models.reference import lstm_backward, lstm_forward
-from tests.conftest import gradients, numeric_gradients, python_result
+from tests.conftest import gradients, numeric_gradients, reloaded_in_fresh_process
 from tests.test_models import ATOL, as_list, np_, weighted_sum
 
 FIXED_GATE = {"coupled", "no-forget-gate", "no-input-gate", "no-output-gate"}
@@ -172,29 +172,29 @@ def test_config_round_trip():
         assert LSTMCell.from_config(cell_config).get_config() == cell_config
 
 
-def test_every_variant_reloads_in_a_fresh_process(tmp_path, rng):
-    """A model of every variant (a BiLSTM and a stack of it) saved as .keras and predicted by another process."""
-    expected = {}
-    for variant in VARIANTS:
+def _variant_model(variant):
+    """A BiLSTM and a stack of `variant`, random weights: saved here, predicted by the session's fresh process."""
+
+    def build(rng):
         inputs = keras.Input((5, 3))
         x = keras.layers.Bidirectional(LSTM(4, return_sequences=True, variant=variant))(inputs)
         x = LSTMStack([LSTM(3, return_sequences=True, variant=variant) for _ in range(2)], name="lstms")(x)
         model = keras.Model(inputs, x)
         _random_weights(model, rng)
-        data = rng.normal(size=(2, 5, 3)).astype("float32")
-        model.save(tmp_path / f"{variant}.keras")
-        np.save(tmp_path / f"{variant}.npy", data)
-        expected[variant] = np_(model(data))
-    found = python_result(f"""
-import json, numpy as np, keras, models
-found = {{}}
-for variant in {list(VARIANTS)!r}:
-    m = keras.models.load_model(rf"{tmp_path}/{{variant}}.keras")
-    found[variant] = {{"outputs": m.predict(np.load(rf"{tmp_path}/{{variant}}.npy"), verbose=0).tolist(),
-                      "variants": [l.variant for l in m.get_layer("lstms").lstms]
-                                  + [m.layers[1].forward_layer.variant, m.layers[1].backward_layer.variant]}}
-print("RESULT", json.dumps(found))
-""")
+        return model, rng.normal(size=(2, 5, 3)).astype("float32")
+
+    return build
+
+
+for _variant in VARIANTS:
+    reloaded_in_fresh_process(f"variant {_variant}", probe='{"variants": [l.variant for l in m.get_layer("lstms").lstms]'
+                              ' + [m.layers[1].forward_layer.variant, m.layers[1].backward_layer.variant]}')(
+        _variant_model(_variant))
+
+
+def test_every_variant_reloads_in_a_fresh_process(reloaded):
+    """A model of every variant (a BiLSTM and a stack of it) saved as .keras and predicted by another process."""
     for variant in VARIANTS:
-        np.testing.assert_allclose(found[variant]["outputs"], expected[variant], atol=1e-6, err_msg=variant)
-        assert found[variant]["variants"] == [variant] * 4
+        found = reloaded[f"variant {variant}"]
+        np.testing.assert_allclose(found["outputs"], found["expected"], atol=1e-6, err_msg=variant)
+        assert found["variants"] == [variant] * 4
