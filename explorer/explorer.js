@@ -1134,6 +1134,7 @@ self.onmessage = (event) => {
                       span: view.span, busy: view.busy, worker: !!worker, length: view.result ? view.result.length : 0 }),
       cell: cellValues, tours: () => view.tours.map(({ highlight, ...stop }) => stop), takeStop,
       select, setPosition, dots: (l) => (view.dots[l] || []).map((d) => ({ ...d })),
+      heatRows: () => (view.heat ? view.heat.rows.map((e) => ({ ...e })) : []),
     },
   };
 
