@@ -404,8 +404,13 @@ self.onmessage = (event) => {
   const unitQuantity = () => (view.quantity === "surprisal" ? "tanhc" : view.quantity);
   const isGate = (q) => "ifo".includes(q);
 
-  function values(result, layer, unit, quantity) {  // the unit's value at every position
-    const u = units[layer], s = result.layers[layer], T = result.length, out = new Float32Array(T);
+  // The ranking, the span, the heat map and the tours read at most the first ANALYSED positions: every unit's values
+  // over a 200,000-character paste would take gigabytes (the colouring and the diagram read the whole text).
+  const ANALYSED = 20000;
+  const analysed = (result) => Math.min(result.length, ANALYSED);
+
+  function values(result, layer, unit, quantity, T = result.length) {  // the unit's value at every position
+    const u = units[layer], s = result.layers[layer], out = new Float32Array(T);
     for (let t = 0; t < T; t++) {
       const k = t * u + unit;
       out[t] = quantity === "tanhc" ? Math.tanh(s.c[k]) : s[quantity][k];
@@ -647,7 +652,9 @@ self.onmessage = (event) => {
 
   // ---- signals the units may track, and the units that track them best --------------------------------------------
   function signals(result) {
-    const tokens = result.known.map((k) => result.tokens[k]), T = tokens.length, out = {};
+    if (result.signals) return result.signals;
+    const tokens = result.known.slice(0, analysed(result)).map((k) => result.tokens[k]), T = tokens.length, out = {};
+    result.signals = out;
     const line = new Float32Array(T), toEnd = new Float32Array(T), quote = new Float32Array(T);
     const bracket = new Float32Array(T), word = new Float32Array(T), speaker = new Float32Array(T);
     const upper = new Float32Array(T), lineEnd = new Float32Array(T);
@@ -702,7 +709,7 @@ self.onmessage = (event) => {
   function allValues(result, quantity) {
     result.cache = result.cache || {};
     if (!result.cache[quantity]) {
-      result.cache[quantity] = units.map((u, l) => Array.from({ length: u }, (_, j) => values(result, l, j, quantity)));
+      result.cache[quantity] = units.map((u, l) => Array.from({ length: u }, (_, j) => values(result, l, j, quantity, analysed(result))));
     }
     return result.cache[quantity];
   }
@@ -767,7 +774,8 @@ self.onmessage = (event) => {
     const box = $("span-units"), result = view.result;
     box.textContent = "";
     if (!view.span || !result) { box.textContent = "Select some text above."; return; }
-    const [first, last] = view.span, T = result.length, scores = [], all = allValues(result, unitQuantity());
+    const [first, last] = view.span, T = analysed(result), scores = [], all = allValues(result, unitQuantity());
+    if (last >= T) { box.textContent = `The span lies past the first ${ANALYSED.toLocaleString("en")} positions, which are all the page compares.`; return; }
     units.forEach((u, l) => {
       for (let j = 0; j < u; j++) {
         const v = all[l][j];
@@ -789,7 +797,7 @@ self.onmessage = (event) => {
   const SAT = { size: 220, pad: 30 };
 
   function saturationDots(result, l) {
-    const s = result.layers[l], u = units[l], T = result.length, dots = [];
+    const s = result.layers[l], u = units[l], T = analysed(result), dots = [];
     for (const gate of "ifo") {
       if (!blocks.includes(gate)) continue;  // a fixed gate is always 1: nothing to plot
       for (let j = 0; j < u; j++) {
@@ -889,8 +897,8 @@ self.onmessage = (event) => {
     result.heatRows = result.heatRows || {};
     const rows = result.heatRows[key] || (result.heatRows[key] = unitsBy(result, signal, quantity).slice(0, HEAT.rows));
     const width = Math.max(240, Math.min(canvas.parentElement.clientWidth, 640));
-    const columns = Math.min(result.length, Math.floor((width - HEAT.label) / 2));
-    const start = Math.max(0, Math.min(result.length - columns, view.position - (columns >> 1)));
+    const columns = Math.min(analysed(result), Math.floor((width - HEAT.label) / 2));
+    const start = Math.max(0, Math.min(analysed(result) - columns, view.position - (columns >> 1)));
     const cell = (width - HEAT.label) / columns;
     canvas.width = width; canvas.height = (rows.length + 1) * HEAT.rowHeight + 4;
     g.font = "10px ui-monospace, monospace"; g.fillStyle = "#333";
@@ -936,7 +944,7 @@ self.onmessage = (event) => {
   }
 
   function findTours(result) {
-    const stops = [], T = result.length;
+    const stops = [], T = analysed(result);
     if (T < MIN_TOKENS) return stops;
     const tokens = result.known.map((k) => result.tokens[k]), all = signals(result);
     const newline = chars ? "\n" : EOS, isEnd = (t) => tokens[t] === newline;
@@ -944,7 +952,7 @@ self.onmessage = (event) => {
     // 1. the unit that counts along the line, and its forget gate at the line ends
     if (correlation(all["position in the line"], all["position in the line"]) > 0) {
       const best = unitsBy(result, all["position in the line"], "tanhc")[0];
-      const f = values(result, best.layer, best.unit, "f");
+      const f = values(result, best.layer, best.unit, "f", T);
       const atEnd = mean(f, isEnd), elsewhere = mean(f, (t) => !isEnd(t));
       const ends = []; for (let t = 1; t < T; t++) if (isEnd(t)) ends.push(t);
       const reset = atEnd < elsewhere - 0.2;

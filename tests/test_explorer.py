@@ -242,6 +242,8 @@ def test_sampling_is_reproducible_and_stays_in_the_vocabulary(browser, pages, ki
 def test_sampling_refuses_lengths_and_seeds_it_cannot_take(browser, pages):
     """A length past 20,000 (which would freeze the tab), empty or negative, and a seed that is not a whole number
     (NaN, 0.5, 1e30) are refused with what to give; the page's button shows the message."""
+    from selenium.webdriver.common.by import By
+
     open_page(browser, pages["char"])
     attempt = ("try { lstm.sample('', Number(arguments[0]), 1, Number(arguments[1])); return 'no error'; } "
                "catch (e) { return e.message; }")
