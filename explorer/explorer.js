@@ -5,10 +5,13 @@
 //   lstm.info                          {kind, layers, units, vocabSize, tied, cell, title}
 //   lstm.tokenize(text)                the tokens of text, as training cut them (characters, or words + <eos>)
 //   lstm.run(text)                     state carried from a zero state over the known tokens of text:
-//                                      {tokens, ids, unknown, length, layers: [{h, c, i, f, o}], probs, at(t, l)}
+//                                      {tokens, ids, unknown, length, layers: [{h, c, i, f, g, o}], probs, at(t, l)}
+//                                      (g: the candidate C̃_t)
 //                                      layers[l].h is a Float32Array of length·units[l] (row t = position t);
 //                                      probs a Float32Array of length·vocabSize: P(token t+1 | tokens ≤ t)
 //   lstm.sample(prime, n, temperature, seed)   n tokens (1 to 20,000) after prime (from a zero state), as text
+//   lstm.page                          the page: state(), cell() (the diagram's numbers), tours(), takeStop(k),
+//                                      select(layer, unit, quantity), setPosition(p), dots(layer), heatRows()
 "use strict";
 
 // The model: its forward pass and sampling, built from the payload (explorer/export.py) and the kernel's bytes.
@@ -1070,7 +1073,7 @@ self.onmessage = (event) => {
   }
 
   // ---- reading the text: in the worker where there is one, the last text wins --------------------------------------
-  let worker = null, workerBusy = false, requested = 0;
+  let worker = null, workerBusy = false, requested = 0, useWorker = false;
 
   function startWorker() {
     try {
@@ -1083,7 +1086,7 @@ self.onmessage = (event) => {
         if (error) { showError(error); return; }
         show(withAt(result), ms);
       };
-      w.onerror = () => { worker = null; workerBusy = false; view.worker = false; update(); };  // on this thread, then
+      w.onerror = () => { worker = null; workerBusy = false; useWorker = false; update(); };  // on this thread, then
       w.postMessage({ payload: { ...payload, weights }, kernels });
       return w;
     } catch (error) {
@@ -1103,6 +1106,7 @@ self.onmessage = (event) => {
       return;
     }
     view.busy = true; document.body.dataset.busy = "1";
+    if (useWorker && !worker) { worker = startWorker(); useWorker = !!worker; }
     if (worker) {
       if (workerBusy) { worker.terminate(); worker = startWorker(); }  // drop the old text's reading: the last wins
       workerBusy = true;
@@ -1219,8 +1223,9 @@ self.onmessage = (event) => {
     if (ranked.length) select(ranked[0].units[0].layer, ranked[0].units[0].unit);  // a unit that tracks something
     timings.ready = performance.now();
     document.body.dataset.ready = "1";
-    // the worker starts after the page is shown; its model is built while the reader looks
-    setTimeout(() => { worker = startWorker(); view.worker = !!worker; }, 0);
+    // the worker starts with the first edit: a reader who only looks pays nothing for it, and `lstm.run` called
+    // right after the page opens (benchmarks/explorer_speed.py) has the CPU to itself
+    useWorker = true;
   }
 
   setUp();
