@@ -13,8 +13,8 @@ Also the command-line rules that the experiments and the benchmarks share, each 
 - `output_folder` creates an --output-dir and checks that it can be written to before anything runs;
   `read_results` reads a results file an earlier run left there, or says that it is damaged.
 
-Only the standard library is imported at the top: `python -m experiments.NAME` imports this package before the
-module's own `from training import startup`, and the benchmarks that start their work in fresh processes keep
+Only the standard library is imported at the top: running an experiment as a module (`python -m`) imports this
+package before the module's own `from training import startup`, and the benchmarks that start their work in fresh processes keep
 Keras out of their own.
 """
 

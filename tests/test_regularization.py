@@ -209,7 +209,7 @@ def test_char_rnn_takes_the_same_techniques_and_without():
     model = build_model(spec, batch_size=2, num_steps=5)
     assert all(layer.weight_dropout == config.weight_dropout for layer in lstm_layers(model))
     assert find_layer(model, "lstm_0_dropout").noise_shape == (None, 1, None)  # locked
-    plain = model_spec(dataclasses.replace(config, **switched_off("weight-drop,locked-dropout")), 65,
+    plain = model_spec(dataclasses.replace(config, **switched_off(["weight-drop", "locked-dropout"])), 65,
                        "builtin", 3)
     assert not plain.locked_dropout and plain.weight_dropout == 0
     build_model(plain, batch_size=2, num_steps=5)  # the builtin cell takes the rest
