@@ -102,7 +102,7 @@ def test_bad_input_is_one_paragraph_and_writes_nothing(argv, message, capsys, tm
 
 def test_quick_machinery_on_two_tasks_resumes_without_training_again(tmp_path, monkeypatch, capsys):
     config = dataclasses.replace(st.QUICK, tasks=("parity", "reverse"), models=("lstm", "transformer-alibi"),
-                                 steps=2, batch_size=4, units=8, layers=1, width=16, heads=2, train_length=6,
+                                 steps=2, transformer_steps=2, batch_size=4, units=8, layers=1, width=16, heads=2, train_length=6,
                                  test_lengths=(7, 12), string_lengths=(7, 12), test_sequences=3)
     out = tmp_path / "out"
     found = st.run(config, str(out))
