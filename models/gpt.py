@@ -23,6 +23,16 @@ block_size tokens).
 nanoGPT counts the parameters without the position embeddings
 (`nanogpt_parameter_count`): 795,904 for 4 layers × 128 wide with 65 tokens,
 10,646,784 for 6 × 384.
+
+Learned positions end at block_size: a position the model never trained on
+has no vector. `build_gpt(spec, positions=...)` chooses an encoding that
+reaches any length instead (`POSITIONS`; experiments/state_tracking.py):
+"sinusoidal" (Vaswani et al. 2017: fixed sines added to the embeddings),
+"rope" (Su et al. 2021: the queries and keys of each head rotated by an angle
+that grows with the position, so q·k depends on the distance only) or "alibi"
+(Press et al. 2022: each head's scores lowered in proportion to the distance,
+by a slope of its own). None of them has weights; the default, "learned", is
+the model above, saved and counted as before.
 """
 
 import dataclasses
@@ -36,6 +46,7 @@ from models.seeds import derived_seed
 from models.serialization import SERIALIZATION_PACKAGE
 
 INIT_STD = 0.02  # nanoGPT's: every weight matrix and embedding
+POSITIONS = ("learned", "sinusoidal", "rope", "alibi")  # build_gpt's position encodings; only "learned" has weights
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,17 +131,52 @@ class PositionEmbedding(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
+class SinusoidalPositions(keras.layers.Layer):
+    """Adds the fixed sines and cosines of Vaswani et al. (2017) to a (batch, T, width) input, for any T:
+    channel 2i holds sin(t / 10000^(2i/width)), channel 2i + 1 the cosine of the same angle."""
+
+    def call(self, x):
+        steps, width = ops.shape(x)[1], x.shape[-1]
+        angles = ops.expand_dims(ops.cast(ops.arange(steps), "float32"), 1) * ops.exp(
+            ops.cast(ops.arange(0, width, 2), "float32") * (-math.log(10000.0) / width))  # (T, width / 2)
+        table = ops.reshape(ops.stack([ops.sin(angles), ops.cos(angles)], axis=-1), (steps, width))
+        return x + ops.cast(table, x.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+def rotate(x, positions):
+    """RoPE (Su et al. 2021) on (batch, heads, T, head_width): each pair of channels (j, j + head_width / 2)
+    turned by the angle t / 10000^(2j/head_width) at position t."""
+    half = x.shape[-1] // 2
+    frequencies = ops.exp(ops.cast(ops.arange(half), "float32") * (-math.log(10000.0) * 2 / x.shape[-1]))
+    angles = ops.expand_dims(ops.cast(positions, "float32"), 1) * frequencies  # (T, half)
+    cos, sin = ops.cast(ops.cos(angles), x.dtype), ops.cast(ops.sin(angles), x.dtype)
+    first, second = x[..., :half], x[..., half:]
+    return ops.concatenate([first * cos - second * sin, first * sin + second * cos], axis=-1)
+
+
+def alibi_slopes(heads):
+    """ALiBi's slope of each head (Press et al. 2022): 2^(−8h/heads) for h = 1..heads."""
+    return [2.0 ** (-8.0 * (h + 1) / heads) for h in range(heads)]
+
+
+@keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
 class CausalSelfAttention(keras.layers.Layer):
     """Multi-head self-attention in which position t sees positions ≤ t (nanoGPT's CausalSelfAttention).
 
     One matrix gives the queries, keys and values of every head (c_attn),
     softmax(q·kᵀ / √head_width) masked to the past weights the values, and a
     second matrix mixes the heads back into the residual stream (c_proj).
+    `positions` "rope" rotates the queries and keys, "alibi" biases the scores
+    by the distance; any other value leaves them as nanoGPT's.
     """
 
-    def __init__(self, heads, dropout=0.0, projection_std=INIT_STD, seed=None, **kwargs):
+    def __init__(self, heads, dropout=0.0, projection_std=INIT_STD, seed=None, positions="learned", **kwargs):
         super().__init__(**kwargs)
         self.heads, self.dropout, self.projection_std, self.seed = int(heads), float(dropout), projection_std, seed
+        self.positions = positions
         self.attention_dropout = keras.layers.Dropout(dropout, seed=derived_seed(seed or 0, 1))
         self.output_dropout = keras.layers.Dropout(dropout, seed=derived_seed(seed or 0, 2))
 
@@ -151,8 +197,14 @@ class CausalSelfAttention(keras.layers.Layer):
 
     def call(self, x, training=False):
         q, k, v = (self.split_heads(part) for part in ops.split(self.qkv(x), 3, axis=-1))
-        scores = ops.matmul(q, ops.swapaxes(k, -1, -2)) / math.sqrt(ops.shape(q)[-1])  # (batch, heads, T, T)
         steps = ops.arange(ops.shape(x)[1])
+        if self.positions == "rope":
+            q, k = rotate(q, steps), rotate(k, steps)
+        scores = ops.matmul(q, ops.swapaxes(k, -1, -2)) / math.sqrt(ops.shape(q)[-1])  # (batch, heads, T, T)
+        if self.positions == "alibi":
+            distance = ops.cast(ops.expand_dims(steps, 0) - ops.expand_dims(steps, 1), scores.dtype)  # s − t ≤ 0
+            slopes = ops.reshape(ops.convert_to_tensor(alibi_slopes(self.heads), scores.dtype), (self.heads, 1, 1))
+            scores = scores + slopes * distance
         causal = ops.expand_dims(steps, 1) >= ops.expand_dims(steps, 0)  # [t, s]: s ≤ t
         scores = ops.where(causal, scores, float("-inf"))
         weights = ops.cast(ops.softmax(ops.cast(scores, "float32"), axis=-1), v.dtype)  # softmax in float32 always
@@ -166,19 +218,20 @@ class CausalSelfAttention(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "heads": self.heads, "dropout": self.dropout,
-                "projection_std": self.projection_std, "seed": self.seed}
+                "projection_std": self.projection_std, "seed": self.seed, **positions_config(self.positions)}
 
 
 @keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
 class TransformerBlock(keras.layers.Layer):
     """x + attention(LayerNorm(x)), then x + MLP(LayerNorm(x)): nanoGPT's Block (pre-norm, no biases)."""
 
-    def __init__(self, heads, dropout=0.0, projection_std=INIT_STD, seed=None, **kwargs):
+    def __init__(self, heads, dropout=0.0, projection_std=INIT_STD, seed=None, positions="learned", **kwargs):
         super().__init__(**kwargs)
         self.heads, self.dropout, self.projection_std, self.seed = int(heads), float(dropout), projection_std, seed
+        self.positions = positions
         self.attention_norm = layer_norm("attention_norm")
         self.attention = CausalSelfAttention(heads, dropout, projection_std, seed=derived_seed(seed or 0, 10),
-                                             name="attention")
+                                             positions=positions, name="attention")
         self.mlp_norm = layer_norm("mlp_norm")
         self.mlp_dropout = keras.layers.Dropout(dropout, seed=derived_seed(seed or 0, 20))
 
@@ -203,7 +256,12 @@ class TransformerBlock(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "heads": self.heads, "dropout": self.dropout,
-                "projection_std": self.projection_std, "seed": self.seed}
+                "projection_std": self.projection_std, "seed": self.seed, **positions_config(self.positions)}
+
+
+def positions_config(positions):
+    """The position encoding in a layer's config: nothing for the default, so saved models read as before."""
+    return {} if positions == "learned" else {"positions": positions}
 
 
 def layer_norm(name):
@@ -211,12 +269,18 @@ def layer_norm(name):
     return keras.layers.LayerNormalization(epsilon=1e-5, center=False, name=name)
 
 
-def build_gpt(spec, batch_size=None, num_steps=None, stateful=False):
-    """The transformer of `spec` for inputs of shape (batch_size, num_steps ≤ block_size); None leaves an axis free."""
+def build_gpt(spec, batch_size=None, num_steps=None, stateful=False, positions="learned"):
+    """The transformer of `spec` for inputs of shape (batch_size, num_steps ≤ block_size); None leaves an axis free.
+
+    `positions` (of `POSITIONS`): "learned" is nanoGPT's position embedding (num_steps ≤ block_size); the
+    others reach any length and have no weights (block_size then limits nothing).
+    """
+    if positions not in POSITIONS:
+        raise ValueError(f"unknown position encoding {positions!r}; choose one of {', '.join(POSITIONS)}.")
     if stateful:
         raise ValueError("a transformer has no state to carry from one batch to the next; build it with "
                          "stateful=False and read a long text in windows.")
-    if num_steps is not None and num_steps > spec.block_size:
+    if positions == "learned" and num_steps is not None and num_steps > spec.block_size:
         raise ValueError(f"the transformer reads at most block_size = {spec.block_size} tokens at a time; got "
                          f"num_steps {num_steps}.")
     seed = spec.seed
@@ -224,17 +288,22 @@ def build_gpt(spec, batch_size=None, num_steps=None, stateful=False):
     embedding = keras.layers.ReversibleEmbedding(spec.vocab_size, spec.width, tie_weights=True,
                                                  embeddings_initializer=normal(seed), reverse_dtype=output_dtype(),
                                                  name="embedding")
-    x = PositionEmbedding(spec.block_size, seed=derived_seed(seed, 1), name="position_embedding")(embedding(tokens))
+    x = embedding(tokens)
+    if positions == "learned":
+        x = PositionEmbedding(spec.block_size, seed=derived_seed(seed, 1), name="position_embedding")(x)
+    elif positions == "sinusoidal":
+        x = SinusoidalPositions(name="sinusoidal_positions")(x)
     x = keras.layers.Dropout(spec.dropout, seed=derived_seed(seed, 2), name="embedding_dropout")(x)
     projection_std = INIT_STD / math.sqrt(2 * spec.layers)
     for layer in range(spec.layers):
         x = TransformerBlock(spec.heads, spec.dropout, projection_std, seed=derived_seed(seed, 100 * (layer + 1)),
-                             name=f"block_{layer}")(x)
+                             positions=positions, name=f"block_{layer}")(x)
     logits = embedding(layer_norm("final_norm")(x), reverse=True)
     return keras.Model(tokens, logits, name="gpt")
 
 
 def nanogpt_parameter_count(model):
     """The trainable parameters without the position embeddings, as nanoGPT's get_num_params() counts them."""
-    positions = model.get_layer("position_embedding").count_params()
+    learned = [layer for layer in model.layers if layer.name == "position_embedding"]  # none: other encodings
+    positions = learned[0].count_params() if learned else 0
     return sum(math.prod(v.shape) for v in model.trainable_weights) - positions
