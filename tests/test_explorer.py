@@ -209,16 +209,21 @@ def test_clicking_a_unit_recolours_the_text_and_hovering_shows_five_guesses(brow
     assert tip.is_displayed() and len(tip.find_elements(By.TAG_NAME, "tr")) == 5
 
 
+def select_span(browser, first, last):
+    """Selects the characters first..last of the page's text with the mouse's selection, as a reader does."""
+    browser.execute_script(
+        "const spans = document.querySelectorAll('#text span[data-p]'); const range = document.createRange();"
+        "range.setStart(spans[arguments[0]].firstChild, 0); range.setEnd(spans[arguments[1]].firstChild, 1);"
+        "const sel = window.getSelection(); sel.removeAllRanges(); sel.addRange(range);"
+        "document.getElementById('text').dispatchEvent(new MouseEvent('mouseup', {bubbles: true}));", first, last)
+
+
 @in_browser
 def test_selecting_a_span_lists_the_units_most_active_on_it(browser, pages):
     from selenium.webdriver.common.by import By
 
     open_page(browser, pages["char"])
-    browser.execute_script(
-        "const spans = document.querySelectorAll('#text span[data-p]'); const range = document.createRange();"
-        "range.setStart(spans[10].firstChild, 0); range.setEnd(spans[30].firstChild, 1);"
-        "const sel = window.getSelection(); sel.removeAllRanges(); sel.addRange(range);"
-        "document.getElementById('text').dispatchEvent(new MouseEvent('mouseup', {bubbles: true}));")
+    select_span(browser, 10, 30)
     box = browser.find_element(By.ID, "span-units")
     assert "positions 10–30" in box.text and len(box.find_elements(By.TAG_NAME, "button")) == 8
 

@@ -12,7 +12,8 @@ import pytest
 
 from models.language_model import lstm_layers
 from tests.conftest import write_corpus
-from tests.test_explorer import TOLERANCE, browser, in_browser, open_page, passage, set_text, write_page  # noqa: F401
+from tests.test_explorer import TOLERANCE, browser, in_browser, open_page, passage, select_span, set_text,
+                               write_page  # noqa: F401
 from training.inference import load_language_model
 
 PAGE_KINDS = {"char": "char", "words": "tied words"}
@@ -143,11 +144,7 @@ def test_the_span_panel_follows_the_quantity_and_the_text(browser, teaching_page
     from selenium.webdriver.support.ui import Select
 
     open_page(browser, teaching_pages["char"])
-    browser.execute_script(
-        "const spans = document.querySelectorAll('#text span[data-p]'); const range = document.createRange();"
-        "range.setStart(spans[10].firstChild, 0); range.setEnd(spans[30].firstChild, 1);"
-        "const sel = window.getSelection(); sel.removeAllRanges(); sel.addRange(range);"
-        "document.getElementById('text').dispatchEvent(new MouseEvent('mouseup', {bubbles: true}));")
+    select_span(browser, 10, 30)
     box = browser.find_element(By.ID, "span-units")
     before = box.text
     assert "positions 10–30" in before and "tanh(C_t)" in before
