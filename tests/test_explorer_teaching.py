@@ -12,8 +12,8 @@ import pytest
 
 from models.language_model import lstm_layers
 from tests.conftest import write_corpus
-from tests.test_explorer import TOLERANCE, browser, in_browser, open_page, passage, select_span, set_text,
-                               write_page  # noqa: F401
+from tests.test_explorer import (  # noqa: F401  browser: the fixture
+    TOLERANCE, browser, in_browser, open_page, passage, select_span, set_text, write_page)
 from training.inference import load_language_model
 
 PAGE_KINDS = {"char": "char", "words": "tied words"}
