@@ -294,7 +294,8 @@ print("RESULT", json.dumps(found))
 # ---- runs on several JAX devices ------------------------------------------------------------------------------------
 
 # The settings of train_ptb.py's runs on 1, 2 and 4 devices (and of the resume on two), on a small corpus: what is
-# tested is that the devices give the numbers of one, not PTB's figures.
+# tested is that the devices give the numbers of one, not PTB's figures (char-rnn reads a text of Tiny Shakespeare's,
+# MNIST its data set).
 DEVICE_PTB = ("--preset", "test", "--steps-per-epoch", "60", "--batch-size", "4", "--seed", "1")
 
 # The sharding of a stateful model's carried state on 4 devices (tests/test_distribute.py): run first in its process,
@@ -333,11 +334,14 @@ def jax_device_runs(tmp_path_factory):
     """
     if importlib.util.find_spec("jax") is None:
         pytest.skip("needs jax (requirements-jax.txt)")
+    from datasets import load_shakespeare
+
     data, folder = required_data_dir(), tmp_path_factory.mktemp("devices")
     corpus = write_corpus(folder / "corpus")
     ptb = [*DEVICE_PTB, "--corpus", str(corpus), "--epochs", "2"]
-    char = ["--preset", "test", "--steps-per-epoch", "20", "--epochs", "2", "--nanogpt-batches", "0", "--data-dir",
-            data, "--seed", "2"]
+    text = folder / "shakespeare-test.txt"  # char-rnn on Tiny Shakespeare's test split as a text: short valid, test
+    text.write_text(load_shakespeare(data)[2], encoding="utf-8")
+    char = ["--preset", "test", "--steps-per-epoch", "20", "--epochs", "2", "--text", str(text), "--seed", "2"]
     mnist = ["--preset", "test", "--steps-per-epoch", "10", "--epochs", "2", "--data-dir", data, "--seed", "2"]
     many = ["--distribute", "data"]
     cut = folder / "2" / "ptb-cut"

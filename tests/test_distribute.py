@@ -3,7 +3,8 @@
 The device count is fixed when the backend starts (XLA_FLAGS for JAX's CPU devices, logical devices for
 TensorFlow), so the runs of each count are made in a fresh process: on JAX one process per count for every
 test here and the resume on two devices (a case of tests/test_resume.py), the session's `jax_device_runs`
-(tests/conftest.py); train_ptb.py's runs read a small corpus, char-rnn and MNIST their data sets.
+(tests/conftest.py); train_ptb.py's runs read a small corpus, char-rnn's Tiny Shakespeare's test split as a
+text of its own, MNIST its data set.
 """
 
 import importlib.util

@@ -124,6 +124,8 @@ def tiny_data(seed=0):
 
 
 def test_weight_averaging_study_on_a_tiny_task(tmp_path):
+    """The study's averages kept apart, on a random stream instead of PTB (the same assertions held on PTB;
+    reading a data set from data_dir is the char study's below)."""
     import dataclasses
 
     import train_ptb
@@ -135,25 +137,6 @@ def test_weight_averaging_study_on_a_tiny_task(tmp_path):
     first, second = table
     assert [row["epoch"] for row in table] == [1, 2] and "ema 5@2" not in first and set(averages) | {"raw"} <= set(second)
     np.testing.assert_allclose(second["ema 1000@1"], second["mean@1"], rtol=1e-4)  # a longer window: the mean
-    assert abs(second["mean@1"] - second["raw"]) > 1e-3 and abs(second["ema 5@2"] - second["mean@1"]) > 1e-3
-    weight_averaging.plot(table, tmp_path / "averages.png")
-    assert (tmp_path / "averages.png").stat().st_size > 1000
-
-
-@pytest.mark.slow  # two epochs of awd-test on PTB, four valid passes each
-def test_weight_averaging_study_keeps_its_averages_apart(tmp_path, data_dir):
-    import dataclasses
-
-    import train_ptb
-    from experiments import weight_averaging
-
-    config = dataclasses.replace(train_ptb.PRESETS["awd-test"], average_after=0)
-    averages = {"mean@1": (1, 0), "ema 1000@1": (1, 1000), "ema 5@2": (2, 5)}
-    table = weight_averaging.run("ptb", 2, steps_per_epoch=40, averages=averages, data_dir=data_dir, config=config)
-    first, second = table
-    assert "ema 5@2" not in first and set(averages) | {"raw"} <= set(second)
-    # a window longer than the run is the plain mean
-    np.testing.assert_allclose(second["ema 1000@1"], second["mean@1"], rtol=1e-4)
     assert abs(second["mean@1"] - second["raw"]) > 1e-3 and abs(second["ema 5@2"] - second["mean@1"]) > 1e-3
     weight_averaging.plot(table, tmp_path / "averages.png")
     assert (tmp_path / "averages.png").stat().st_size > 1000
