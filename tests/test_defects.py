@@ -341,8 +341,9 @@ def test_the_largest_seed_builds_every_random_layer(rng):
 
 @pytest.mark.slow  # a fresh process
 def test_a_saved_model_loads_quietly_outside_the_scripts_from_any_folder(char_run, tmp_path):
-    code = (f"import models\nmodel = models.load_model({str(char_run[0] / 'model.keras')!r})\n"
-            f"print('RESULT', model.count_params())")
+    """As the README says: the scripts' start-up first, then `import models` (which imports Keras plainly)."""
+    code = (f"from training import startup\nstartup.start_devices()\nimport models\n"
+            f"model = models.load_model({str(char_run[0] / 'model.keras')!r})\nprint('RESULT', model.count_params())")
     done = run_python(code, cwd=tmp_path, env={"TF_CPP_MIN_LOG_LEVEL": "0"})  # the project on PYTHONPATH (README)
     assert done.returncode == 0 and done.stdout.startswith("RESULT "), done.stderr[-2000:]
     assert not [line for line in done.stderr.splitlines() if line.strip()], done.stderr[-2000:]

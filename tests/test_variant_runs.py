@@ -83,7 +83,7 @@ def test_char_rnn_and_mnist_take_a_variant_and_the_gru(tmp_path, data_dir):
     poem = tmp_path / "poem.txt"
     poem.write_text(POEM * 40, encoding="utf-8")
     chars = tmp_path / "chars"
-    train_char_rnn.main(["--preset", "test", "--text", str(poem), "--split", "0.8,0.1,0.1", "--cell", "builtin-gru",
+    train_char_rnn.main(["--preset", "test", "--text", str(poem), "--split", "0.8", "0.1", "0.1", "--cell", "builtin-gru",
                          "--output-dir", str(chars)])
     assert json.loads((chars / "config.json").read_text())["model"]["cell"] == "builtin-gru"
     assert len(sample.main([str(chars), "--prime", "Über", "--length", "10"])) == 10
