@@ -11,7 +11,7 @@ brackets, ...), the units most active on a selected span, the gate saturation
 per layer, and sampling. Its API, `window.lstm`, is described in docs/explorer.md.
 """
 
-import argparse
+import json
 import os
 
 from training import startup  # first: the backend's environment, set before Keras loads
@@ -19,32 +19,24 @@ from training import startup  # first: the backend's environment, set before Ker
 from datasets import EOS, UNK, read_text
 from explorer import page_html
 from explorer.export import default_passage, page_size_text, payload
+from training.cli import ArgumentParser, check_data_dir
 from training.errors import UserError, friendly_main
 from training.files import atomic_write
-from training.inference import load_language_model
-from training.run import read_json
+from training.inference import load_run_model, load_vocabulary
 
 MAX_PASSAGE = 20_000  # tokens of --text placed in the page's box (the page recomputes all of it on every edit)
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     allow_abbrev=False)
+    parser = ArgumentParser(description=__doc__)
     parser.add_argument("run_dir", help="run folder of train_char_rnn.py or train_ptb.py")
     parser.add_argument("--text", metavar="FILE", help="the page's first text (default: the start of the run's test "
                                                        "split)")
     parser.add_argument("--output", metavar="PAGE", help="the HTML file to write (default: RUN/explore.html)")
     parser.add_argument("--data-dir", help="where the run's data lies (default: as the training scripts look)")
-    return parser.parse_args(argv)
-
-
-def check_lstm(settings, run_dir):
-    """The page computes an LSTM (any variant): a clear error for a run of a GRU, which has no cell state."""
-    cell = settings["model"].get("cell", "custom")
-    if cell not in ("custom", "builtin"):
-        raise UserError(f"the explorer's page shows an LSTM's cell state and its gates i, f, o, and {run_dir} is a "
-                        f"run of a GRU (--cell {cell}), which has neither; explore a run of --cell custom (any "
-                        f"--variant) or builtin. sample.py samples and scores the GRU run.")
+    args = parser.parse_args(argv)
+    check_data_dir(args.data_dir)
+    return args
 
 
 def title_of(settings, run_dir):
@@ -75,14 +67,18 @@ def own_passage(path, vocabulary):
     if not passage.strip():
         raise UserError(f"the --text file {path} holds no text; give a file with some of it.")
     tokens = vocabulary.split(passage)
+    where = path
     if len(tokens) > MAX_PASSAGE:
         print(f"note: the page starts with the first {MAX_PASSAGE:,} of the {len(tokens):,} tokens of {path}; "
               f"paste more into its box if you like.")
-        passage = tokens_text(tokens[:MAX_PASSAGE], vocabulary.kind)
+        tokens, where = tokens[:MAX_PASSAGE], "the part placed in the page"
+        passage = tokens_text(tokens, vocabulary.kind)
     unknown = vocabulary.unknown(tokens)
     if unknown and not (vocabulary.kind == "words" and UNK in vocabulary.index):
-        print(f"note: {len(unknown)} tokens of {path} are not in the model's vocabulary; the page shows them "
-              f"struck through and skips them: {', '.join(repr(u) for u in unknown[:10])}")
+        listed = ", ".join(json.dumps(u, ensure_ascii=False) for u in unknown[:10])
+        more = f" and {len(unknown) - 10:,} more" if len(unknown) > 10 else ""
+        print(f"note: {len(unknown):,} tokens of {where} are not in the model's vocabulary; the page shows them "
+              f"struck through and skips them: {listed}{more}.")
     return passage
 
 
@@ -90,9 +86,9 @@ def own_passage(path, vocabulary):
 def main(argv=None):
     startup.start_devices()
     args = parse_args(argv)
-    model, vocabulary = load_language_model(args.run_dir, lstm_only=True, batch_size=1, num_steps=None, stateful=False)
-    settings = read_json(os.path.join(args.run_dir, "config.json"), "the run's settings")
-    check_lstm(settings, args.run_dir)
+    model, settings = load_run_model(args.run_dir, "language_model", lstm_only=True, batch_size=1, num_steps=None,
+                                     stateful=False)
+    vocabulary = load_vocabulary(args.run_dir, model)
     passage = own_passage(args.text, vocabulary) if args.text else default_passage(settings, vocabulary.kind,
                                                                                    args.data_dir)
     output = args.output or os.path.join(args.run_dir, "explore.html")

@@ -6,18 +6,21 @@ Each image is turned upright (a phone photo's EXIF orientation), laid on
 paper if it has transparency, turned to grayscale, resized to 28×28 (keeping
 its aspect, on a square canvas) and, if its background is light, inverted so
 that the digit is light on dark as in MNIST. Prints the class and its
-probability; an image without ink is an error, not a guess.
+probability; an image without ink is an error, not a guess: it is reported,
+and the other images are still classified (exit code 2 when any was not).
 """
 
-import argparse
+import sys
 
 from training import startup  # first: the backend's environment, set before Keras loads
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from datasets import DataError
 from datasets.text import check_regular_file
-from training.errors import UserError, friendly_main
+from training.cli import ArgumentParser
+from training.errors import UserError, friendly_main, print_error
 from training.inference import load_run_model
 
 MIN_CONTRAST = 32  # gray levels between the darkest and the lightest pixel below which an image has no ink
@@ -88,20 +91,29 @@ def load_image(path):
 @friendly_main
 def main(argv=None):
     startup.start_devices()
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     allow_abbrev=False)
+    parser = ArgumentParser(description=__doc__)
     parser.add_argument("run_dir", help="run folder of train_mnist_bilstm.py")
     parser.add_argument("images", nargs="+", help="PNG or JPEG files")
     args = parser.parse_args(argv)
 
     model, _ = load_run_model(args.run_dir, "digit_classifier")
-    batch = np.stack([load_image(path) for path in args.images])
-    probabilities = model.predict(batch, verbose=0)
+    images, problems = {}, []
+    for path in args.images:  # an image that cannot be read is reported; the others are still classified
+        try:
+            images[path] = load_image(path)
+        except (UserError, DataError) as error:
+            problems.append(error)
     results = []
-    for path, p in zip(args.images, probabilities):
-        digit = int(np.argmax(p))
-        results.append((digit, float(p[digit])))
-        print(f"{path}: {digit} (probability {p[digit]:.3f})")
+    if images:
+        probabilities = model.predict(np.stack(list(images.values())), verbose=0)
+        for path, p in zip(images, probabilities):
+            digit = int(np.argmax(p))
+            results.append((digit, float(p[digit])))
+            print(f"{path}: {digit} (probability {p[digit]:.3f})")
+    for problem in problems:
+        print_error(problem)
+    if problems:
+        sys.exit(2)
     return results
 
 

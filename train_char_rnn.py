@@ -9,7 +9,7 @@ character and as perplexity, on the valid split every epoch and on the test
 split at the end (the 90/5/5 split of tensorflow-datasets and
 tensorflow-char-rnn).
 
-    python train_char_rnn.py --preset small                     # 2-core CPU, ~8 minutes
+    python train_char_rnn.py --preset small                     # 2-core CPU, ~9 minutes
     python train_char_rnn.py --preset medium                    # 2-core CPU, ~14 minutes, better
     python train_char_rnn.py --preset wide                      # 2-core CPU, ~19 minutes, best
     KERAS_BACKEND=jax python train_char_rnn.py --preset large   # GPU
@@ -27,7 +27,7 @@ many Keras char-rnn scripts), as many characters per epoch. Validation and
 test read the whole split once, in order, with the state carried (batch 1).
 On Tiny Shakespeare the kept model is then scored on nanoGPT's validation
 text, in order and in nanoGPT's random windows (training/nanogpt.py).
-Every preset's results, with commands, machines and dates: docs/results.md#char-rnn.
+Every preset's results, with commands, machines and dates: docs/results.md#char-rnn-on-tiny-shakespeare.
 """
 
 import dataclasses
@@ -35,7 +35,7 @@ import os
 
 from training import startup  # first: the backend's environment, set before Keras loads
 
-from datasets import DataError, load_shakespeare, load_text, parse_split
+from datasets import DataError, check_split, load_shakespeare, load_text
 from datasets.tfds_source import load_shakespeare_tfds
 from training.cli import add_language_model_arguments, add_source_arguments, open_run, parse_script_args
 from training.cli import run_source, source_setting
@@ -79,10 +79,12 @@ NANOGPT = {"architecture": "gpt", "batch_layout": "windows", "steps_per_epoch": 
            "learning_rate": 1e-3, "min_learning_rate": 1e-4, "warmup_steps": 100, "beta_2": 0.99,
            "weight_decay": 0.1, "max_grad_norm": 1.0}
 
-PRESETS = {  # results: docs/results.md#char-rnn
+PRESETS = {  # results: docs/results.md#char-rnn-on-tiny-shakespeare
     # crazydonkey200/tensorflow-char-rnn's defaults: 2×128, 10 steps, batch 20, Adam 2e-3, clip 5, no dropout.
+    # A first result in under two minutes of the 2-core CPU: `small`'s model for one epoch, no averaging.
+    "quick": Config(units=256, embedding_size=64, num_steps=50, batch_size=32, epochs=1, nanogpt_batches=0),
     "classic": Config(),
-    # 2 × 256 for the 2-core CPU in about 10 minutes: Adam's iterates averaged over the last ~300 steps from
+    # 2 × 256 for the 2-core CPU in about 9 minutes: Adam's iterates averaged over the last ~300 steps from
     # epoch 2 on (`--without averaging`: the same without).
     "small": Config(units=256, embedding_size=64, num_steps=50, batch_size=32, dropout=0.1, epochs=13,
                     lr_decay=0.85, decay_after=6, average_after=1, average_window=300),
@@ -101,21 +103,21 @@ PRESETS = {  # results: docs/results.md#char-rnn
                     epochs=40, lr_decay=0.9, decay_after=10, nanogpt_batches=200),
     # nanoGPT's CPU "baby GPT", a decoder-only transformer (models/gpt.py): 4 layers × 128, 4 heads, block 64,
     # batch 12, 2,000 iterations (8 epochs of 250); validation on 20 batches, as its command.
-    "gpt-baby": Config(**NANOGPT, layers=4, units=128, heads=4, num_steps=64, batch_size=12, epochs=8,
+    "gpt-baby": Config(**NANOGPT, layers=4, width=128, heads=4, block_size=64, batch_size=12, epochs=8,
                        cosine_steps=2000, valid_batches=20),
     # `gpt-baby` with its cosine stretched over 16,000 iterations (64 epochs of 250): the baby GPT given about
     # 20 minutes of the 2-core CPU, as the LSTM presets are, instead of its 3.
-    "gpt-baby-long": Config(**NANOGPT, layers=4, units=128, heads=4, num_steps=64, batch_size=12, epochs=64,
+    "gpt-baby-long": Config(**NANOGPT, layers=4, width=128, heads=4, block_size=64, batch_size=12, epochs=64,
                             cosine_steps=16000, valid_batches=20),
     # nanoGPT's shakespeare_char for a GPU: 6 layers × 384, 6 heads, block 256, batch 64, 5,000 iterations
     # (20 epochs of 250), dropout 0.2; validation on 200 batches, as nanoGPT.
-    "gpt-small": Config(**NANOGPT, layers=6, units=384, heads=6, num_steps=256, batch_size=64, epochs=20,
+    "gpt-small": Config(**NANOGPT, layers=6, width=384, heads=6, block_size=256, batch_size=64, epochs=20,
                         cosine_steps=5000, dropout=0.2, valid_batches=200, nanogpt_batches=200),
     # A few seconds, for tests.
     "test": Config(units=32, embedding_size=16, num_steps=20, batch_size=16, epochs=1, eval_num_steps=50,
                    sample_length=50, learning_rate=1e-2, nanogpt_batches=2),
     "gpt-test": Config(**{**NANOGPT, "learning_rate": 5e-3, "min_learning_rate": 5e-4, "steps_per_epoch": 150,
-                          "warmup_steps": 10}, layers=2, units=48, heads=4, num_steps=32, batch_size=16, epochs=2,
+                          "warmup_steps": 10}, layers=2, width=48, heads=4, block_size=32, batch_size=16, epochs=2,
                        cosine_steps=300, valid_batches=4, sample_length=50, nanogpt_batches=2),
 }
 
@@ -150,7 +152,8 @@ def sample_every_epoch(run, data):
 def add_arguments(parser):
     parser.add_argument("--text", metavar="FILE", help="train on your own text: any UTF-8 file (default: Tiny "
                                                        "Shakespeare)")
-    parser.add_argument("--split", help="train,valid,test fractions of --text (default 0.9,0.05,0.05)")
+    parser.add_argument("--split", nargs=3, type=float, metavar=("TRAIN", "VALID", "TEST"),
+                        help="fractions of --text for each split (default 0.9 0.05 0.05)")
     parser.add_argument("--nanogpt-batches", type=int, help="batches of 64 windows of nanoGPT's validation estimate "
                                                             "at the end of a Tiny Shakespeare run (0: none; default: "
                                                             "the preset's)")
@@ -172,7 +175,7 @@ def read_data(config, data_dir=None, text=None, source="files", tfds_dir=None):
                         f"there is nothing to predict. Give a text with at least two different characters.")
     name = text or ("Tiny Shakespeare (tensorflow-datasets)" if source == "tfds" else "Tiny Shakespeare")
     data = LanguageModelData(train_ids, valid, test, vocabulary, source=name, unit="char")
-    valid_layout = "windows" if config.architecture == "gpt" else "whole"  # a transformer validates in windows
+    valid_layout = "whole" if config.spec_class.carries_state else "windows"  # no state: nanoGPT's estimate
     check_lengths(config, data, valid_layout, advice="Lower --batch-size or --num-steps, or give the file more text "
                                                      "(or more of it to training with --split).",
                   eval_advice="Give it a larger share with --split.")
@@ -190,12 +193,9 @@ def main(argv=None, callbacks=()):
         raise UserError("--split cuts a --text file; Tiny Shakespeare keeps the split of tensorflow-datasets.")
     data = {"text": args.text and os.path.abspath(args.text), "source": source_setting(args, args.text)}
     run = open_run(args, "train_char_rnn.py", PRESETS, data=data,
-                   batch_layout=args.batch_layout, split=args.split and parse_split(args.split),
+                   batch_layout=args.batch_layout, split=args.split and check_split(args.split),
                    batch_size=args.batch_size, num_steps=args.num_steps, nanogpt_batches=args.nanogpt_batches,
                    **switched_off(args.without, CHAR_TECHNIQUES))
-    if run.config.architecture == "gpt" and {"cell", "variant"} & args.explicit:
-        raise UserError(f"--cell and --variant choose the recurrent cell; the {run.preset} preset is a transformer, "
-                        f"which has none. Leave them out.")
     text = run.settings["data"].get("text")
     if text:
         check_own_files(run)
@@ -204,8 +204,7 @@ def main(argv=None, callbacks=()):
         record_own_files(run, [text])
     # valid and test: the whole split once, in order, state carried (batch 1)
     results = train(run, data, args.distribute, valid_layout="whole", epoch_hook=sample_every_epoch,
-                    title=f"char-rnn {run.preset}, "
-                          + ("transformer" if run.config.architecture == "gpt" else run.cell_title),
+                    title=f"char-rnn {run.preset}, {run.model_title}",
                     callbacks=callbacks)
     print(f"Best epoch {results['best_epoch']}: valid {results['valid_nats']:.4f} nats/char, test "
           f"{results['test_nats']:.4f} nats/char ({results['test_bits']:.4f} bits/char, perplexity "

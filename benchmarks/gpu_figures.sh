@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The README's GPU figures, in stages that each fit a 10-minute command on a machine with JAX and one CUDA GPU
-# (Keras on the JAX backend; TensorFlow need not be installed):
+# The GPU figures of docs/results.md and docs/gpu-and-distributed.md, in stages that each fit a 10-minute command
+# on a machine with JAX and one CUDA GPU (Keras on the JAX backend; TensorFlow need not be installed):
 #
 #   bash benchmarks/gpu_figures.sh speed      # layer and whole-model benchmarks (float32 and mixed bfloat16),
 #                                             # alone on the GPU (~4 min before the bfloat16 column)
@@ -45,7 +45,7 @@ speed)
     nvidia-smi -L
     python3 -c "import jax; print('jax', jax.__version__, jax.devices())"
     python3 -m benchmarks.lstm_speed --loop fit --steps 50 --rounds 5 2>&1 | tee "$OUT/lstm_speed.txt"
-    python3 -m benchmarks.model_speed --loop fit --steps 50 --rounds 5 --mixed-bfloat16 2>&1 | tee "$OUT/model_speed.txt"
+    python3 -m benchmarks.model_speed --loop fit --steps 50 --rounds 5 --precision mixed_bfloat16 2>&1 | tee "$OUT/model_speed.txt"
     ;;
 train)
     setsid nohup bash -c "

@@ -1,7 +1,7 @@
 """Where the unrolled loop stops paying: the first and the later training steps at long --num-steps.
 
     python -m benchmarks.long_sequences                          # 2 × 128, batch 8, TensorFlow
-    python -m benchmarks.long_sequences --steps 100 400 1600 --timeout 300
+    python -m benchmarks.long_sequences --num-steps 100 400 1600 --loops default builtin --timeout 300
 
 For every length T and every loop, a fresh process builds a character model
 (one-hot 65 → LSTMStack of 2 × 128 → softmax, batch 8 × T) and trains it on
@@ -14,11 +14,12 @@ compiling included), the median of the next three, and the peak resident memory;
 has not finished within --timeout is reported as such.
 """
 
-import argparse
 import json
 import os
 import subprocess
 import sys
+
+from experiments import command_line, in_order_once, parse, sorted_once, whole_number
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -51,6 +52,9 @@ print("RESULT", json.dumps({{"first": times[0], "step": statistics.median(times[
                             "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
 """
 
+NUM_STEPS = (100, 200, 400, 800, 1600)
+LOOPS = ("unrolled", "scan", "default", "builtin")
+
 
 def measure(steps, loop, timeout):
     try:
@@ -65,16 +69,18 @@ def measure(steps, loop, timeout):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     allow_abbrev=False)
-    parser.add_argument("--steps", type=int, nargs="+", default=[100, 200, 400, 800, 1600], help="lengths T")
-    parser.add_argument("--loops", nargs="+", default=["unrolled", "scan", "default", "builtin"])
-    parser.add_argument("--timeout", type=float, default=240, help="seconds a process may take")
-    args = parser.parse_args(argv)
+    parser = command_line(__doc__)
+    parser.add_argument("--num-steps", nargs="+", type=whole_number(1), default=NUM_STEPS, metavar="T",
+                        help=f"the lengths T, as the scripts' --num-steps; sorted, each once (default "
+                             f"{' '.join(map(str, NUM_STEPS))})")
+    parser.add_argument("--loops", nargs="+", choices=LOOPS, default=LOOPS, metavar="LOOP",
+                        help=f"which loops, of {', '.join(LOOPS)} (default all)")
+    parser.add_argument("--timeout", type=float, default=240, help="seconds a process may take (default 240)")
+    args = parse(parser, argv)
     print("| T | loop | first step | later step | peak memory |")
     print("|---|---|---|---|---|")
-    for steps in args.steps:
-        for loop in args.loops:
+    for steps in sorted_once(args.num_steps):
+        for loop in in_order_once(args.loops):
             m = measure(steps, loop, args.timeout)
             if m is None:
                 print(f"| {steps} | {loop} | not done in {args.timeout:.0f} s | | |", flush=True)

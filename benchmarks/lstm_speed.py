@@ -7,10 +7,10 @@ timed in alternating rounds in one process, so the ratio custom/builtin is
 fair even on a shared, noisy machine; the absolute times are not.
 
     python -m benchmarks.lstm_speed                      # TensorFlow backend
+    python -m benchmarks.lstm_speed --cases ptb-small mnist-bilstm --jit-compile false
     KERAS_BACKEND=jax python -m benchmarks.lstm_speed --loop fit --steps 50   # JAX on a GPU
 """
 
-import argparse
 import os
 import platform
 import time
@@ -21,6 +21,7 @@ import numpy as np
 
 import keras
 
+from experiments import command_line, in_order_once, parse, whole_number
 from models import LSTM
 from training.optimizers import make_optimizer
 
@@ -108,28 +109,22 @@ def device_name():
 
 def main(argv=None):
     startup.start_devices()
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     allow_abbrev=False)
-    parser.add_argument("--cases", default=",".join(c[0] for c in CASES), help="comma-separated case names")
-    parser.add_argument("--jit-compile", default="true,false" if keras.backend.backend() == "tensorflow" else "true",
-                        help="comma-separated: true, false (both sides always get the same)")
-    parser.add_argument("--rounds", type=int, default=5, help="alternating timing rounds per case (at least 1)")
-    parser.add_argument("--steps", type=int, default=10, help="training steps per round (at least 1)")
+    parser = command_line(__doc__)
+    parser.add_argument("--cases", nargs="+", choices=[c[0] for c in CASES], default=[c[0] for c in CASES],
+                        metavar="CASE", help=f"which cases, of {', '.join(c[0] for c in CASES)} (default all)")
+    parser.add_argument("--jit-compile", nargs="+", choices=["true", "false"],
+                        default=["true", "false"] if keras.backend.backend() == "tensorflow" else ["true"],
+                        help="true, false or both (both sides always get the same; default: true false on "
+                             "TensorFlow, true on JAX)")
+    parser.add_argument("--rounds", type=whole_number(1), default=5,
+                        help="alternating timing rounds per case (default 5)")
+    parser.add_argument("--steps", type=whole_number(1), default=10, help="training steps per round (default 10)")
     parser.add_argument("--loop", choices=["train_on_batch", "fit"], default="train_on_batch",
                         help="train_on_batch (waits for each step; the CPU figures) or fit (one model.fit per round, "
                              "no wait between steps: use it on a GPU)")
-    args = parser.parse_args(argv)
-    names = args.cases.split(",")
-    unknown = sorted(set(names) - {c[0] for c in CASES})
-    if unknown:
-        parser.error(f"unknown case(s) {unknown}; choose from {[c[0] for c in CASES]}")
-    words = [s.strip().lower() for s in args.jit_compile.split(",")]
-    if not set(words) <= {"true", "false"}:
-        parser.error(f"--jit-compile takes true, false or true,false; got {args.jit_compile!r}")
-    settings = [word == "true" for word in words]
-    for name in ("rounds", "steps"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name} must be at least 1; got {getattr(args, name)}")
+    args = parse(parser, argv)
+    names = in_order_once(args.cases)
+    settings = [word == "true" for word in in_order_once(args.jit_compile)]
 
     print(f"backend {keras.backend.backend()}, keras {keras.version()}, device {device_name()}")
     header = "| case | batch | steps | input | units | jit_compile | custom ms | builtin ms | custom/builtin |"

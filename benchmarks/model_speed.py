@@ -1,9 +1,9 @@
 """One whole training step of each script's real model: ours, keras.layers.LSTM, and the same model in PyTorch.
 
     python -m benchmarks.model_speed                          # all three models, 7 rounds of 10 steps
-    python -m benchmarks.model_speed --models ptb-small --rounds 5
+    python -m benchmarks.model_speed --models ptb-small char-small --rounds 5
     KERAS_BACKEND=jax python -m benchmarks.model_speed --loop fit --steps 50   # GPU
-    KERAS_BACKEND=jax python -m benchmarks.model_speed --loop fit --steps 50 --mixed-bfloat16  # and ours in bfloat16
+    KERAS_BACKEND=jax python -m benchmarks.model_speed --loop fit --steps 50 --precision mixed_bfloat16  # and bfloat16
 
 Each framework runs in its own long-lived process (ours and the builtin on
 the Keras backend of the environment, PyTorch eager with `nn.LSTM`), all
@@ -12,9 +12,9 @@ machine falls on all of them alike; the table gives the median ms per step,
 the ratios, and the achieved GFLOP/s (the model's matrix products, forward
 and backward, per second) beside this machine's own float32 matmul GFLOP/s (NumPy's and
 the Keras backend's own, whose libraries differ).
-`--mixed-bfloat16` adds our model under Keras' mixed_bfloat16 policy
-(`--precision mixed_bfloat16` of the scripts) as a fourth column, timed in
-the same rounds, and its ratio to float32.
+`--precision mixed_bfloat16` (the scripts' option) adds our model under
+Keras' mixed_bfloat16 policy as a fourth column, timed in the same rounds,
+and its ratio to float32 (the other columns stay float32, the yardsticks).
 PyTorch is optional: `pip install torch` for the benchmark only (without it
 its column is left out).
 
@@ -33,10 +33,13 @@ import subprocess
 import sys
 import time
 
+from experiments import command_line, in_order_once, parse, whole_number
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS = ("ptb-small", "char-small", "mnist-default")
 FRAMEWORKS = ("custom", "builtin", "torch")
-MIXED = "custom-mixed_bfloat16"  # ours under Keras' mixed_bfloat16 policy (--mixed-bfloat16)
+PRECISIONS = ("float32", "mixed_bfloat16")  # training.precision.PRECISIONS, which imports Keras (this process does not)
+MIXED = "custom-mixed_bfloat16"  # ours under Keras' mixed_bfloat16 policy (--precision mixed_bfloat16)
 
 
 def shapes(name):
@@ -92,7 +95,7 @@ def keras_steps(name, cell, jit_compile, loop, count, precision="float32"):
     if jit_compile != "auto":  # before the first step builds the train function
         model.jit_compile = jit_compile == "true"
 
-    from lstm_speed import round_of_steps  # benchmarks/, beside this file
+    from benchmarks.lstm_speed import round_of_steps
 
     return round_of_steps(model, x, y, batch, count, loop)
 
@@ -242,36 +245,32 @@ def worker(name, framework, jit_compile, loop, count):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     allow_abbrev=False)
-    parser.add_argument("--models", default=",".join(MODELS), help=f"comma-separated, from {', '.join(MODELS)}")
-    parser.add_argument("--rounds", type=int, default=7, help="alternating rounds (at least 1)")
-    parser.add_argument("--steps", type=int, default=10, help="training steps per round (at least 1)")
+    parser = command_line(__doc__)
+    parser.add_argument("--models", nargs="+", choices=MODELS, default=MODELS, metavar="MODEL",
+                        help=f"which models, of {', '.join(MODELS)} (default all)")
+    parser.add_argument("--rounds", type=whole_number(1), default=7, help="alternating rounds (default 7)")
+    parser.add_argument("--steps", type=whole_number(1), default=10, help="training steps per round (default 10)")
     parser.add_argument("--jit-compile", choices=["auto", "true", "false"], default="auto",
                         help="the Keras models' jit_compile (default auto, as the scripts: XLA off on a CPU-only "
                              "TensorFlow, on under JAX)")
     parser.add_argument("--loop", choices=["train_on_batch", "fit"], default="train_on_batch",
                         help="how the Keras models take their steps: train_on_batch (waits for each step; the CPU "
                              "figures) or fit (one model.fit per round, no wait between steps: use it on a GPU)")
-    parser.add_argument("--mixed-bfloat16", action="store_true",
-                        help="also time our model under Keras' mixed_bfloat16 policy, in the same rounds (for a GPU)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="float32",
+                        help="float32 (default) or mixed_bfloat16: also time our model under Keras' mixed_bfloat16 "
+                             "policy, in the same rounds, beside the float32 columns (for a GPU)")
     parser.add_argument("--worker", nargs=2, metavar=("MODEL", "FRAMEWORK"), help=argparse.SUPPRESS)
     parser.add_argument("--worker-matmul", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     if args.worker_matmul:
         return backend_matmul_worker()
     if args.worker:
         return worker(*args.worker, args.jit_compile, args.loop, args.steps)
-    names = args.models.split(",")
-    if not set(names) <= set(MODELS):
-        parser.error(f"unknown model(s) {sorted(set(names) - set(MODELS))}; choose from {', '.join(MODELS)}")
-    for name in ("rounds", "steps"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name} must be at least 1; got {getattr(args, name)}")
+    names = in_order_once(args.models)
     import importlib.util
 
     frameworks = [f for f in FRAMEWORKS if f != "torch" or importlib.util.find_spec("torch")]
-    frameworks += [MIXED] if args.mixed_bfloat16 else []
+    frameworks += [MIXED] if args.precision == "mixed_bfloat16" else []
     backend = os.environ.get("KERAS_BACKEND", "tensorflow")
     ceilings = "; ".join(f"{timed} {gflops:.1f}" for gflops, timed in matmul_gflops())
     print(f"Keras backend {backend}, jit_compile {args.jit_compile}, loop {args.loop}; {os.cpu_count()} cores; "

@@ -26,6 +26,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 from datasets.ptb import ptb_folder
+from experiments import parse, whole_number
 from train_ptb import PRESETS
 from training.errors import UserError, friendly_main
 
@@ -60,12 +61,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--preset", default="awd", choices=list(PRESETS), help="a train_ptb.py preset (default awd)")
     parser.add_argument("--cell", default="custom", choices=["custom", "builtin"])
-    parser.add_argument("--steps", type=int, default=4, help="training steps per repeat (default 4)")
-    parser.add_argument("--repeats", type=int, default=3, help="fresh processes (default 3)")
+    parser.add_argument("--steps", type=whole_number(1), default=4, help="training steps per repeat (default 4)")
+    parser.add_argument("--repeats", type=whole_number(2), default=3, help="fresh processes, at least 2 (default 3)")
     parser.add_argument("--data-dir", default=os.environ.get("LSTM_DATA_DIR"), help="default $LSTM_DATA_DIR")
-    args = parser.parse_args(argv)
-    if args.steps < 1 or args.repeats < 2:
-        raise UserError(f"--steps must be at least 1 and --repeats at least 2; got {args.steps} and {args.repeats}.")
+    args = parse(parser, argv)
     ptb_folder(args.data_dir)  # the data before the first process: a clear error, not the child's traceback
 
     runs = []

@@ -11,7 +11,6 @@ text as train.txt with small valid/test files) and the peak resident memory
 above what the process held before (`ru_maxrss`).
 """
 
-import argparse
 import json
 import os
 import subprocess
@@ -20,6 +19,7 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+from experiments import command_line, parse
 from training.errors import UserError, friendly_main
 
 MEASURE = """
@@ -62,11 +62,10 @@ def measure(path):
 
 @friendly_main
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     allow_abbrev=False)
+    parser = command_line(__doc__)
     parser.add_argument("--mb", type=int, default=100, help="size of the text in MB (default 100)")
     parser.add_argument("--data-dir", help="folder with tinyshakespeare/ (default: $LSTM_DATA_DIR, the cache)")
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     if args.mb < 1:
         raise UserError(f"--mb is the size of the text to load, at least 1 (MB); got {args.mb}.")
     with tempfile.TemporaryDirectory() as folder:

@@ -10,9 +10,9 @@ differentiation of the same unrolled loop.
 
     python -m benchmarks.variant_speed                       # ptb-small and the MNIST BiLSTM, TensorFlow
     python -m benchmarks.variant_speed --cases ptb-small --rounds 3
+    python -m benchmarks.variant_speed --cases mnist-bilstm --layers coupled gru
 """
 
-import argparse
 import functools
 
 from training import startup  # first: the backend's environment, set before Keras loads
@@ -22,6 +22,7 @@ import numpy as np
 import keras
 
 from benchmarks.lstm_speed import CASES, alternating_rounds, build, device_name, round_of_steps
+from experiments import command_line, in_order_once, parse, whole_number
 from models import GRU, LSTM, VARIANTS
 
 # What is timed: the LSTM in each variant, this project's GRU, keras.layers.GRU.
@@ -44,21 +45,17 @@ def time_layers(case, names, rounds, steps_per_round, jit_compile=True):
 
 def main(argv=None):
     startup.start_devices()
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     allow_abbrev=False)
-    parser.add_argument("--cases", default="ptb-small,mnist-bilstm", help="comma-separated cases of lstm_speed.py")
-    parser.add_argument("--layers", default=",".join(LAYERS), help=f"comma-separated, of {', '.join(LAYERS)}")
-    parser.add_argument("--rounds", type=int, default=5, help="alternating timing rounds per case (at least 1)")
-    parser.add_argument("--steps", type=int, default=10, help="training steps per round (at least 1)")
-    args = parser.parse_args(argv)
+    parser = command_line(__doc__)
     cases = {case[0]: case for case in CASES}
-    names, layers = args.cases.split(","), args.layers.split(",")
-    unknown = [n for n in names if n not in cases] + [n for n in layers if n not in LAYERS]
-    if unknown:
-        parser.error(f"unknown case or layer {', '.join(unknown)}; cases: {', '.join(cases)}; layers: "
-                     f"{', '.join(LAYERS)}")
-    if args.rounds < 1 or args.steps < 1:
-        parser.error("--rounds and --steps must be at least 1")
+    parser.add_argument("--cases", nargs="+", choices=cases, default=["ptb-small", "mnist-bilstm"], metavar="CASE",
+                        help=f"cases of lstm_speed.py, of {', '.join(cases)} (default ptb-small mnist-bilstm)")
+    parser.add_argument("--layers", nargs="+", choices=LAYERS, default=list(LAYERS), metavar="LAYER",
+                        help=f"which layers, of {', '.join(LAYERS)} (default all; vanilla always)")
+    parser.add_argument("--rounds", type=whole_number(1), default=5,
+                        help="alternating timing rounds per case (default 5)")
+    parser.add_argument("--steps", type=whole_number(1), default=10, help="training steps per round (default 10)")
+    args = parse(parser, argv)
+    names, layers = in_order_once(args.cases), list(in_order_once(args.layers))
     if "vanilla" not in layers:
         layers.insert(0, "vanilla")  # the yardstick
     print(f"backend {keras.backend.backend()}, keras {keras.version()}, device {device_name()}")

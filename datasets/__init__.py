@@ -5,7 +5,7 @@
 """
 
 from datasets.batching import epoch_rows, random_windows, stream_batches, stream_rows, whole_stream_rows
-from datasets.corpus import SPLITS, check_fingerprints, fingerprint, load_corpus, load_text, parse_split, split_file
+from datasets.corpus import SPLITS, check_fingerprints, fingerprint, load_corpus, load_text, check_split, split_file
 from datasets.files import DataError
 from datasets.mnist import load_mnist
 from datasets.ptb import load_ptb, ptb_folder
@@ -15,6 +15,6 @@ from datasets.vocabulary import EOS, UNK, Vocabulary, split_words
 
 __all__ = [
     "DataError", "EOS", "SPLITS", "UNK", "Vocabulary", "check_fingerprints", "fingerprint", "load_corpus", "load_mnist",
-    "load_ptb", "load_shakespeare", "load_text", "parse_split", "ptb_folder", "random_windows", "read_text",
+    "load_ptb", "load_shakespeare", "load_text", "check_split", "ptb_folder", "random_windows", "read_text",
     "split_file", "split_text", "split_words", "stream_batches", "stream_rows", "whole_stream_rows", "epoch_rows",
 ]

@@ -48,15 +48,12 @@ def check_fingerprints(records):
                             f"trainings: restore the file, or start a new run.")
 
 
-def parse_split(text):
-    """"0.9,0.05,0.05" → (0.9, 0.05, 0.05): three fractions, each > 0, that sum to 1."""
-    try:
-        parts = tuple(float(part) for part in text.split(","))
-    except ValueError:
-        parts = ()
+def check_split(parts):
+    """`parts` as a tuple if it is three fractions of a text (train, valid, test), each > 0, that sum to 1."""
+    parts = tuple(parts)
     if len(parts) != 3 or not all(math.isfinite(part) and part > 0 for part in parts) or abs(sum(parts) - 1) > 1e-6:
         raise DataError(f"--split takes three fractions of the text for train, valid and test, each greater than 0 "
-                        f"and summing to 1, such as 0.9,0.05,0.05; got {text!r}.")
+                        f"and summing to 1, such as 0.9 0.05 0.05; got {' '.join(f'{part:g}' for part in parts)}.")
     return parts
 
 
@@ -76,10 +73,14 @@ def load_text(path, split=DEFAULT_SPLIT):
         ids[count:count + len(piece)] = vocabulary.encode(piece)
         count += len(piece)
     del data
-    ids = ids[:count]
-    train_end = round(split[0] * len(ids))
-    valid_end = train_end + round(split[1] * len(ids))
-    return ids[:train_end], ids[train_end:valid_end], ids[valid_end:], vocabulary
+    return (*cut(ids[:count], split), vocabulary)
+
+
+def cut(sequence, split=DEFAULT_SPLIT):
+    """(train, valid, test): `sequence` (characters or their ids) cut by the fractions `split`, in order."""
+    train_end = round(split[0] * len(sequence))
+    valid_end = train_end + round(split[1] * len(sequence))
+    return sequence[:train_end], sequence[train_end:valid_end], sequence[valid_end:]
 
 
 def split_file(folder, split):

@@ -4,20 +4,24 @@ Every file the project reads is listed in FILES with its published md5 and
 canonical source. `dataset_folder` looks, in order, in the `data_dir`
 argument (scripts: `--data-dir`), in `$LSTM_DATA_DIR`, and in the cache
 folder (`~/.keras/datasets/lstm-keras`, or `$LSTM_CACHE_DIR`), and downloads
-what is missing into the cache. Downloads go to a temporary name and are
+what is missing into the cache with `keras.utils.get_file`, trying each file's
+sources in order. Downloads go to a hidden folder beside the files and are
 renamed only once complete and verified, so an interrupted or corrupted
 download never leaves a file that looks finished.
 """
 
+import contextlib
 import gzip
 import hashlib
-import io
+import itertools
 import os
+import shutil
+import socket
 import tarfile
 import tempfile
-import urllib.request
+import urllib.parse
 
-from keras.utils import Progbar
+from keras.utils import get_file
 
 PTB_ARCHIVE = "http://www.fit.vutbr.cz/~imikolov/rnnlm/simple-examples.tgz"
 MNIST_MIRRORS = (
@@ -93,26 +97,30 @@ def dataset_folder(dataset, data_dir=None, download=None):
     if download is None:
         download = os.environ.get("LSTM_OFFLINE", "") not in ("1", "true", "yes")
     searched = candidate_folders(dataset, data_dir)
-    for folder in searched:
-        present = [name for name in files if os.path.isfile(os.path.join(folder, name))]
-        if present:
-            for name in files:
-                path = os.path.join(folder, name)
-                if not os.path.isfile(path):
-                    if folder == searched[-1] and download:
-                        _download(dataset, name, folder, searched)
-                        continue
-                    why = _why_not_downloaded(folder, searched, download)
-                    raise _missing_error(dataset, name, searched, f"it is missing in {folder} beside the other files, "
-                                         f"and {why}" if folder != searched[-1] else why)
-                _verify(path, files[name][0], dataset, _why_not_downloaded(folder, searched, download))
-            return folder
-    if not download:
-        raise _missing_error(dataset, next(iter(files)), searched, "downloading is switched off (download=False or LSTM_OFFLINE=1)")
-    cache = searched[-1]
-    for name in files:
-        _download(dataset, name, cache, searched)
-    return cache
+    downloads = _Downloads(dataset, searched)
+    try:
+        for folder in searched:
+            present = [name for name in files if os.path.isfile(os.path.join(folder, name))]
+            if present:
+                for name in files:
+                    path = os.path.join(folder, name)
+                    if not os.path.isfile(path):
+                        if folder == searched[-1] and download:
+                            downloads.fetch(name)
+                            continue
+                        why = _why_not_downloaded(folder, searched, download)
+                        raise _missing_error(dataset, name, searched, f"it is missing in {folder} beside the other "
+                                             f"files, and {why}" if folder != searched[-1] else why)
+                    _verify(path, files[name][0], dataset, _why_not_downloaded(folder, searched, download))
+                return folder
+        if not download:
+            raise _missing_error(dataset, next(iter(files)), searched,
+                                 "downloading is switched off (download=False or LSTM_OFFLINE=1)")
+        for name in files:
+            downloads.fetch(name)
+        return searched[-1]
+    finally:
+        downloads.close()
 
 
 def _why_not_downloaded(folder, searched, download):
@@ -148,45 +156,99 @@ def _missing_error(dataset, name, searched, reason):
     )
 
 
-def _download(dataset, name, folder, searched):
-    md5, sources = FILES[dataset][name]
-    os.makedirs(folder, exist_ok=True)
-    errors = []
-    for url, member in sources:
-        try:
-            payload = _fetch(url)
-            if member is not None:
-                with tarfile.open(fileobj=io.BytesIO(payload), mode="r:gz") as archive:
-                    payload = archive.extractfile(member).read()
-        except Exception as error:  # any failure: try the next source
-            errors.append(f"{url}: {error}")
-            continue
-        if hashlib.md5(payload).hexdigest() != md5:
-            errors.append(f"{url}: md5 {hashlib.md5(payload).hexdigest()} instead of {md5}")
-            continue
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".part")
-        with os.fdopen(fd, "wb") as f:
+DOWNLOAD_TIMEOUT_S = 60  # a source that sends nothing for this long is given up for the next
+
+
+class _Downloads:
+    """The downloads of one `dataset_folder` call into the cache, `searched[-1]`.
+
+    `fetch(name)` tries the file's sources in order, each by `keras.utils.get_file`
+    into a hidden staging folder of the cache (`.download-*`), and moves the file
+    into place only once its md5 is the published one; `close()` removes the
+    staging folder whatever happened (a failure, a KeyboardInterrupt). What
+    get_file alone would not keep, and is kept here around it:
+    - the next source after a failure: get_file takes one origin and raises;
+    - nothing half-written in the cache: get_file writes under the final name,
+      and leaves a file whose hash is wrong in place;
+    - a timeout: get_file's urlretrieve has none, so a stalled source would
+      hang the run instead of giving way to the next (`DOWNLOAD_TIMEOUT_S`);
+    - one member of an archive: the published md5s are those of the PTB text
+      files, not of the archive (whose own is not published), and get_file's
+      `extract=True` would unpack the whole release (binaries, models) to get
+      three text files; so the archive is fetched once, unchecked, and each
+      member is read from it and checked, as before.
+    """
+
+    def __init__(self, dataset, searched):
+        self.dataset, self.searched, self.folder = dataset, searched, searched[-1]
+        self.staging = None  # made at the first download: an offline call leaves the cache untouched
+        self.archives = {}   # url -> the archive downloaded from it, fetched once for all its members
+        self.count = itertools.count()  # a new name for every download
+
+    def fetch(self, name):
+        md5, sources = FILES[self.dataset][name]
+        errors = []
+        for url, member in sources:
+            try:
+                path = self._verified(url, member, md5)
+            except Exception as error:  # any failure: try the next source
+                message = str(error)
+                errors.append(message if url in message else f"{url}: {message}")
+                continue
+            os.replace(path, os.path.join(self.folder, name))
+            return
+        raise _missing_error(self.dataset, name, self.searched, "downloading it failed (" + "; ".join(errors) + ")")
+
+    def _verified(self, url, member, md5):
+        """The path, in the staging folder, of the file from `url` (or its `member`), its md5 checked."""
+        if member is None:
+            return self._get(url, md5)
+        if url not in self.archives:
+            self.archives[url] = self._get(url, None)
+        with tarfile.open(self.archives[url], mode="r:gz") as archive:
+            payload = archive.extractfile(member).read()
+        actual = hashlib.md5(payload).hexdigest()
+        if actual != md5:
+            raise DataError(f"md5 {actual} instead of {md5}")
+        path = os.path.join(self.staging, f"{next(self.count)}-{os.path.basename(member)}")
+        with open(path, "wb") as f:  # the mode get_file gives its files (the umask's)
             f.write(payload)
-        os.replace(tmp, os.path.join(folder, name))
-        return
-    raise _missing_error(dataset, name, searched, "downloading it failed (" + "; ".join(errors) + ")")
+        return path
+
+    def _get(self, url, md5):
+        """`keras.utils.get_file` of `url` into a new name of the staging folder (md5 checked unless None)."""
+        if self.staging is None:
+            os.makedirs(self.folder, exist_ok=True)
+            self.staging = tempfile.mkdtemp(dir=self.folder, prefix=".download-")
+        fname = f"{next(self.count)}-{os.path.basename(urllib.parse.urlsplit(url).path) or 'file'}"
+        with _socket_timeout(DOWNLOAD_TIMEOUT_S):
+            try:
+                return get_file(fname=fname, origin=url, file_hash=md5, hash_algorithm="md5", cache_dir=self.staging,
+                                cache_subdir=self.staging)  # an absolute subdir: exactly this folder
+            except ValueError:  # get_file's hash check failed; it left the file: say its md5 as before
+                path = os.path.join(self.staging, fname)
+                if md5 is None or not os.path.isfile(path):
+                    raise
+                actual = md5sum(path)
+                os.remove(path)
+                raise DataError(f"md5 {actual} instead of {md5}") from None
+
+    def close(self):
+        if self.staging is not None:
+            shutil.rmtree(self.staging, ignore_errors=True)
+            self.staging = None
+            self.archives.clear()
 
 
-_fetched = {}  # url -> bytes, so the PTB archive is fetched once for its three files
-
-
-def _fetch(url):
-    if url not in _fetched:
-        with urllib.request.urlopen(url, timeout=60) as response:
-            total = int(response.headers.get("Content-Length") or 0) or None
-            print(f"Downloading {url}")
-            bar, buffer = Progbar(total, unit_name="byte"), io.BytesIO()
-            for chunk in iter(lambda: response.read(1 << 16), b""):
-                buffer.write(chunk)
-                bar.update(buffer.tell())
-        _fetched.clear()
-        _fetched[url] = buffer.getvalue()
-    return _fetched[url]
+@contextlib.contextmanager
+def _socket_timeout(seconds):
+    """Sockets opened inside time out after `seconds` without data (urlopen's default timeout is the socket's)."""
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(previous)
 
 
 def read_gzip(path):

@@ -16,9 +16,9 @@ def check_regular_file(path, what="text file"):
             raise DataError(f"the {what} {path} does not exist; check the path.") from None
         raise DataError(f"cannot read the {what} {path}: {error.strerror}.") from None
     if stat.S_ISDIR(mode):
-        raise DataError(f"the {what} {path} is a folder; give the path of a text file.")
+        raise DataError(f"the {what} {path} is a folder; give the path of the {what} itself.")
     if not stat.S_ISREG(mode):  # a device (/dev/zero never ends), a FIFO (blocks), a socket
-        raise DataError(f"the {what} {path} is not a regular file (a device, pipe or socket); give a text file.")
+        raise DataError(f"the {what} {path} is not a regular file (a device, pipe or socket); give the {what} itself.")
 
 
 def check_not_binary(piece, start, path, what):

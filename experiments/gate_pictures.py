@@ -11,10 +11,9 @@ model, takes the activations of one LSTM layer at every character
   the passage with every character under its column (PNG).
 
     python -m experiments.gate_pictures runs/<char-rnn run>
-    python -m experiments.gate_pictures runs/<run> --layer 1 --units 12,40 --chars 160
+    python -m experiments.gate_pictures runs/<run> --layer 1 --units 12 40 --chars 160
 """
 
-import argparse
 import os
 
 from training import startup  # first: the backend's environment, set before Keras loads
@@ -23,9 +22,10 @@ import keras
 import numpy as np
 
 from datasets import load_shakespeare, read_text
+from experiments import command_line, output_folder, parse, sorted_once, whole_number
 from models import LSTMStack, lstm_layers
 from training.errors import UserError, friendly_main
-from training.figures import plt
+from training.figures import plt, save_figure
 from training.inference import load_language_model
 
 
@@ -92,26 +92,26 @@ def plot_gates(trace, text, units, path, title):
         ax.set_xticks(range(len(text)), [{"\n": "⏎", " ": "␣"}.get(c, c) for c in text], fontsize=6, family="monospace")
         ax.tick_params(axis="x", length=0)
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 @friendly_main
 def main(argv=None):
     startup.start_devices()
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     allow_abbrev=False)
+    parser = command_line(__doc__)
     parser.add_argument("run_dir", help="run folder of train_char_rnn.py (custom cell)")
-    parser.add_argument("--layer", type=int, default=0, help="which LSTM layer, from 0 (default 0)")
-    parser.add_argument("--units", help="comma-separated units to draw (default: the best found)")
-    parser.add_argument("--chars", type=int, default=120, help="characters in the picture (default 120)")
+    parser.add_argument("--layer", type=whole_number(0), default=0, help="which LSTM layer, from 0 (default 0)")
+    parser.add_argument("--units", nargs="+", type=whole_number(0), metavar="UNIT",
+                        help="the units to draw, sorted, each once (default: the best found)")
+    parser.add_argument("--chars", type=whole_number(1), default=120, help="characters in the picture (default 120)")
     parser.add_argument("--text", help="a text file to read (default: the start of the test split)")
     parser.add_argument("--data-dir", help="as for train_char_rnn.py")
     parser.add_argument("--output", help="PNG path (default RUN/gates.png)")
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
 
     model, vocab = load_language_model(args.run_dir, lstm_only=True)
+    path = args.output or os.path.join(args.run_dir, "gates.png")
+    output_folder(os.path.dirname(os.path.abspath(path)), "the folder of the picture")
     if vocab.kind != "chars":
         raise UserError("gate pictures are for character models (train_char_rnn.py runs).")
     if args.text:
@@ -128,19 +128,15 @@ def main(argv=None):
     for name, units in found.items():
         print(f"  {name:<20} " + ", ".join(f"unit {u} (r = {r:+.2f})" for u, r in units))
     if args.units:
-        try:
-            units = [int(u) for u in args.units.split(",")]
-        except ValueError:
-            raise UserError(f"--units takes comma-separated unit numbers; got {args.units!r}.") from None
+        units = list(sorted_once(args.units))
         width = trace["cell"].shape[-1]
-        if min(units) < 0 or max(units) >= width:
-            raise UserError(f"--units must lie between 0 and {width - 1}.")
+        if max(units) >= width:
+            raise UserError(f"--units must lie between 0 and {width - 1}: layer {args.layer} has {width} units.")
     else:
         units = list(dict.fromkeys(u for found_units in found.values() for u, _ in found_units[:1]))
     start = max(0, text.find("\n\n") + 2) if len(text) > args.chars + 200 else 0
     passage = slice(start, start + args.chars)
     short = {key: value[:, passage] for key, value in trace.items()}
-    path = args.output or os.path.join(args.run_dir, "gates.png")
     plot_gates(short, text[passage], units, path, f"LSTM layer {args.layer}: gates and cell state of units {units}")
     print(f"wrote {path}")
     return found

@@ -11,11 +11,11 @@ fresh sequences. Then, for the longest lag both saw, the norm of ∂loss/∂x_t
 against the distance T − t from the loss, at initialisation and after
 training: the vanishing gradient, measured.
 
-    python -m experiments.long_memory            # quick: about 10 minutes on a 2-core CPU
+    python -m experiments.long_memory            # quick: about 3 minutes on a 2-core CPU
     python -m experiments.long_memory --full     # longer and cleaner
+    python -m experiments.long_memory --lags 5 50 --steps 300   # two lags, a short training
 """
 
-import argparse
 import dataclasses
 import json
 import os
@@ -27,8 +27,10 @@ import keras
 import numpy as np
 from keras import ops
 
+from experiments import command_line, output_folder, parse, seed_number, sorted_once, whole_number
 from models import GRU, LSTM, VARIANTS
-from training.figures import plt
+from training.errors import friendly_main
+from training.figures import plt, save_figure
 from training.gradients import gradients
 from training.optimizers import make_optimizer
 
@@ -134,7 +136,7 @@ def train_and_score(model, config, lag, rng):
 
 
 def run(config, lags, out_dir, seed=0):
-    os.makedirs(out_dir, exist_ok=True)
+    output_folder(out_dir)
     depth = config.symbols + config.distractors
     table, flows = [], {}
     for lag in lags:
@@ -179,9 +181,7 @@ def plot_accuracy(table, config, path):
     ax.set_title(f"Remembering one symbol, {config.units} units, {config.steps} steps")
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_gradient_flow(flows, lag, path):
@@ -198,31 +198,24 @@ def plot_gradient_flow(flows, lag, path):
     ax.set_title(f"Gradient reaching each input, lag {lag}")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
+@friendly_main
 def main(argv=None):
     startup.start_devices()
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     allow_abbrev=False)
+    parser = command_line(__doc__)
     parser.add_argument("--full", action="store_true", help="the longer, cleaner version")
-    parser.add_argument("--lags", default=",".join(map(str, LAGS)), help="comma-separated lags")
-    parser.add_argument("--steps", type=int, help="training steps per model and lag (overrides the preset)")
+    parser.add_argument("--lags", nargs="+", type=whole_number(1), default=LAGS, metavar="LAG",
+                        help=f"the lags, sorted, each once (default {' '.join(map(str, LAGS))})")
+    parser.add_argument("--steps", type=whole_number(1), help="training steps per model and lag (overrides the mode's)")
     parser.add_argument("--output-dir", default="runs/long_memory", help="where the PNGs and the table go")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    try:
-        lags = [int(v) for v in args.lags.split(",")]
-    except ValueError:
-        parser.error(f"--lags takes comma-separated whole numbers; got {args.lags!r}")
-    if min(lags) < 1 or (args.steps is not None and args.steps < 1):
-        parser.error("lags and --steps must be at least 1")
+    parser.add_argument("--seed", type=seed_number, default=0, help="the seed (default 0)")
+    args = parse(parser, argv)
     config = FULL if args.full else QUICK
     if args.steps:
         config = dataclasses.replace(config, steps=args.steps)
-    return run(config, lags, args.output_dir, args.seed)
+    return run(config, list(sorted_once(args.lags)), args.output_dir, args.seed)
 
 
 if __name__ == "__main__":

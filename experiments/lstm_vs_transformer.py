@@ -15,17 +15,15 @@ Training time is the time inside the epochs' fit (its first compilation
 included); validation, samples and checkpoints between epochs, and the scoring,
 are not counted.
 
-    python -m experiments.lstm_vs_transformer --eval-batches 20       # PRESETS at 5, 10, 20 min on a CPU
-    python -m experiments.lstm_vs_transformer --presets wide,gpt-small --budgets 3    # on a GPU
-    python -m experiments.lstm_vs_transformer --presets test,gpt-test --budgets 0.1,0.2 --eval-batches 2  # a check
+    python -m experiments.lstm_vs_transformer --nanogpt-batches 20       # PRESETS at 5, 10, 20 min on a CPU
+    python -m experiments.lstm_vs_transformer --presets wide gpt-small --budgets 3    # on a GPU
+    python -m experiments.lstm_vs_transformer --presets test gpt-test --budgets 0.1 0.2 --nanogpt-batches 2  # a check
 
 It writes table.md and table.json (after each preset) and the runs in --output-dir.
 """
 
 import argparse
-import functools
 import json
-import math
 import os
 import platform
 import time
@@ -35,10 +33,10 @@ from training import startup  # first: the backend's environment, set before Ker
 import keras
 
 import train_char_rnn
-from models import build_model
-from models.gpt import nanogpt_parameter_count
+from models import spec_from_dict
 from training import nanogpt
 from training.averaging import evaluation_weights
+from experiments import budget_minutes, in_order_once, output_folder, parse, seed_number, sorted_once, whole_number
 from training.errors import UserError, friendly_main
 
 PRESETS = ("small", "wide", "gpt-baby", "gpt-baby-long", "gpt-small")
@@ -89,16 +87,7 @@ class Budgets(keras.callbacks.Callback):
         return self.snapshots + [{**self.last, "budget_seconds": budget} for budget in budgets[len(self.snapshots):]]
 
 
-def parameters(model, spec):
-    """The trainable parameters, as text; a transformer's as nanoGPT counts them, its positions beside."""
-    trainable = sum(math.prod(v.shape) for v in model.trainable_weights)
-    if spec["kind"] != "gpt":
-        return f"{trainable:,}"
-    counted = nanogpt_parameter_count(model)
-    return f"{counted:,} (+{trainable - counted:,} positions)"
-
-
-def train_preset(preset, budgets, folder, data_dir, eval_batches, seed, lstm_batch_layout="streams"):
+def train_preset(preset, budgets, folder, data_dir, nanogpt_batches, seed, lstm_batch_layout="streams"):
     """Trains `preset` up to the last budget (minutes); returns one table row per budget.
 
     An LSTM preset trains on `lstm_batch_layout` ("windows": random windows from a zero state, as the
@@ -108,7 +97,7 @@ def train_preset(preset, budgets, folder, data_dir, eval_batches, seed, lstm_bat
     budget = Budgets([60 * minutes for minutes in budgets])
     argv = ["--preset", preset, "--output-dir", folder, "--seed", str(seed), "--nanogpt-batches", "0"] + (  # scored here
         ["--data-dir", data_dir] if data_dir else [])
-    windows = config.architecture != "gpt" and lstm_batch_layout == "windows"
+    windows = config.spec_class.carries_state and lstm_batch_layout == "windows"
     if windows:
         argv += ["--batch-layout", "windows"]
     try:
@@ -116,16 +105,16 @@ def train_preset(preset, budgets, folder, data_dir, eval_batches, seed, lstm_bat
     except BudgetSpent:
         pass
     settings, ids = nanogpt.run_validation_ids(folder, data_dir)
-    spec = settings["model"]
-    build = functools.partial(build_model, spec)
+    spec = spec_from_dict(settings["model"])
+    build = spec.build
     rows = []
     for minutes, shot in zip(budgets, budget.at_budgets([60 * minutes for minutes in budgets])):
         print(f"Scoring {preset} at {minutes:g} minutes ({shot['steps']:,} steps) on nanoGPT's validation ...",
               flush=True)
-        scores = nanogpt.evaluate(build, spec, shot["weights"], ids, eval_batches, config.eval_num_steps)
-        rows.append({"preset": f"{preset} (windows)" if windows else preset, "model": spec["kind"], "parameters": parameters(build(), spec),
+        scores = nanogpt.evaluate(build, spec, shot["weights"], ids, nanogpt_batches, config.eval_num_steps)
+        rows.append({"preset": f"{preset} (windows)" if windows else preset, "model": spec.family, "parameters": spec.parameter_summary(build()),
                      "budget_minutes": minutes, "training_seconds": shot["seconds"], "steps": shot["steps"],
-                     "characters": shot["steps"] * config.batch_size * config.num_steps,
+                     "characters": shot["steps"] * config.batch_size * config.sequence_length,
                      "in_order": scores.get(nanogpt.CARRIED, scores.get(nanogpt.SLIDING)),
                      **{key: value for key, value in scores.items() if key.startswith("nanogpt_")}})
         print(nanogpt.describe(scores), flush=True)
@@ -141,7 +130,7 @@ def markdown(rows, machine):
         windows = [f"{row[key]:.4f}" if key in row else "—" for key in ("nanogpt_val_windows_64",
                                                                            "nanogpt_val_windows_256")]
         how = "carried" if nanogpt.CARRIED in row else "sliding"
-        lines.append(f"| {row['preset']} | {'LSTM' if row['model'] != 'gpt' else 'transformer'} | "
+        lines.append(f"| {row['preset']} | {row['model']} | "
                      f"{row['parameters']} | {row['budget_minutes']:g} min | {row['steps']:,} | "
                      f"{row['characters']:,} | {row['in_order']:.4f} ({how}) | {' | '.join(windows)} |")
     lines += ["", "Nats per character on the last 111,540 characters of input.txt (nanoGPT's validation): in order "
@@ -154,34 +143,23 @@ def markdown(rows, machine):
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
-    parser.add_argument("--presets", default=",".join(PRESETS), help=f"train_char_rnn.py presets, one after the "
-                                                                     f"other (default {','.join(PRESETS)})")
-    parser.add_argument("--budgets", default=",".join(f"{b:g}" for b in BUDGETS),
-                        help="minutes of training at which to score (default 5,10,20)")
-    parser.add_argument("--eval-batches", type=int, default=nanogpt.BATCHES,
-                        help=f"batches of {nanogpt.BATCH_SIZE} windows of nanoGPT's estimate (default "
-                             f"{nanogpt.BATCHES}, nanoGPT's)")
+    parser.add_argument("--presets", nargs="+", choices=train_char_rnn.PRESETS, default=PRESETS, metavar="PRESET",
+                        help=f"train_char_rnn.py presets, trained one after the other in this order: of "
+                             f"{', '.join(train_char_rnn.PRESETS)} (default {' '.join(PRESETS)})")
+    parser.add_argument("--budgets", nargs="+", type=budget_minutes, default=BUDGETS, metavar="MINUTES",
+                        help=f"minutes of training at which to score, sorted, each once (default "
+                             f"{' '.join(f'{b:g}' for b in BUDGETS)})")
+    parser.add_argument("--nanogpt-batches", type=whole_number(1), default=nanogpt.BATCHES,
+                        help=f"batches of {nanogpt.BATCH_SIZE} windows of nanoGPT's validation estimate (default "
+                             f"{nanogpt.BATCHES}, nanoGPT's), as train_char_rnn.py's")
     parser.add_argument("--lstm-batch-layout", choices=["streams", "windows"], default="streams",
                         help="what the LSTM presets train on: streams (their own: contiguous, state carried) or "
                              "windows (random windows from a zero state, as the transformers)")
-    parser.add_argument("--seed", type=int, default=0, help="the runs' seed (default 0)")
+    parser.add_argument("--seed", type=seed_number, default=0, help="the runs' seed (default 0)")
     parser.add_argument("--data-dir", help="folder with tinyshakespeare/ (default: $LSTM_DATA_DIR, then the cache)")
     parser.add_argument("--output-dir", default="runs/lstm_vs_transformer", help="the table and the runs")
-    args = parser.parse_args(argv)
-    args.presets = [name for name in args.presets.split(",") if name]
-    unknown = [name for name in args.presets if name not in train_char_rnn.PRESETS]
-    if unknown or not args.presets:
-        raise UserError(f"--presets {','.join(unknown) or '(none)'}: choose train_char_rnn.py presets among "
-                        f"{', '.join(train_char_rnn.PRESETS)}, comma-separated.")
-    try:
-        args.budgets = sorted(float(b) for b in args.budgets.split(","))
-    except ValueError:
-        args.budgets = []
-    if not args.budgets or not all(0 < b < math.inf for b in args.budgets):
-        raise UserError(f"--budgets takes minutes of training above 0, comma-separated (such as 5,10,20); got "
-                        f"{args.budgets or 'none'}.")
-    if args.eval_batches < 1:
-        raise UserError(f"--eval-batches must be at least 1; got {args.eval_batches}.")
+    args = parse(parser, argv)
+    args.presets, args.budgets = list(in_order_once(args.presets)), list(sorted_once(args.budgets))
     taken = [name for name in args.presets if os.path.exists(os.path.join(args.output_dir, name))]
     if taken:
         raise UserError(f"{args.output_dir} already holds runs of {', '.join(taken)}; choose another --output-dir "
@@ -193,13 +171,13 @@ def parse_args(argv):
 def main(argv=None):
     startup.start_devices(train_char_rnn.TWO_OPS_AT_ONCE)
     args = parse_args(argv)
-    os.makedirs(args.output_dir, exist_ok=True)
+    output_folder(args.output_dir)
     machine = (f"{platform.machine()}, {os.cpu_count()} CPUs, backend {keras.backend.backend()}, "
                f"{time.strftime('%Y-%m-%d')}")
     rows = []
     for preset in args.presets:
         rows += train_preset(preset, args.budgets, os.path.join(args.output_dir, preset), args.data_dir,
-                             args.eval_batches, args.seed, args.lstm_batch_layout)
+                             args.nanogpt_batches, args.seed, args.lstm_batch_layout)
         with open(os.path.join(args.output_dir, "table.json"), "w") as file:
             json.dump({"machine": machine, "rows": rows}, file, indent=1)
         with open(os.path.join(args.output_dir, "table.md"), "w") as file:

@@ -16,21 +16,25 @@ this project's GRU train with the same budget on
 for each seed of `seeds`. The table (mean and spread over the seeds) goes to
 variants.md and variants.json, the plot to variants.png, in --output-dir.
 Every finished training is kept in variants.json, so a stopped run continues
-where it stopped (and a finished one only redraws).
+where it stopped (and a finished one only redraws). Each training prints a
+line as it starts (which part, model and seed) and as it ends (its result,
+and from then on an estimate of the time the rest will take).
 
     python -m experiments.variants            # quick: one seed, lag 50, a few hundred steps each (≤ 30 min)
-    python -m experiments.variants --seeds 0,1  # the same with two seeds (mean and range; ~twice the time)
+    python -m experiments.variants --seeds 0 1  # the same with two seeds (mean and range; ~twice the time)
     python -m experiments.variants --full     # lags 20–200, biases 0, 1, 3, three seeds, longer
+    python -m experiments.variants --parts memory --models vanilla gru   # one part, two models
 
 The char-rnn and MNIST runs are run folders of the scripts (--output-dir/char/…,
 --output-dir/mnist/…), trained with `--variant NAME` or `--cell gru`. The
 speed of each variant against the vanilla LSTM: benchmarks/variant_speed.py.
 """
 
-import argparse
 import dataclasses
+import functools
 import json
 import os
+import time
 
 from training import startup  # first: the backend's environment, set before Keras loads
 
@@ -39,9 +43,11 @@ import numpy as np
 
 import train_char_rnn
 import train_mnist_bilstm
-from experiments import long_memory
+from experiments import command_line, in_order_once, long_memory, output_folder, parse, read_results, seed_number, sorted_once
 from models import VARIANTS
+from training.errors import friendly_main
 from training.figures import plt, save_figure
+from training.run import minutes
 
 MODELS = (*VARIANTS, "gru")  # the LSTM variants, then this project's GRU
 
@@ -108,37 +114,67 @@ def mnist_run(model, seed, config, data_dir, out_dir):
 
 def run(config, out_dir, data_dir=None, parts=PARTS, models=MODELS):
     """Trains what variants.json does not hold yet; writes the table and the plot. Returns the results dict."""
-    os.makedirs(out_dir, exist_ok=True)
+    output_folder(out_dir)
     path = os.path.join(out_dir, "variants.json")
-    done = json.load(open(path)) if os.path.exists(path) else {}
-
-    def measure(key, compute):
-        if key not in done:
-            done[key] = compute()
-            keras.backend.clear_session()
-            with open(path + ".tmp", "w") as f:
-                json.dump(done, f, indent=1)
-            os.replace(path + ".tmp", path)
-            print(f"{key}: {done[key]}", flush=True)
-        return done[key]
-
-    for model in models if "memory" in parts else ():
-        for bias in forget_biases(model, config):
-            for lag in config.lags:
-                for seed in config.seeds:
-                    measure(memory_key(model, bias, lag, seed, config), lambda: recall(model, bias, lag, seed, config))
-    for seed in config.seeds:
-        for model in models:
-            if "char" in parts:
-                measure(f"char/{model}/seed{seed}/steps{config.char_steps}",
-                        lambda: char_run(model, seed, config, data_dir, out_dir))
-            if "mnist" in parts:
-                measure(f"mnist/{model}/seed{seed}/steps{config.mnist_steps}",
-                        lambda: mnist_run(model, seed, config, data_dir, out_dir))
+    done = read_results(path, "the finished trainings of this experiment",
+                        "every training then runs again: move the char/ and mnist/ folders beside it away too"
+                        "; or choose another --output-dir")
+    jobs = [(key, label, compute) for key, label, compute in trainings(config, out_dir, data_dir, parts, models)
+            if key not in done]
+    if jobs:
+        print(f"{len(jobs)} training(s) to run ({len(done)} done before, kept in {path})", flush=True)
+    seconds = {}  # part: the seconds of each training of it timed here
+    for index, (key, label, compute) in enumerate(jobs):
+        print(f"[{index + 1}/{len(jobs)}] {label} ...", flush=True)
+        start = time.perf_counter()
+        done[key] = compute()
+        seconds.setdefault(key.split("/")[0], []).append(time.perf_counter() - start)
+        keras.backend.clear_session()
+        with open(path + ".tmp", "w") as f:
+            json.dump(done, f, indent=1)
+        os.replace(path + ".tmp", path)
+        print(f"{key}: {done[key]} ({minutes(seconds[key.split('/')[0]][-1])}{time_left(jobs[index + 1:], seconds)})",
+              flush=True)
     table = summary(done, config, models)
     write_table(table, config, os.path.join(out_dir, "variants.md"))
     plot(table, config, os.path.join(out_dir, "variants.png"))
     return {"results": done, "table": table}
+
+
+def trainings(config, out_dir, data_dir, parts, models):
+    """(key in variants.json, what it is in words, the function that trains it) of every training, in order."""
+    for model in models if "memory" in parts else ():
+        for bias in forget_biases(model, config):
+            for lag in config.lags:
+                for seed in config.seeds:
+                    yield (memory_key(model, bias, lag, seed, config),
+                           f"recall, {model}, " + ("no forget bias" if bias is None else f"bias {bias:g}")
+                           + f", lag {lag}, seed {seed}, {config.memory_steps} steps",
+                           functools.partial(recall, model, bias, lag, seed, config))
+    for seed in config.seeds:
+        for model in models:
+            if "char" in parts:
+                yield (f"char/{model}/seed{seed}/steps{config.char_steps}",
+                       f"char-rnn {config.char_preset}, {model}, seed {seed}, {config.char_steps} steps",
+                       functools.partial(char_run, model, seed, config, data_dir, out_dir))
+            if "mnist" in parts:
+                yield (f"mnist/{model}/seed{seed}/steps{config.mnist_steps}",
+                       f"MNIST BiLSTM {config.mnist_preset}, {model}, seed {seed}, {config.mnist_steps} steps",
+                       functools.partial(mnist_run, model, seed, config, data_dir, out_dir))
+
+
+def time_left(jobs, seconds):
+    """'; N left, about T' of the trainings `jobs` still to run: each at the mean time of its part here (of all
+    parts timed where its own is not yet); '' before the first is timed, '; all done' after the last."""
+    if not jobs:
+        return "; all done"
+    timed = [s for part in seconds.values() for s in part]
+    if not timed:
+        return ""
+    mean = {part: sum(s) / len(s) for part, s in seconds.items()}
+    overall = sum(timed) / len(timed)
+    left = sum(mean.get(key.split("/")[0], overall) for key, _, _ in jobs)
+    return f"; {len(jobs)} left, about {minutes(left)}"
 
 
 def spread(values):
@@ -216,37 +252,27 @@ def plot(table, config, path):
         ax.grid(alpha=0.3, axis="y")
     axes[-1, 0].set_xticks(range(len(models)), models, rotation=30, ha="right", rotation_mode="anchor", fontsize=8)
     axes[0, 0].set_title(f"LSTM variants and the GRU ({len(config.seeds)} seed(s); bars: mean, whiskers: range)")
-    fig.tight_layout()
     save_figure(fig, path)
-    plt.close(fig)
 
 
+@friendly_main
 def main(argv=None):
     startup.start_devices()
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     allow_abbrev=False)
+    parser = command_line(__doc__)
+    parser.add_argument("--seeds", nargs="+", type=seed_number, metavar="SEED",
+                        help="seeds, instead of the mode's (quick: 0; --full: 0 1 2); sorted, each once")
     parser.add_argument("--full", action="store_true", help="every lag and bias, three seeds, longer trainings")
-    parser.add_argument("--seeds", help="comma-separated seeds, instead of the mode's (quick: 0; --full: 0,1,2)")
-    parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, of {', '.join(PARTS)}")
-    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated, of the variants and gru")
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=PARTS, metavar="PART",
+                        help=f"which parts, of {', '.join(PARTS)} (default all)")
+    parser.add_argument("--models", nargs="+", choices=MODELS, default=MODELS, metavar="MODEL",
+                        help=f"the table's rows, in this order: of {', '.join(MODELS)} (default all)")
     parser.add_argument("--data-dir", help="the scripts' --data-dir (default: as they look)")
     parser.add_argument("--output-dir", default="runs/variants", help="where the table, the plot and the runs go")
-    args = parser.parse_args(argv)
-    parts, models = args.parts.split(","), args.models.split(",")
-    unknown = [p for p in parts if p not in PARTS] + [m for m in models if m not in MODELS]
-    if unknown:
-        parser.error(f"unknown part or model {', '.join(unknown)}; parts: {', '.join(PARTS)}; models: "
-                     f"{', '.join(MODELS)}")
+    args = parse(parser, argv)
     config = FULL if args.full else QUICK
     if args.seeds is not None:
-        try:
-            seeds = tuple(dict.fromkeys(int(seed) for seed in args.seeds.split(",")))
-        except ValueError:
-            seeds = ()
-        if not seeds or min(seeds) < 0:
-            parser.error(f"--seeds takes whole numbers from 0, comma-separated (such as 0,1); got {args.seeds!r}")
-        config = dataclasses.replace(config, seeds=seeds)
-    return run(config, args.output_dir, args.data_dir, parts, models)
+        config = dataclasses.replace(config, seeds=sorted_once(args.seeds))
+    return run(config, args.output_dir, args.data_dir, in_order_once(args.parts), in_order_once(args.models))
 
 
 if __name__ == "__main__":

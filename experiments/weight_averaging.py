@@ -37,7 +37,9 @@ import keras
 import train_char_rnn
 import train_ptb
 from datasets.batching import stream_steps
+from experiments import output_folder, parse, whole_number
 from models import build_model
+from training.errors import friendly_main
 from training.figures import plt
 from training.metrics import sequence_loss
 from training.optimizers import make_optimizer
@@ -109,17 +111,18 @@ def plot(table, path, ylabel="valid perplexity", title="awd-small's iterates and
     figure.savefig(path, dpi=110)
 
 
+@friendly_main
 def main(argv=None):
     startup.start_devices()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--model", choices=["ptb", "char"], default="ptb",
                         help="ptb: awd-small's SGD (default); char: char-rnn small's Adam")
-    parser.add_argument("--epochs", type=int, help="default: 8 (ptb), 13 (char)")
-    parser.add_argument("--steps-per-epoch", type=int, default=0, help="0: the whole training split")
+    parser.add_argument("--epochs", type=whole_number(1), help="default: 8 (ptb), 13 (char)")
+    parser.add_argument("--steps-per-epoch", type=whole_number(0), default=0, help="0: the whole training split")
     parser.add_argument("--data-dir", help="the data folder (default: LSTM_DATA_DIR or the download cache)")
     parser.add_argument("--output-dir", default="runs/weight_averaging")
-    args = parser.parse_args(argv)
-    os.makedirs(args.output_dir, exist_ok=True)
+    args = parse(parser, argv)
+    output_folder(args.output_dir)
     if args.model == "char":
         table = run("char", args.epochs or 13, args.steps_per_epoch, CHAR_AVERAGES, args.data_dir)
         labels = {"ylabel": "valid nats per character", "title": "char-rnn small's iterates and their averages"}

@@ -1,10 +1,12 @@
 """A trained language model in one self-contained HTML page: its forward pass in JavaScript, gates and all.
 
-    write_page(run_dir, output, text=None)   # what explore.py does
+    from explorer import page_html
+    from explorer.export import payload
+    html = page_html(payload(model, vocabulary, settings, passage, title))   # what explore.py writes
 
-The page embeds the weights (`explorer.export`), a WebAssembly kernel for the
-matrix products (`explorer.kernel`) and `explorer.js`; it needs no network and
-no server.
+The page embeds the weights (`explorer.export.payload`), a WebAssembly kernel
+for the matrix products (`explorer.kernel`) and `explorer.js`; it needs no
+network and no server.
 """
 
 import base64

@@ -18,7 +18,7 @@ import keras
 import numpy as np
 
 from datasets import load_shakespeare, read_text
-from datasets.corpus import DEFAULT_SPLIT, split_file
+from datasets.corpus import DEFAULT_SPLIT, cut, split_file
 from datasets.ptb import ptb_folder
 from models.language_model import lstm_layers
 from training.errors import UserError
@@ -88,21 +88,22 @@ def start_of_a_line(text, limit):
     return piece[:end + 1] if end > limit // 2 else piece
 
 
+# The test text of each script's own data set (a run on a --text file or a --corpus records its files instead).
+OWN_DATA_TEST_TEXT = {
+    "train_ptb.py": lambda data_dir: read_text(split_file(ptb_folder(data_dir), "test")),
+    "train_char_rnn.py": lambda data_dir: load_shakespeare(data_dir)[2],
+}
+
+
 def test_split_text(settings, data_dir=None):
     """The text of the run's test split, read as training read it; None if its data is not at hand."""
     data = settings.get("data") or {}
-    script = settings.get("script", "")
     try:
         if data.get("text"):
-            text = read_text(data["text"])
-            split = settings.get("config", {}).get("split") or DEFAULT_SPLIT  # as datasets.load_text cuts it
-            train_end = round(split[0] * len(text))
-            return text[train_end + round(split[1] * len(text)):]
+            return cut(read_text(data["text"]), settings.get("config", {}).get("split") or DEFAULT_SPLIT)[2]
         if data.get("corpus"):
             return read_text(split_file(data["corpus"], "test"))
-        if "ptb" in script:
-            return read_text(split_file(ptb_folder(data_dir), "test"))
-        return load_shakespeare(data_dir)[2]
+        return OWN_DATA_TEST_TEXT[settings.get("script")](data_dir)
     except Exception:  # the data moved or was never downloaded here: the caller asks for --text
         return None
 

@@ -29,11 +29,14 @@ from models.layer import LSTM
 from models.serialization import SERIALIZATION_PACKAGE
 from models.stack import LSTMStack
 
-SPECS = {spec.kind: spec for spec in (LanguageModelSpec, DigitClassifierSpec, GPTSpec)}
+# The language models a training config's `architecture` names; a new one is a module here and a line in this table.
+ARCHITECTURES = {"lstm": LanguageModelSpec, "gpt": GPTSpec}
+SPECS = {spec.kind: spec for spec in (*ARCHITECTURES.values(), DigitClassifierSpec)}  # config.json's "kind"
+LANGUAGE_MODEL_KINDS = tuple(spec.kind for spec in ARCHITECTURES.values())
 
 __all__ = [
     "LSTM", "LSTMCell", "LSTMStack", "GRU", "GRUCell", "VARIANTS", "LanguageModelSpec", "DigitClassifierSpec",
-    "GPTSpec", "SERIALIZATION_PACKAGE", "CELLS", "block_size", "build_model", "build_gpt", "build_language_model",
+    "GPTSpec", "SERIALIZATION_PACKAGE", "ARCHITECTURES", "CELLS", "LANGUAGE_MODEL_KINDS", "SPECS", "build_model", "build_gpt", "build_language_model",
     "build_digit_classifier", "find_layer", "load_model", "lstm_layers", "recurrent_class", "spec_from_dict",
 ]
 
@@ -50,20 +53,9 @@ def spec_from_dict(spec):
     return SPECS[kind](**spec)
 
 
-def block_size(spec):
-    """The longest context of the model of `spec` (or its dict): a transformer's block_size; None for a model with a
-    state (an LSTM reads on without end)."""
-    return getattr(spec_from_dict(spec), "block_size", None)
-
-
 def build_model(spec, **shape):
     """The model of `spec` (a spec or its dict). Language models take batch_size, num_steps and stateful."""
-    spec = spec_from_dict(spec)
-    if isinstance(spec, LanguageModelSpec):
-        return build_language_model(spec, **shape)
-    if isinstance(spec, GPTSpec):
-        return build_gpt(spec, **shape)
-    return build_digit_classifier(spec, **shape)
+    return spec_from_dict(spec).build(**shape)
 
 
 def load_model(path):

@@ -12,7 +12,7 @@ import dataclasses
 
 import keras
 
-from models.language_model import output_dtype, recurrent_class, recurrent_options
+from models.language_model import cell_label, output_dtype, recurrent_class, recurrent_options
 from models.seeds import derived_seed
 
 
@@ -28,6 +28,17 @@ class DigitClassifierSpec:
     classes: int = 10
     variant: str = "vanilla"   # custom cell: the LSTM variant (models.VARIANTS)
     kind: str = "digit_classifier"
+
+    has_cell = True          # --cell and --variant choose its recurrent layers
+    config_fields_before = {}  # config fields that had other names in older run folders (new: old)
+
+    @staticmethod
+    def run_label(cell, variant):
+        return cell_label(cell, variant)
+
+    def build(self, **shape):
+        """The Keras model of this spec (`build_digit_classifier`)."""
+        return build_digit_classifier(self, **shape)
 
 
 def build_digit_classifier(spec):

@@ -37,6 +37,7 @@ the layers compute in bfloat16 and the logits in float32 (`output_dtype`).
 """
 
 import dataclasses
+import math
 
 import keras
 
@@ -70,6 +71,63 @@ class LanguageModelSpec:
     seed: int = 0              # seeds of the dropout masks (and of the initializers when init_scale > 0)
     variant: str = "vanilla"   # custom cell: the LSTM variant (models.VARIANTS)
     kind: str = "language_model"
+
+    def build(self, **shape):
+        """The Keras model of this spec (`build_language_model`)."""
+        return build_language_model(self, **shape)
+
+    # What the training recipe, inference and the experiments ask of a language model (models.gpt.GPTSpec answers
+    # the same questions for a transformer).
+    carries_state = True     # its state runs on from batch to batch (streams) and through a whole text (in order)
+    has_cell = True          # --cell and --variant choose its recurrent layer
+    loss_form = "sequence"   # the training loss: summed over a sequence's steps ("token": the mean per token)
+    config_fields_before = {}  # config fields that had other names in older run folders (new: old)
+
+    @classmethod
+    def from_config(cls, config, vocab_size, cell="custom", variant="vanilla", seed=0):
+        """The spec of a training config (training.recipe.LanguageModelConfig): its model-side fields."""
+        fields = {f.name for f in dataclasses.fields(cls)} - {"vocab_size", "cell", "variant", "seed", "kind"}
+        return cls(vocab_size=vocab_size, cell=cell, variant=variant, seed=seed,
+                   **{name: getattr(config, name) for name in fields if hasattr(config, name)})
+
+    sequence_field = "num_steps"  # the config field of the tokens per training row: truncated BPTT's steps
+
+    @staticmethod
+    def run_label(cell, variant):
+        return cell_label(cell, variant)
+
+    @property
+    def context_length(self):
+        """None: the state carries any context; there is no longest one."""
+        return None
+
+    @property
+    def family(self):
+        """"LSTM" or "GRU", in tables."""
+        return "GRU" if self.cell in ("gru", "builtin-gru") else "LSTM"
+
+    def describe(self, cell_title):
+        """The model in a few words, for the first line of a run (`cell_title`: the run's cell and variant)."""
+        return f"{self.layers}×{self.units} {cell_title}"
+
+    @staticmethod
+    def no_weight_decay(model):
+        """The variables weight decay leaves alone: none (the L2 of the PTB recipe decays every weight)."""
+        return []
+
+    def parameter_summary(self, model):
+        """The trainable parameters, as text."""
+        return f"{trainable_count(model):,}"
+
+
+def trainable_count(model):
+    """The number of trainable parameters of `model`."""
+    return sum(math.prod(v.shape) for v in model.trainable_weights)
+
+
+def cell_label(cell, variant):
+    """A recurrent model in a run folder's name: the cell, and the LSTM variant unless vanilla."""
+    return cell if variant == "vanilla" else f"{cell}-{variant}"
 
 
 def output_dtype():
@@ -198,24 +256,37 @@ def lstm_layers(model):
     return found
 
 
-# The recurrent layers a model spec may name as its `cell`.
+# The recurrent layers a model spec may name as its `cell`, and what each is.
 CELLS = {"custom": LSTM, "builtin": keras.layers.LSTM, "gru": GRU, "builtin-gru": keras.layers.GRU}
+CELL_NAMES = {"custom": "this project's LSTM", "builtin": "keras.layers.LSTM", "gru": "this project's GRU",
+              "builtin-gru": "keras.layers.GRU"}
 
 # What a spec's `weight_dropout` drops: the recurrent kernel, which only this project's layers can drop.
 WEIGHT_DROP_CELLS = ("custom", "gru")
 
 
+def check_cell(cell, variant="vanilla", weight_dropout=0.0):
+    """A ValueError that says what to choose instead, for an unknown `cell` or `variant`, a variant of a cell that has
+    none, or weight dropout on a cell that cannot drop its recurrent kernel (the command line shows the same words)."""
+    if cell not in CELLS:
+        raise ValueError(f"unknown cell {cell!r}; choose one of "
+                         f"{', '.join(f'{name} ({what})' for name, what in CELL_NAMES.items())}.")
+    check_variant(variant)
+    if variant != "vanilla" and cell != "custom":
+        raise ValueError(f"the LSTM variants are options of this project's LSTM (cell custom); cell {cell} "
+                         f"({CELL_NAMES[cell]}) has no variants. Choose cell custom, or the vanilla variant.")
+    if weight_dropout and cell not in WEIGHT_DROP_CELLS:
+        raise ValueError(f"weight dropout ({weight_dropout}) is DropConnect on the recurrent kernel, which only "
+                         f"cells {' and '.join(WEIGHT_DROP_CELLS)} can drop: {CELL_NAMES[cell]} has no such option. "
+                         f"Choose cell {' or '.join(WEIGHT_DROP_CELLS)}, or no weight dropout.")
+
+
 def recurrent_class(cell, variant="vanilla"):
-    """The layer class of a spec's `cell` (`CELLS`), checked with its `variant`: a clear ValueError otherwise.
+    """The layer class of a spec's `cell` (`CELLS`), checked with its `variant` (`check_cell`).
 
     Only "custom" (this project's LSTM) has the variants; the others are vanilla.
     """
-    if cell not in CELLS:
-        raise ValueError(f"unknown cell {cell!r}; choose one of {', '.join(CELLS)}.")
-    check_variant(variant)
-    if variant != "vanilla" and cell != "custom":
-        raise ValueError(f"the LSTM variants are options of this project's LSTM (cell 'custom'); cell {cell!r} has "
-                         f"no variant {variant!r}. Use cell='custom', or variant='vanilla'.")
+    check_cell(cell, variant)
     return CELLS[cell]
 
 
@@ -242,11 +313,8 @@ def build_language_model(spec, batch_size=None, num_steps=None, stateful=False):
 
     if spec.tie_weights and not spec.embedding_size:
         raise ValueError("tie_weights needs a learned embedding: set embedding_size > 0.")
-    lstm = recurrent_class(spec.cell, spec.variant)
-    if spec.weight_dropout and spec.cell not in WEIGHT_DROP_CELLS:
-        raise ValueError(f"weight_dropout is DropConnect on the recurrent kernel inside this project's LSTM and GRU; "
-                         f"{lstm.__module__.split('.')[0]}.layers.{lstm.__name__} has no such option. Use cell="
-                         f"{' or '.join(repr(c) for c in WEIGHT_DROP_CELLS)}, or set weight_dropout=0.")
+    check_cell(spec.cell, spec.variant, spec.weight_dropout)
+    lstm = CELLS[spec.cell]
     options = {"weight_dropout": spec.weight_dropout} if spec.weight_dropout else {}
 
     def dropout(rate, offset, name):  # per step (Zaremba) or one mask per sequence (locked)

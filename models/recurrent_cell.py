@@ -11,7 +11,9 @@ from keras import activations, constraints, initializers, ops, regularizers
 
 # `keras.layers.RNN` draws one dropout mask per sequence (and resets it after
 # the sequence) only for cells that carry this mixin: Keras' own protocol for
-# RNN cells, not exported under `keras.layers` (Keras is pinned in requirements.txt).
+# RNN cells, not exported under `keras.layers` or anywhere public in Keras 3.15,
+# and RNN tests `isinstance(cell, DropoutRNNCell)` against this very class, so
+# a copy of ours would not do (Keras is pinned in requirements.txt).
 from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
 

@@ -1,6 +1,6 @@
 """A NumPy LSTM (and its variants) and GRU with the forward pass and backpropagation through time by hand.
 
-It is the executable form of the derivation in the README and the yardstick
+It is the executable form of the derivation in docs/bptt.md and the yardstick
 the tests hold the Keras layers to. Shapes: x (batch, T, input_dim), the
 weights in Keras' layout (kernel (input_dim, 4u), recurrent_kernel (u, 4u),
 bias (4u), gate blocks i, f, C̃, o).

@@ -85,8 +85,8 @@ def script_in_fresh_process(script, argv, devices=1, backend="jax"):
     The device count is fixed when the backend starts: XLA_FLAGS for JAX's CPU devices, logical devices
     for TensorFlow. The process runs once more if XLA's CPU runtime ended it in a collective that one
     virtual device never joined ("Termination timeout for `all gather ...`" after 40 s): XLA's own failure,
-    now and then in a fresh process on a 2-core VM, never seen within a long-lived one (README, "Several
-    devices and hosts").
+    now and then in a fresh process on a 2-core VM, never seen within a long-lived one
+    (docs/gpu-and-distributed.md#the-xla-cpu-collective-rendezvous-abort).
     """
     [results], stderr = jobs_in_fresh_process([(script, argv)], devices, backend)
     return results, stderr

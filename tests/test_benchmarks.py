@@ -11,7 +11,7 @@ from tests.conftest import ROOT, benchmark
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--jit-compile", "maybe"], "--jit-compile takes true, false or true,false"),
+    (["--jit-compile", "maybe"], "--jit-compile: invalid choice: 'maybe'"),
     (["--rounds", "0"], "--rounds must be at least 1"),
     (["--steps", "0"], "--steps must be at least 1"),
 ])
@@ -81,7 +81,7 @@ def test_reproducibility_check_needs_two_repeats_and_a_step(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
         reproducibility.main(["--preset", "awd-test"] + argv)
     err = capsys.readouterr().err
-    assert exit_info.value.code == 2 and "--steps must be at least 1 and --repeats at least 2" in err
+    assert exit_info.value.code == 2 and f"{argv[0]} must be at least {2 if argv[0] == '--repeats' else 1}" in err
 
 
 def test_text_loading_measures_both_paths_on_a_text_it_writes(data_dir, tmp_path, capsys):
@@ -144,9 +144,9 @@ def test_gpu_figures_refuses_what_it_does_not_know(argv, message, tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--layers", "gru,lstm2"], "unknown case or layer lstm2"),
-    (["--cases", "huge"], "unknown case or layer huge"),
-    (["--rounds", "0"], "--rounds and --steps must be at least 1"),
+    (["--layers", "gru", "lstm2"], "--layers: invalid choice: 'lstm2'"),
+    (["--cases", "huge"], "--cases: invalid choice: 'huge'"),
+    (["--rounds", "0"], "--rounds must be at least 1"),
 ])
 def test_variant_speed_arguments(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -157,7 +157,7 @@ def test_variant_speed_arguments(argv, message, capsys):
 
 @pytest.mark.slow  # three models compiled
 def test_variant_speed_times_each_layer_against_vanilla(capsys):
-    found = benchmark("variant_speed").main(["--cases", "ptb-small", "--layers", "coupled,gru", "--rounds", "1",
+    found = benchmark("variant_speed").main(["--cases", "ptb-small", "--layers", "coupled", "gru", "--rounds", "1",
                                              "--steps", "1"])
     assert list(found["ptb-small"]) == ["vanilla", "coupled", "gru"]
     assert all(ms > 0 for ms in found["ptb-small"].values())

@@ -157,7 +157,7 @@ def test_bad_input(char_run, tmp_path, capsys):
         assert "--temperature must lie between" in script_error(sample.main, [str(out), "--temperature", temperature], capsys)
     (tmp_path / "empty").mkdir()
     assert "it is not a run folder" in script_error(sample.main, [str(tmp_path / "empty")], capsys)
-    assert "unknown preset" in script_error(train_char_rnn.main, ["--preset", "xl"], capsys)
+    assert "invalid choice: 'xl'" in script_error(train_char_rnn.main, ["--preset", "xl"], capsys)
     assert "--num-steps must be at least 1" in script_error(train_char_rnn.main, ["--num-steps", "0"], capsys)
 
 

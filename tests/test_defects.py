@@ -1,6 +1,7 @@
 """What trying to break the scripts found, held: one owner per run folder, resume that refuses, bad files refused."""
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -12,7 +13,8 @@ import pytest
 import sample
 import train_char_rnn
 import train_ptb
-from datasets import DataError, fingerprint, load_corpus, parse_split, read_text
+from datasets import DataError, check_split, fingerprint, load_corpus, read_text
+from models import GPTSpec, LanguageModelSpec
 from tests.conftest import ROOT, run_python, script_error, write_corpus
 from training.cli import default_run_name
 from training.run import lock_folder, new_run_folder, release_folders
@@ -62,9 +64,17 @@ def test_a_run_on_own_text_is_named_after_it():
     class Args:
         preset, cell = "small", "custom"
 
-    name = default_run_name("train_char_rnn.py", Args, {"text": "/home/me/My Novel.txt"})
+    name = default_run_name("train_char_rnn.py", Args, {"text": "/home/me/My Novel.txt"}, LanguageModelSpec)
     assert name.startswith("char_rnn-My_Novel-small-custom-")
-    assert default_run_name("train_ptb.py", Args, {"corpus": None}).startswith("ptb-small-custom-")
+    assert default_run_name("train_ptb.py", Args, {"corpus": None}, LanguageModelSpec).startswith("ptb-small-custom-")
+
+
+def test_a_transformer_run_is_named_as_one():
+    """Its folder says "transformer" where an LSTM run names its cell (`custom` would be the LSTM's word)."""
+    class Args:
+        preset, cell, variant = "gpt-baby", "custom", "vanilla"
+
+    assert default_run_name("train_char_rnn.py", Args, {}, GPTSpec).startswith("char_rnn-gpt-baby-transformer-")
 
 
 # ---- --resume refuses, never ignores -------------------------------------------------------------------
@@ -121,20 +131,20 @@ def test_argument_prefixes_are_not_guessed(capsys):
     assert exit_info.value.code == 2 and "unrecognized arguments: --lr" in capsys.readouterr().err
 
 
-def test_no_command_line_of_the_project_guesses_prefixes():
-    import ast
-    import glob
+ENTRY_POINTS = ["train_ptb", "train_char_rnn", "train_mnist_bilstm", "sample", "explore", "predict_mnist",
+                *(f"{folder}.{name[:-3]}" for folder in ("experiments", "benchmarks")
+                  for name in sorted(os.listdir(os.path.join(ROOT, folder)))
+                  if name.endswith(".py") and name != "__init__.py")]
 
-    parsers = []
-    for path in glob.glob(os.path.join(ROOT, "**", "*.py"), recursive=True):
-        if os.sep + "tests" + os.sep in path or os.sep + ".ci" + os.sep in path:
-            continue
-        for node in ast.walk(ast.parse(open(path, encoding="utf-8").read())):
-            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "ArgumentParser":
-                abbrev = [k.value for k in node.keywords if k.arg == "allow_abbrev"]
-                parsers.append((os.path.relpath(path, ROOT), abbrev and abbrev[0].value))
-    assert len(parsers) >= 12
-    assert [path for path, abbrev in parsers if abbrev is not False] == []
+
+@pytest.mark.parametrize("module", ENTRY_POINTS)
+def test_no_command_line_of_the_project_guesses_prefixes(module, capsys):
+    """`--he` is no abbreviation of --help (which would print the help and exit 0): an unknown option, exit 2."""
+    import importlib
+
+    with pytest.raises(SystemExit) as exit_info:
+        importlib.import_module(module).main(["--he"])
+    assert exit_info.value.code == 2 and "--he" in capsys.readouterr().err
 
 
 # ---- keras.json ---------------------------------------------------------------------------------------
@@ -201,10 +211,10 @@ def test_a_byte_order_mark_is_not_part_of_the_first_word(tmp_path):
     assert "the" in vocabulary.index and not [word for word in vocabulary.tokens if "\ufeff" in word]
 
 
-@pytest.mark.parametrize("text", ["nan,0.5,0.5", "inf,0.5,-inf", "0.9,nan,0.1"])
-def test_a_split_that_is_not_a_number_is_refused(text):
+@pytest.mark.parametrize("parts", [(math.nan, 0.5, 0.5), (math.inf, 0.5, -math.inf), (0.9, math.nan, 0.1)])
+def test_a_split_that_is_not_a_number_is_refused(parts):
     with pytest.raises(DataError, match="--split takes three fractions"):
-        parse_split(text)
+        check_split(parts)
 
 
 def test_a_text_of_one_character_is_refused(tmp_path, capsys):

@@ -187,8 +187,8 @@ def test_lstm_vs_transformer_with_tiny_budgets(tmp_path, data_dir):
     """Budgets of 3 and 6 seconds: the LSTM's `test` preset is stopped in its one long epoch, gpt-test's run (300
     steps) may end first; every budget has a row with both of nanoGPT's views."""
     out = tmp_path / "table"
-    rows = lstm_vs_transformer.main(["--presets", "test,gpt-test", "--budgets", "0.1,0.05", "--eval-batches", "1",
-                                     "--data-dir", data_dir, "--output-dir", str(out)])
+    rows = lstm_vs_transformer.main(["--presets", "test", "gpt-test", "--budgets", "0.1", "0.05", "--nanogpt-batches",
+                                     "1", "--data-dir", data_dir, "--output-dir", str(out)])
     assert [(row["preset"], row["budget_minutes"]) for row in rows] == [
         ("test", 0.05), ("test", 0.1), ("gpt-test", 0.05), ("gpt-test", 0.1)]
     lstm, gpt = rows[:2], rows[2:]
@@ -211,9 +211,11 @@ def test_lstm_vs_transformer_with_tiny_budgets(tmp_path, data_dir):
 def test_lstm_vs_transformer_user_errors(tmp_path, capsys):
     from tests.conftest import script_error
 
-    assert "--budgets takes minutes" in script_error(lstm_vs_transformer.main, ["--budgets", "5,0"], capsys)
-    assert "--budgets takes minutes" in script_error(lstm_vs_transformer.main, ["--budgets", "five"], capsys)
-    assert "presets among" in script_error(lstm_vs_transformer.main, ["--presets", "wide,xl"], capsys)
+    for budgets in (["5", "0"], ["five"]):
+        assert "--budgets must be minutes above 0" in script_error(lstm_vs_transformer.main, ["--budgets", *budgets],
+                                                                   capsys)
+    assert "--presets: invalid choice: 'xl'" in script_error(lstm_vs_transformer.main, ["--presets", "wide", "xl"],
+                                                            capsys)
     (tmp_path / "wide").mkdir()
     assert "already holds runs of wide" in script_error(
         lstm_vs_transformer.main, ["--presets", "wide", "--output-dir", str(tmp_path)], capsys)
@@ -222,14 +224,14 @@ def test_lstm_vs_transformer_user_errors(tmp_path, capsys):
 def test_variants_seeds_option(monkeypatch, capsys):
     taken = []
     monkeypatch.setattr(variants, "run", lambda config, *a: taken.append(config))
-    variants.main(["--seeds", "1,0,1"])
+    variants.main(["--seeds", "1", "0", "1"])
     variants.main(["--full", "--seeds", "4"])
-    assert [c.seeds for c in taken] == [(1, 0), (4,)]
+    assert [c.seeds for c in taken] == [(0, 1), (4,)]  # sorted, each once
     assert taken[0].char_steps == variants.QUICK.char_steps and taken[1].char_steps == variants.FULL.char_steps
-    for bad in ("", "a", "0,-1"):
+    for bad in ("", "a", "-1"):
         with pytest.raises(SystemExit) as stop:
             variants.main(["--seeds", bad])
-        assert stop.value.code == 2 and "--seeds takes whole numbers" in capsys.readouterr().err
+        assert stop.value.code == 2 and "--seeds must be from 0 to" in capsys.readouterr().err
     assert len(taken) == 2
 
 

@@ -209,16 +209,21 @@ def test_clicking_a_unit_recolours_the_text_and_hovering_shows_five_guesses(brow
     assert tip.is_displayed() and len(tip.find_elements(By.TAG_NAME, "tr")) == 5
 
 
+def select_span(browser, first, last):
+    """Selects the characters first..last of the page's text with the mouse's selection, as a reader does."""
+    browser.execute_script(
+        "const spans = document.querySelectorAll('#text span[data-p]'); const range = document.createRange();"
+        "range.setStart(spans[arguments[0]].firstChild, 0); range.setEnd(spans[arguments[1]].firstChild, 1);"
+        "const sel = window.getSelection(); sel.removeAllRanges(); sel.addRange(range);"
+        "document.getElementById('text').dispatchEvent(new MouseEvent('mouseup', {bubbles: true}));", first, last)
+
+
 @in_browser
 def test_selecting_a_span_lists_the_units_most_active_on_it(browser, pages):
     from selenium.webdriver.common.by import By
 
     open_page(browser, pages["char"])
-    browser.execute_script(
-        "const spans = document.querySelectorAll('#text span[data-p]'); const range = document.createRange();"
-        "range.setStart(spans[10].firstChild, 0); range.setEnd(spans[30].firstChild, 1);"
-        "const sel = window.getSelection(); sel.removeAllRanges(); sel.addRange(range);"
-        "document.getElementById('text').dispatchEvent(new MouseEvent('mouseup', {bubbles: true}));")
+    select_span(browser, 10, 30)
     box = browser.find_element(By.ID, "span-units")
     assert "positions 10–30" in box.text and len(box.find_elements(By.TAG_NAME, "button")) == 8
 
@@ -239,6 +244,26 @@ def test_sampling_is_reproducible_and_stays_in_the_vocabulary(browser, pages, ki
         assert unknown.startswith("the prime holds tokens the model never saw")
 
 
+
+@in_browser
+def test_sampling_refuses_lengths_and_seeds_it_cannot_take(browser, pages):
+    """A length past 20,000 (which would freeze the tab), empty or negative, and a seed that is not a whole number
+    (NaN, 0.5, 1e30) are refused with what to give; the page's button shows the message."""
+    from selenium.webdriver.common.by import By
+
+    open_page(browser, pages["char"])
+    attempt = ("try { lstm.sample('', Number(arguments[0]), 1, Number(arguments[1])); return 'no error'; } "
+               "catch (e) { return e.message; }")
+    for length in ("100000000", "0", "-5", "NaN"):
+        assert browser.execute_script(attempt, length, "0").startswith("length must be a whole number from 1 to 20,000")
+    for seed in ("NaN", "0.5", "1e30", "-1"):
+        assert browser.execute_script(attempt, "5", seed).startswith("seed must be a whole number from 0 to 4294967295")
+    assert browser.execute_script(attempt, "5", "3") == "no error"
+    browser.execute_script("document.getElementById('length').value = '';")
+    browser.find_element(By.ID, "sample-button").click()
+    output = browser.find_element(By.ID, "sample-output")
+    assert output.text.startswith("length must be a whole number") and output.get_attribute("class") == "warn"
+
 def set_text(browser, text):
     browser.execute_script("const box = document.getElementById('input'); box.value = arguments[0];"
                            "box.dispatchEvent(new Event('input'));", text)
@@ -246,6 +271,10 @@ def set_text(browser, text):
     import time
 
     time.sleep(0.5)  # the page recomputes 150 ms after the last keystroke
+    for _ in range(100):  # in its Web Worker: until the result is shown
+        if browser.execute_script("return document.body.dataset.busy") != "1":
+            break
+        time.sleep(0.1)
     return browser.execute_script("return document.getElementById('message').textContent")
 
 
@@ -255,7 +284,7 @@ def test_an_empty_box_and_unknown_characters_get_a_message_not_an_error(browser,
     assert "empty" in set_text(browser, "   ")
     assert browser.execute_script("return document.querySelectorAll('#text span').length") == 0
     message = set_text(browser, "To be ж or not€ to be")
-    assert "never saw" in message and '"ж"' in message and '"€"' in message
+    assert "never saw" in message and "“ж”" in message and "“€”" in message
     assert browser.execute_script("return document.querySelectorAll('#text span.unknown').length") == 2
     assert browser.execute_script("return lstm.run('ж€').length") == 0
     assert not [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
@@ -290,7 +319,7 @@ def test_a_gru_run_is_refused_with_what_it_lacks(tmp_path, capsys):
                     "--steps-per-epoch", "3", "--output-dir", str(out)])
     before = folder_state(out)
     message = script_error(explore.main, [str(out)], capsys)
-    assert "run of a GRU (--cell gru), which has neither" in message
+    assert "holds a GRU" in message and "no LSTM cell state and no gates i, f, o" in message
     assert folder_state(out) == before and not (out / "explore.html").exists()
 
 

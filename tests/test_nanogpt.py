@@ -24,7 +24,7 @@ def test_validation_is_the_last_tenth_of_input_txt(data_dir):
     _, valid, test, vocabulary = load_shakespeare(data_dir)
     assert valid + test == text[int(len(text) * 0.9):]
     ids = nanogpt.validation_ids(vocabulary.encode(valid), vocabulary.encode(test))
-    assert len(ids) == nanogpt.VALID_CHARS == 111_540
+    assert len(ids) == nanogpt.VAL_CHARS == 111_540
     assert vocabulary.decode(ids) == valid + test
 
 

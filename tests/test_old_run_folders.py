@@ -1,4 +1,5 @@
-"""Run folders written before the averaging had one name (asgd_* in train_ptb.py) still load, sample and resume."""
+"""Run folders written before the averaging had one name (asgd_* in train_ptb.py), and transformer runs written when
+its width and block were `units` and `num_steps`, still load, sample and resume."""
 
 import json
 
@@ -23,6 +24,8 @@ def make_old(folder):
             del config[field]
         if settings["script"] == "train_ptb.py":
             settings["config"] = {OLD_NAMES.get(key, key): value for key, value in config.items()}
+        if config.get("architecture") == "gpt":
+            config["units"], config["num_steps"] = config.pop("width"), config.pop("block_size")
         path.write_text(json.dumps(saved))
 
 
@@ -73,3 +76,11 @@ def test_an_old_char_folder_resumes_as_an_uninterrupted_run(tmp_path):
     _, text = own_text(tmp_path)
     check_old_folder_resumes(tmp_path, train_char_rnn.main, ["--preset", "test", "--steps-per-epoch", "3",
                                                              "--text", str(text)])
+
+
+@pytest.mark.slow  # four short trainings
+def test_an_old_transformer_folder_resumes_as_an_uninterrupted_run(tmp_path):
+    _, text = own_text(tmp_path)
+    config = check_old_folder_resumes(tmp_path, train_char_rnn.main, ["--preset", "gpt-test", "--steps-per-epoch", "3",
+                                                                      "--text", str(text)])
+    assert config["width"] == 48 and config["block_size"] == 32  # written back in today's names

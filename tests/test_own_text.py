@@ -10,7 +10,7 @@ import pytest
 import sample
 import train_char_rnn
 import train_ptb
-from datasets import DataError, load_corpus, load_text, parse_split
+from datasets import DataError, load_corpus, load_text, check_split
 from tests.conftest import python_result, script_error, write_corpus
 
 POEM = ("Über den Wipfeln ist Ruh,\nin allen Gipfeln spürest du\nkaum einen Hauch;\n"
@@ -70,10 +70,10 @@ def test_text_split_and_non_ascii_vocabulary(tmp_path):
     assert vocabulary.decode(np.concatenate([train, valid, test])) == POEM * 20
 
 
-@pytest.mark.parametrize("text", ["0.9,0.1", "0.5,0.5,0.5", "1,0,0", "0.9,0.05,-0.05", "a,b,c"])
-def test_bad_split(text):
+@pytest.mark.parametrize("parts", [(0.9, 0.1), (0.5, 0.5, 0.5), (1, 0, 0), (0.9, 0.05, -0.05)])
+def test_bad_split(parts):
     with pytest.raises(DataError, match="--split takes three fractions"):
-        parse_split(text)
+        check_split(parts)
 
 
 # ---- the scripts ------------------------------------------------------------------------------------------
@@ -89,7 +89,7 @@ def own_runs(tmp_path_factory):
     poem = folder / "poem.txt"
     poem.write_text(POEM * 40, encoding="utf-8")
     chars = folder / "chars"
-    char_results = train_char_rnn.main(["--preset", "test", "--text", str(poem), "--split", "0.8,0.1,0.1",
+    char_results = train_char_rnn.main(["--preset", "test", "--text", str(poem), "--split", "0.8", "0.1", "0.1",
                                         "--epochs", "3", "--output-dir", str(chars)])
     word_sample = [str(words), "--prime", "the cat", "--length", "8"]
     char_sample = [str(chars), "--prime", "Über", "--length", "40", "--top-k", "5"]
@@ -185,7 +185,11 @@ def test_bad_corpus_input_writes_nothing(tmp_path, capsys):
         train_ptb.main, ["--corpus", str(corpus), "--output-dir", str(out)], capsys)
     assert "is not a folder" in script_error(train_ptb.main, ["--corpus", str(corpus / "train.txt")], capsys)
     assert "--vocab-size must be at least 2" in script_error(train_ptb.main, ["--vocab-size", "1"], capsys)
-    assert "--split cuts a --text file" in script_error(train_char_rnn.main, ["--split", "0.8,0.1,0.1"], capsys)
+    assert "--split cuts a --text file" in script_error(train_char_rnn.main, ["--split", "0.8", "0.1", "0.1"], capsys)
     assert "--split takes three fractions" in script_error(
-        train_char_rnn.main, ["--text", "x.txt", "--split", "0.8,0.1"], capsys)
+        train_char_rnn.main, ["--text", "x.txt", "--split", "0.8", "0.3", "0.1"], capsys)
+    assert "argument --split: expected 3 arguments" in script_error(
+        train_char_rnn.main, ["--text", "x.txt", "--split", "0.8", "0.1"], capsys)
+    assert "argument --split: invalid float value: 'a'" in script_error(
+        train_char_rnn.main, ["--text", "x.txt", "--split", "a", "b", "c"], capsys)
     assert not out.exists()

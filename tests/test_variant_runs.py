@@ -21,11 +21,11 @@ SCRIPTS = [train_ptb.main, train_char_rnn.main, train_mnist_bilstm.main]
 
 @pytest.mark.parametrize("main", SCRIPTS)
 @pytest.mark.parametrize("argv, expected", [
-    (["--variant", "no-gates"], ["unknown --variant 'no-gates'", *VARIANTS]),
-    (["--variant", "coupled", "--cell", "builtin"], ["--variant coupled", "--cell builtin (keras.layers.LSTM) has no "
-                                                     "variants", "nothing was written"]),
-    (["--variant", "peephole", "--cell", "gru"], ["--cell gru (this project's GRU) has no variants"]),
-    (["--cell", "lstm"], ["unknown cell 'lstm'", "--cell builtin-gru (keras.layers.GRU)"]),
+    (["--variant", "no-gates"], ["argument --variant: invalid choice: 'no-gates'", *VARIANTS]),
+    (["--variant", "coupled", "--cell", "builtin"], ["LSTM variants are options of this project's LSTM",
+                                                     "cell builtin (keras.layers.LSTM) has no variants", "nothing was written"]),
+    (["--variant", "peephole", "--cell", "gru"], ["cell gru (this project's GRU) has no variants"]),
+    (["--cell", "lstm"], ["argument --cell: invalid choice: 'lstm'", "'builtin-gru'"]),
 ])
 def test_bad_cell_or_variant_is_one_paragraph_and_writes_nothing(main, argv, expected, tmp_path, capsys):
     message = script_error(main, [*argv, "--output-dir", str(tmp_path / "run")], capsys)
@@ -37,7 +37,7 @@ def test_bad_cell_or_variant_is_one_paragraph_and_writes_nothing(main, argv, exp
 def test_weight_drop_on_a_cell_without_it_is_refused(main, preset, tmp_path, capsys):
     message = script_error(main, ["--preset", preset, "--cell", "builtin-gru", "--output-dir", str(tmp_path / "run")],
                            capsys)
-    assert "keras.layers.GRU has no such option" in message and "--cell custom or --cell gru" in message
+    assert "keras.layers.GRU has no such option" in message and "Choose cell custom or gru" in message
     assert "--without weight-drop" in message and not (tmp_path / "run").exists()
 
 

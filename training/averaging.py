@@ -41,6 +41,9 @@ def update_average(optimizer, average, variable, k, window):
     optimizer.assign_add(average, (variable - average) * average_weight(k, window, variable.dtype))
 
 
+# `optimizer._get_variable_index(variable)`: Keras 3 has no public way to find a variable's slot in the lists of
+# `add_optimizer_variables`; this is the one its Optimizer docstring's example and every built-in optimizer use, and
+# on TensorFlow it maps a replica's copy of a distributed variable to its index, which an id() map could not.
 def with_averages(optimizer, model, averages):
     """`model.get_weights()` with every trained weight replaced by its entry in `averages` (the optimizer's order)."""
     trainable = {id(v): averages[optimizer._get_variable_index(v)] for v in model.trainable_variables}
@@ -76,7 +79,8 @@ class IterateAveraging:
         start = self.average_start
         # The k-th averaged step (the iteration counter moves on after all variables); 0 before averaging.
         k = ops.where(start >= 0, self.iterations - start + 1, 0)
-        update_average(self, self.averages[self._get_variable_index(variable)], variable, k, self.average_window)
+        index = self._get_variable_index(variable)  # no public equivalent: see `with_averages`
+        update_average(self, self.averages[index], variable, k, self.average_window)
 
     def start_averaging(self):
         """Averages from the next step on (call between epochs)."""
@@ -122,7 +126,7 @@ class ScheduledAverages:
 
     def update_step(self, gradient, variable, learning_rate):
         super().update_step(gradient, variable, learning_rate)
-        index = self._get_variable_index(variable)
+        index = self._get_variable_index(variable)  # no public equivalent: see `with_averages`
         for name, (first_step, window) in self.schedule.items():
             update_average(self, self.averages[name][index], variable, self.iterations - first_step + 1, window)
 

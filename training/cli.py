@@ -6,13 +6,14 @@ import json
 import os
 import re
 import shlex
+import sys
 import time
 
 from datasets.tfds_source import SOURCES, check_tfds_dir
 from models import CELLS, VARIANTS
-from models.language_model import WEIGHT_DROP_CELLS
+from models.language_model import CELL_NAMES, check_cell
 from models.seeds import MAX_SEED
-from training.errors import INTERRUPTED, UserError
+from training.errors import INTERRUPTED, UserError, print_error
 from training.precision import MATMUL_PRECISIONS, PRECISIONS, set_matmul_precision, set_precision
 from training.run import RunFolder, new_run_folder
 
@@ -25,17 +26,29 @@ OWN_DATA = ("text", "corpus")  # the entries of a run's "data" setting that are 
 RENAMED_FIELDS = {"asgd_after": "average_after", "asgd_window": "average_window", "asgd_patience": "average_patience"}
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser, its errors one paragraph on stderr ("error: ...", exit 2) as every other error; the
+    description printed as written; no abbreviations (--lr is not --lr-schedule)."""
+
+    def __init__(self, **options):
+        super().__init__(**{"formatter_class": argparse.RawDescriptionHelpFormatter, "allow_abbrev": False, **options})
+
+    def error(self, message):
+        print_error(f"{message}. See {self.prog} --help.")
+        sys.exit(2)
+
+
 def parse_script_args(description, presets, default_preset, argv, add_arguments=None):
     """The common command line (plus the script's own options), checked."""
-    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     allow_abbrev=False)  # --lr is not --lr-schedule
-    parser.add_argument("--preset", help=f"one of {', '.join(presets)} (default {default_preset})")
-    parser.add_argument("--cell", help="custom (models.LSTM, the default), builtin (keras.layers.LSTM), gru "
-                                       "(models.GRU) or builtin-gru (keras.layers.GRU)")
-    parser.add_argument("--variant", help=f"the LSTM variant of --cell custom: {', '.join(VARIANTS)} (default "
-                                          f"vanilla; Greff et al. 2015)")
+    parser = ArgumentParser(description=description)
+    parser.add_argument("--preset", choices=presets, help=f"default {default_preset}")
+    parser.add_argument("--cell", choices=CELLS, help="the recurrent layer: " + ", ".join(
+        f"{name} ({what})" for name, what in CELL_NAMES.items()) + "; default custom")
+    parser.add_argument("--variant", choices=VARIANTS, help="the LSTM variant of --cell custom (default vanilla; "
+                                                            "Greff et al. 2015)")
     parser.add_argument("--data-dir", help="folder with ptb/, mnist/, tinyshakespeare/ (default: $LSTM_DATA_DIR, then the download cache)")
-    parser.add_argument("--output-dir", help="run folder (default: runs/<script>-<preset>-<cell>-<time>)")
+    parser.add_argument("--output-dir", help="run folder (default: runs/<script>[-<text>]-<preset>-<model>-<time>, "
+                                             "the model its cell[-variant], or transformer)")
     parser.add_argument("--epochs", type=int, help="number of epochs in all (default: the preset's)")
     parser.add_argument("--steps-per-epoch", type=int, help="cut each epoch to this many training steps")
     parser.add_argument("--seed", type=int, help=f"random seed, 0 to {MAX_SEED} (default 0)")
@@ -60,39 +73,28 @@ def parse_script_args(description, presets, default_preset, argv, add_arguments=
     args.seed = 0 if args.seed is None else args.seed
     args.matmul_precision = args.matmul_precision or "default"
     args.precision = args.precision or "float32"
-    if args.preset not in presets:
-        raise UserError(f"unknown preset {args.preset!r}; choose one of {', '.join(presets)}.")
-    check_cell(args.cell, args.variant)
+    try:
+        check_cell(args.cell, args.variant)
+    except ValueError as error:
+        raise UserError(f"{error} (nothing was written)") from None
     check_positive(args, "epochs", "steps_per_epoch", "batch_size", "num_steps")  # the last two: language models
     check_seed(args.seed)
-    if args.data_dir is not None and not os.path.isdir(args.data_dir):
-        raise UserError(f"--data-dir {args.data_dir} is not a folder. Point it at the folder that holds ptb/, "
-                        f"mnist/ or tinyshakespeare/, or leave it out to use $LSTM_DATA_DIR or the download cache.")
+    check_data_dir(args.data_dir)
     return args
 
 
-# What each --cell is (models.CELLS), in messages.
-CELL_NAMES = {"custom": "this project's LSTM", "builtin": "keras.layers.LSTM", "gru": "this project's GRU",
-              "builtin-gru": "keras.layers.GRU"}
-
-
-def check_cell(cell, variant):
-    """A clear error for an unknown --cell or --variant, or a variant on a cell that has none."""
-    if cell not in CELLS:
-        raise UserError(f"unknown cell {cell!r}; use "
-                        f"{', '.join(f'--cell {name} ({what})' for name, what in CELL_NAMES.items())}.")
-    if variant not in VARIANTS:
-        raise UserError(f"unknown --variant {variant!r}; the LSTM variants are {', '.join(VARIANTS)}.")
-    if variant != "vanilla" and cell != "custom":
-        raise UserError(f"--variant {variant} changes this project's LSTM (--cell custom); --cell {cell} "
-                        f"({CELL_NAMES[cell]}) has no variants. Leave out --cell, or leave out --variant; nothing "
-                        f"was written.")
+def check_data_dir(data_dir):
+    """A clear error for a --data-dir that is not a folder (None: the loaders' own search)."""
+    if data_dir is not None and not os.path.isdir(data_dir):
+        raise UserError(f"--data-dir {data_dir} is not a folder. Point it at the folder that holds ptb/, "
+                        f"mnist/ or tinyshakespeare/, or leave it out to use $LSTM_DATA_DIR or the download cache.")
 
 
 def add_language_model_arguments(parser):
     """The layout options of the two language models: lower them when a text is short."""
     parser.add_argument("--batch-size", type=int, help="parallel streams through the text (default: the preset's)")
-    parser.add_argument("--num-steps", type=int, help="unrolled steps per batch (default: the preset's)")
+    parser.add_argument("--num-steps", type=int, help="tokens per training row: an LSTM's unrolled steps, a "
+                                                      "transformer's block (default: the preset's)")
     parser.add_argument("--batch-layout", choices=["streams", "windows"],
                         help="streams: contiguous, state carried (default); windows: random places, zero state")
 
@@ -156,14 +158,18 @@ def check_resume_options(run, args, changes):
                         f"end it before that. Give --epochs {done} or more; nothing was changed.")
 
 
-def default_run_name(script, args, data):
-    """<script>[-<own file or corpus>]-<preset>-<cell>[-<variant>]-<time>: a run on your own text says which in its
-    name, and a run of an LSTM variant which variant."""
+def default_run_name(script, args, data, spec_class):
+    """<script>[-<own file or corpus>]-<preset>-<model>-<time>: a run on your own text says which in its name; the
+    model is the spec's `run_label` (the cell and the LSTM variant, or "transformer")."""
     own = next((path for key, path in (data or {}).items() if key in OWN_DATA and path), None)
     text = f"-{re.sub(r'[^A-Za-z0-9_.-]+', '_', os.path.splitext(os.path.basename(own.rstrip(os.sep)))[0])}" if own else ""
-    variant = getattr(args, "variant", "vanilla")
-    cell = args.cell if variant == "vanilla" else f"{args.cell}-{variant}"
-    return f"{os.path.splitext(script)[0].removeprefix('train_')}{text}-{args.preset}-{cell}-{time.strftime('%Y%m%d-%H%M%S')}"
+    label = spec_class.run_label(args.cell, getattr(args, "variant", "vanilla"))
+    return f"{script_label(script)}{text}-{args.preset}-{label}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def script_label(script):
+    """A script in run folders' names: train_char_rnn.py → char_rnn."""
+    return os.path.splitext(script)[0].removeprefix("train_")
 
 
 def latest_run(script, args, parent="runs"):
@@ -196,6 +202,15 @@ def latest_run(script, args, parent="runs"):
     return folder
 
 
+def model_named(overrides, spec_class):
+    """The command line's config `overrides` under the model's own names: --num-steps, the tokens per training row,
+    is a transformer's block_size (`spec_class.sequence_field`)."""
+    named = dict(overrides)
+    if "num_steps" in named:
+        named[spec_class.sequence_field] = named.pop("num_steps")
+    return named
+
+
 def open_run(args, script, presets, data=None, **overrides):
     """The run folder of this command: a new run, or the one --resume continues.
 
@@ -210,15 +225,22 @@ def open_run(args, script, presets, data=None, **overrides):
         dataclass (and `preset`, `cell`, `seed` what this run uses).
     """
     preset = presets[args.preset]
-    changes = {"epochs": args.epochs, "steps_per_epoch": args.steps_per_epoch, **overrides}
+    spec_class = preset.spec_class
+    if not spec_class.has_cell and {"cell", "variant"} & args.explicit:
+        raise UserError(f"--cell and --variant choose the recurrent cell; the {args.preset} preset is a "
+                        f"{spec_class.family}, which has none. Leave them out.")
+    changes = {"epochs": args.epochs, "steps_per_epoch": args.steps_per_epoch,
+               **model_named(overrides, spec_class)}
     config = dataclasses.replace(preset, **{k: v for k, v in changes.items() if v is not None})
     if args.resume and not args.output_dir:
         args.output_dir = latest_run(script, args)
-    output_dir = args.output_dir or new_run_folder(default_run_name(script, args, data))
+    output_dir = args.output_dir or new_run_folder(default_run_name(script, args, data, spec_class))
     settings = {"script": script, "preset": args.preset, "cell": args.cell, "variant": args.variant, "seed": args.seed,
                 "matmul_precision": args.matmul_precision, "precision": args.precision,
                 "config": dataclasses.asdict(config), "data": data or {}}
     run = RunFolder.open(output_dir, settings, args.resume)
+    if not args.output_dir:  # the default folder: runs/<script>-latest names it once it holds a run
+        run.latest_link = os.path.join("runs", f"{script_label(script)}-latest")
     command = f"python {script} --output-dir {shlex.quote(run.shown)} --resume" + "".join(
         f" --{name.replace('_', '-')} {shlex.quote(getattr(args, name))}" for name in ("data_dir", "tfds_dir")
         if getattr(args, name, None))
@@ -233,6 +255,12 @@ def open_run(args, script, presets, data=None, **overrides):
         for old, new in RENAMED_FIELDS.items():  # folders written before the averaging had one name
             if old in run.settings["config"]:
                 run.settings["config"][new] = run.settings["config"].pop(old)
+        spec_class = presets.get(run.settings["preset"], preset).spec_class  # the saved run's model
+        for new, old in spec_class.config_fields_before.items():  # before the model named its own fields
+            if new not in run.settings["config"] and old in run.settings["config"]:
+                run.settings["config"][new] = run.settings["config"][old]
+        changes = {"epochs": args.epochs, "steps_per_epoch": args.steps_per_epoch,
+                   **model_named(overrides, spec_class)}
         check_resume_options(run, args, changes)
         for key in MAY_CHANGE_ON_RESUME:
             if changes.get(key) is not None:
@@ -251,12 +279,10 @@ def open_run(args, script, presets, data=None, **overrides):
     except TypeError as error:
         raise UserError(f"the settings saved in {run.path} do not fit this version of {script} ({error}); "
                         f"start a new run.") from None
-    if getattr(run.config, "weight_dropout", 0) and run.cell not in WEIGHT_DROP_CELLS:
-        raise UserError(f"the {run.preset} preset drops weights of the recurrent kernel (weight_dropout "
-                        f"{run.config.weight_dropout}), which only this project's LSTM and GRU can do: "
-                        f"{CELL_NAMES[run.cell]} has no such option. Use "
-                        f"{' or '.join(f'--cell {cell}' for cell in WEIGHT_DROP_CELLS)}, or --without weight-drop "
-                        f"to compare the rest.")
+    try:
+        check_cell(run.cell, run.variant, getattr(run.config, "weight_dropout", 0))
+    except ValueError as error:
+        raise UserError(f"the {run.preset} preset: {error} (--without weight-drop compares the rest)") from None
     set_matmul_precision(run.settings["matmul_precision"])
     set_precision(run.settings["precision"])  # before the script builds its model
     return run

@@ -28,32 +28,50 @@ def print_error(message):
           file=sys.stderr)
 
 
-def _terminate(signum, frame):
-    raise Terminated()
+SIGNALLED = []  # the interrupting signals received (SIGINT, SIGTERM) since the script's main() began
+
+
+def _interrupt(signum, frame):
+    SIGNALLED.append(signum)
+    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+def raise_if_signalled():
+    """Raises the interruption a signal asked for, again: a library may have swallowed the first one (an exception
+    raised while Python runs a finalizer or a C++ callback is only printed), and the run must still stop."""
+    if SIGNALLED:
+        raise Terminated() if SIGNALLED[-1] == signal.SIGTERM else KeyboardInterrupt()
 
 
 @contextlib.contextmanager
-def sigterm_as_interrupt():
-    """Within the block SIGTERM raises `Terminated`, so `kill` stops a run as cleanly as Ctrl-C."""
+def signals_as_interrupt():
+    """Within the block Ctrl-C raises KeyboardInterrupt and SIGTERM `Terminated`, each recorded (`SIGNALLED`), so
+    that `kill` stops a run as cleanly as Ctrl-C and a swallowed one is raised again (`raise_if_signalled`)."""
+    SIGNALLED.clear()
     try:
-        previous = signal.signal(signal.SIGTERM, _terminate)
+        previous = {signum: signal.signal(signum, _interrupt) for signum in (signal.SIGINT, signal.SIGTERM)}
     except ValueError:  # not the main thread: leave signals alone
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def friendly_main(main):
-    """Wraps a script's main(): user and data errors print one paragraph and exit 2; Ctrl-C exits 130, SIGTERM 143."""
+    """Wraps a script's main(): user and data errors print one paragraph and exit 2; Ctrl-C exits 130, SIGTERM 143.
+
+    From the command line (argv None) an interrupted script ends at once after its message, without the
+    interpreter's shutdown (which can wait many seconds on the backend's threads): everything it wrote is closed.
+    """
 
     @functools.wraps(main)
     def wrapper(argv=None, **options):  # options: what a script's main takes besides argv, for other programs
         INTERRUPTED["note"] = ""
         try:
-            with sigterm_as_interrupt():
+            with signals_as_interrupt():
                 return main(argv, **options)
         except (UserError, DataError) as error:
             print_error(error)
@@ -62,13 +80,26 @@ def friendly_main(main):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(141)
         except KeyboardInterrupt as interruption:
+            code = 143 if isinstance(interruption, Terminated) else 130
             note = INTERRUPTED["note"]() if callable(INTERRUPTED["note"]) else INTERRUPTED["note"]
-            message = f"\ninterrupted{': ' + note if note else '.'}"
-            print(message, flush=True)  # stdout too: a `| tee` log shows where the run stopped
-            print(message, file=sys.stderr)
-            sys.exit(143 if isinstance(interruption, Terminated) else 130)
+            print_interrupted(f"\ninterrupted{': ' + note if note else '.'}")
+            if argv is None:
+                for release in AT_EXIT:
+                    release()
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+            sys.exit(code)
         finally:
             for release in AT_EXIT:
                 release()
 
     return wrapper
+
+
+def print_interrupted(message):
+    """The interruption's message, once where a person sees it: on stderr, and on stdout too when that goes to a
+    file or a pipe (a `| tee` log shows where the run stopped)."""
+    print(message, file=sys.stderr, flush=True)
+    if not (sys.stdout.isatty() and sys.stderr.isatty()):
+        print(message, flush=True)

@@ -12,12 +12,14 @@ plt.switch_backend("Agg")  # files only, no screen needed
 
 
 def save_figure(fig, path):
-    """Writes `fig` as a PNG, atomically."""
+    """Lays `fig` out tightly, writes it as a PNG, atomically, and closes it."""
     buffer = io.BytesIO()
     with warnings.catch_warnings():  # a title in a script the font lacks (a run named 中文) draws boxes, silently
         warnings.filterwarnings("ignore", message="Glyph .* missing from")
+        fig.tight_layout()
         fig.savefig(buffer, format="png")
     atomic_write(path, buffer.getvalue(), mode="wb")
+    plt.close(fig)
 
 
 def confusion_matrix(labels, predictions, classes=10):
@@ -39,9 +41,7 @@ def plot_confusion_matrix(matrix, path, title):
     ax.set_ylabel("true")
     ax.set_title(title)
     fig.colorbar(image, ax=ax, label="log(1 + count)")
-    fig.tight_layout()
     save_figure(fig, path)
-    plt.close(fig)
 
 
 def plot_misclassified(images, labels, predictions, probabilities, path, title, limit=60):
@@ -56,6 +56,4 @@ def plot_misclassified(images, labels, predictions, probabilities, path, title, 
         ax.imshow(images[index], cmap="gray_r")
         ax.set_title(f"{labels[index]}→{predictions[index]} ({probabilities[index]:.2f})", fontsize=7)
     fig.suptitle(f"{title}: {len(np.flatnonzero(labels != predictions))} misclassified (true→predicted)", fontsize=9)
-    fig.tight_layout()
     save_figure(fig, path)
-    plt.close(fig)

@@ -6,13 +6,12 @@ import os
 import numpy as np
 
 from datasets import EOS, Vocabulary
-from models import block_size, build_model
+from models import LANGUAGE_MODEL_KINDS, build_model, spec_from_dict
 from training.errors import UserError
 from training.language_model import reset_states
 from training.run import read_json
 
 SCRIPTS = {"language_model": "train_ptb.py or train_char_rnn.py", "digit_classifier": "train_mnist_bilstm.py"}
-LANGUAGE_MODELS = ("language_model", "gpt")  # the model kinds of the language-model runs (an LSTM, a transformer)
 
 
 def load_run_model(run_dir, kind, lstm_only=False, **shape):
@@ -22,7 +21,7 @@ def load_run_model(run_dir, kind, lstm_only=False, **shape):
         run_dir: The --output-dir of a training run.
         kind: The model kind the caller can use ("language_model", which
             takes a transformer too, or "digit_classifier").
-        lstm_only: Refuse a transformer (a tool that looks inside an LSTM).
+        lstm_only: Refuse a model that is not an LSTM (a tool that looks inside one).
         **shape: batch_size, num_steps, stateful for a language model.
 
     Returns:
@@ -39,40 +38,57 @@ def load_run_model(run_dir, kind, lstm_only=False, **shape):
     if not isinstance(spec, dict):
         raise UserError(f"{config_path} names no model: the run was not started or was written by an older "
                         f"version of this project; train it again.")
-    if spec.get("kind") not in (LANGUAGE_MODELS if kind == "language_model" else (kind,)):
+    if spec.get("kind") not in (LANGUAGE_MODEL_KINDS if kind == "language_model" else (kind,)):
         raise UserError(f"{run_dir} is a run of {settings.get('script', 'another script')}, not {what}.")
-    if lstm_only and spec.get("kind") != "language_model":
-        raise UserError(f"{run_dir} holds a transformer (models/gpt.py, the {settings.get('preset')} preset), "
-                        f"which has no state and no gates; this looks inside an LSTM: give a run of an LSTM preset.")
+    try:
+        spec = spec_from_dict(spec)
+    except (TypeError, ValueError) as error:
+        raise UserError(f"{config_path} describes a model this version cannot build ({error}); the file is damaged "
+                        f"or from another version: train the run again.") from None
+    if lstm_only and spec.family != "LSTM":
+        raise UserError(f"{run_dir} holds a {spec.family} (the {settings.get('preset')} preset), which has no LSTM "
+                        f"cell state and no gates i, f, o to look inside: give a run of an LSTM (an LSTM preset, "
+                        f"--cell custom with any --variant, or builtin). sample.py samples and scores this one.")
+    resume = f"python {settings.get('script', 'train_char_rnn.py')} --output-dir {run_dir} --resume"
     if not os.path.isfile(model_path):
+        if os.path.isfile(os.path.join(run_dir, "state.json")):
+            raise UserError(f"{run_dir} has finished epochs but no model.keras (the kept model): the file was moved "
+                            f"or deleted. `{resume}` writes it again from the last checkpoint when that holds the "
+                            f"kept model, and says so when it does not.")
         raise UserError(f"{run_dir} holds no model.keras yet: it is written when the first epoch ends.")
     try:
         model = build_model(spec, **shape)
     except ValueError as error:  # a transformer asked for a state, or a window past its block
-        raise UserError(f"{run_dir} holds a {spec['kind']} model, which this cannot use: {error}") from None
+        raise UserError(f"{run_dir} holds a {spec.kind} model, which this cannot use: {error}") from None
     try:
         model.load_weights(model_path)
     except Exception as error:  # a truncated or foreign archive: Keras raises many kinds
         raise UserError(f"{model_path} cannot be read ({type(error).__name__}: {str(error)[:200]}); the file is "
-                        f"damaged. Its run's checkpoint can rebuild it: train again with --resume.") from None
+                        f"damaged. `{resume}` writes it again from the last checkpoint when that holds the kept "
+                        f"model, and says so when it does not.") from None
     return model, settings
 
 
 def load_language_model(run_dir, lstm_only=False, **shape):
     """(model, vocabulary) of a train_ptb.py or train_char_rnn.py run; see `load_run_model`."""
     model, _ = load_run_model(run_dir, "language_model", lstm_only, **shape)
-    return model, load_vocabulary(run_dir)
+    return model, load_vocabulary(run_dir, model)
 
 
-def load_vocabulary(run_dir):
-    """The vocabulary of a language-model run (its vocab.json)."""
+def load_vocabulary(run_dir, model=None):
+    """The vocabulary of a language-model run (its vocab.json), checked against the `model` it goes with."""
     vocab_path = os.path.join(run_dir, "vocab.json")
     if not os.path.isfile(vocab_path):
         raise UserError(f"{run_dir} holds no vocab.json; the run folder is incomplete.")
     try:
-        return Vocabulary.from_json(read_json(vocab_path, "the run's vocabulary"))
+        vocabulary = Vocabulary.from_json(read_json(vocab_path, "the run's vocabulary"))
     except (KeyError, TypeError, ValueError) as error:
         raise UserError(f"{vocab_path} is not a vocabulary of this project ({error}); the file is damaged.") from None
+    if model is not None and model.output_shape[-1] != len(vocabulary):
+        raise UserError(f"{vocab_path} holds {len(vocabulary):,} tokens, but the run's model predicts one of "
+                        f"{model.output_shape[-1]:,}: the file belongs to another run or was changed. Put the run's "
+                        f"own vocab.json back, or train the run again.")
+    return vocabulary
 
 
 def line_start(vocabulary):
@@ -87,10 +103,10 @@ def new_sampler(build_model, spec):
     Args:
         build_model: Builds the model of `spec` at a shape (`RunFolder.build_model`).
     """
-    block = block_size(spec)
-    if block:
-        return ContextSampler(build_model(batch_size=1, num_steps=block), block)
-    return Sampler(build_model(batch_size=1, num_steps=1, stateful=True))
+    spec = spec_from_dict(spec)
+    if spec.carries_state:
+        return Sampler(build_model(batch_size=1, num_steps=1, stateful=True))
+    return ContextSampler(build_model(batch_size=1, num_steps=spec.context_length), spec.context_length)
 
 
 class Sampler:
@@ -105,7 +121,7 @@ class Sampler:
         model, settings = load_run_model(run_dir, "language_model")
         sampler = new_sampler(functools.partial(build_model, settings["model"]), settings["model"])
         sampler.model.set_weights(model.get_weights())
-        return sampler, load_vocabulary(run_dir)
+        return sampler, load_vocabulary(run_dir, model)
 
     def reset(self):
         reset_states(self.model)
@@ -116,17 +132,19 @@ class Sampler:
 
     def generate(self, prime_ids, length, temperature=1.0, top_k=0, greedy=False, seed=0):
         """`length` token ids after reading `prime_ids` from a zero state."""
+        return list(self.stream(prime_ids, length, temperature, top_k, greedy, seed))
+
+    def stream(self, prime_ids, length, temperature=1.0, top_k=0, greedy=False, seed=0):
+        """The token ids of `generate`, each as soon as it is drawn."""
         rng = np.random.default_rng(seed)
         self.reset()
         logits = None
         for token in prime_ids:
             logits = self.feed(int(token))
-        out = []
         for _ in range(length):
             token = pick(logits, temperature, top_k, greedy, rng)
-            out.append(token)
+            yield token
             logits = self.feed(token)
-        return out
 
 
 class ContextSampler(Sampler):

@@ -7,7 +7,7 @@ import keras
 
 from datasets.batching import batches
 from training.metrics import Perplexity
-from training.progress import fit_options
+from training.progress import ScoringProgress, fit_options
 
 
 def reset_states(model):
@@ -27,10 +27,15 @@ def compile_evaluator(model):
     return model
 
 
-def evaluate_perplexity(model, x, y, batch_size, sample_weight=None, verbose=0):
-    """Perplexity over the rows (x, y) with the state carried from batch to batch, starting from zero."""
+def evaluate_perplexity(model, x, y, batch_size, sample_weight=None, verbose=0, progress=None):
+    """Perplexity over the rows (x, y) with the state carried from batch to batch, starting from zero.
+
+    `progress`: what is scored, for a progress line every few seconds of a long scoring (`ScoringProgress`).
+    """
     reset_states(model)
-    logs = model.evaluate(**batches(x, y, batch_size, sample_weight), verbose=verbose, return_dict=True)
+    callbacks = [ScoringProgress(progress)] if progress and not verbose else []
+    logs = model.evaluate(**batches(x, y, batch_size, sample_weight), verbose=verbose, return_dict=True,
+                          callbacks=callbacks)
     reset_states(model)
     return float(logs["perplexity"])
 

@@ -6,9 +6,8 @@ split followed by its test split. It is scored two ways:
 
     in order     every character once, in order: an LSTM carries its state through the whole
                  text (batch 1, as our valid and test passes read); a transformer, which has no
-                 state, reads it in windows of its block_size that start every half block
-                 (`datasets.batching.sliding_windows`), so each character has at least half a
-                 block of context
+                 state, reads it in windows of its block_size that start every half block,
+                 so each character has at least half a block of context (training/scoring.py)
     windows      nanoGPT's `estimate_loss`: random windows of block_size characters, each read
                  from nothing (a zero state, an empty context), the mean cross-entropy over every
                  position of every window, 200 batches of 64 windows; here the windows are drawn
@@ -19,20 +18,19 @@ split followed by its test split. It is scored two ways:
 """
 
 import functools
-import math
 import os
 
 import numpy as np
 
-from datasets.batching import random_windows, sliding_windows, whole_stream_rows
 from datasets import load_shakespeare
-from models import block_size, build_model
+from datasets.batching import random_windows
+from models import build_model, spec_from_dict
 from training.errors import UserError
 from training.inference import load_run_model, load_vocabulary
 from training.run import read_json
-from training.language_model import compile_evaluator, evaluate_perplexity
+from training.scoring import in_order_nats, nats
 
-VALID_CHARS = 111_540    # the last 10% of input.txt: len − int(0.9 · len)
+VAL_CHARS = 111_540      # nanoGPT's val.bin: the last 10% of input.txt, len − int(0.9 · len)
 WINDOW_SIZES = (64, 256)  # block_size of nanoGPT's two configs (the CPU "baby" and the GPU one)
 BATCHES, BATCH_SIZE = 200, 64  # estimate_loss: eval_iters batches of batch_size windows
 SEED = 1337               # nanoGPT's seed, for the windows
@@ -42,16 +40,10 @@ CARRIED, SLIDING = "nanogpt_val_carried", "nanogpt_val_sliding"  # the in-order 
 def validation_ids(valid, test):
     """nanoGPT's validation text as ids: Tiny Shakespeare's valid split, then its test split (their ids)."""
     ids = np.concatenate([np.asarray(valid, np.int32), np.asarray(test, np.int32)])
-    if len(ids) != VALID_CHARS:
-        raise ValueError(f"nanoGPT's validation is {VALID_CHARS:,} characters of Tiny Shakespeare; these splits "
+    if len(ids) != VAL_CHARS:
+        raise ValueError(f"nanoGPT's validation is {VAL_CHARS:,} characters of Tiny Shakespeare; these splits "
                          f"hold {len(ids):,}.")
     return ids
-
-
-def _nats(build_model, weights, shape, x, y, batch_size, w=None, verbose=0):
-    model = compile_evaluator(build_model(**shape))
-    model.set_weights(weights)
-    return math.log(evaluate_perplexity(model, x, y, batch_size, sample_weight=w, verbose=verbose))
 
 
 def windows_nats(build_model, weights, ids, length, batches=BATCHES, batch_size=BATCH_SIZE, seed=SEED):
@@ -63,34 +55,13 @@ def windows_nats(build_model, weights, ids, length, batches=BATCHES, batch_size=
         length: The windows' length (nanoGPT's block_size).
     """
     x, y = random_windows(ids, batches * batch_size, length, np.random.default_rng(seed))
-    return _nats(build_model, weights, {"batch_size": batch_size, "num_steps": length, "stateful": False}, x, y,
-                 batch_size)
+    return nats(build_model, weights, {"batch_size": batch_size, "num_steps": length, "stateful": False}, x, y,
+                batch_size, progress=f"windows of {length}")
 
 
-def carried_nats(build_model, weights, ids, num_steps=100, verbose=0):
-    """Nats per prediction of `ids` read once, in order, batch 1, the state carried (`num_steps` only sets the speed)."""
-    x, y, w = whole_stream_rows(ids, num_steps)
-    return _nats(build_model, weights, {"batch_size": 1, "num_steps": num_steps, "stateful": True}, x, y, 1, w,
-                 verbose)
-
-
-def sliding_nats(build_model, weights, ids, length, batch_size=BATCH_SIZE, verbose=0):
-    """Nats per prediction of `ids` read once, in windows of `length` that start every length // 2 (a transformer).
-
-    A text no longer than a window is read as one window.
-    """
-    length = min(length, len(ids) - 1)
-    x, y, w = sliding_windows(ids, length, max(length // 2, 1))
-    # the batch axis left free: the last batch may be short
-    return _nats(build_model, weights, {"num_steps": length}, x, y, batch_size, w, verbose)
-
-
-def in_order_nats(build_model, spec, weights, ids, num_steps=100, verbose=0):
-    """(results key, nats per prediction) of `ids` read in order: the state carried, or a transformer's sliding windows."""
-    block = block_size(spec)
-    if block:
-        return SLIDING, sliding_nats(build_model, weights, ids, block, verbose=verbose)
-    return CARRIED, carried_nats(build_model, weights, ids, num_steps, verbose)
+def in_order_key(spec):
+    """The results.json entry of the in-order view: read with the state carried, or in sliding windows."""
+    return CARRIED if spec_from_dict(spec).carries_state else SLIDING
 
 
 def evaluate(build_model, spec, weights, ids, batches=BATCHES, num_steps=100):
@@ -101,9 +72,8 @@ def evaluate(build_model, spec, weights, ids, batches=BATCHES, num_steps=100):
     (`nanogpt_val_windows_64`, `nanogpt_val_windows_256`; a transformer's
     own block_size too), in nats per character.
     """
-    key, nats = in_order_nats(build_model, spec, weights, ids, num_steps)
-    results = {key: nats}
-    block = block_size(spec)
+    results = {in_order_key(spec): in_order_nats(build_model, spec, weights, ids, num_steps)}
+    block = spec_from_dict(spec).context_length
     for length in sorted({*WINDOW_SIZES, block or WINDOW_SIZES[0]}):
         if not block or length <= block:
             results[f"nanogpt_val_windows_{length}"] = windows_nats(build_model, weights, ids, length, batches)
@@ -117,15 +87,15 @@ def describe(results):
            else "read in order in sliding windows (no state to carry)")
     windows = ", ".join(f"{results[key]:.4f} in windows of {key.rsplit('_', 1)[1]}" for key in results
                         if key.startswith("nanogpt_val_windows_"))
-    return (f"nanoGPT's validation (the last {VALID_CHARS:,} characters of input.txt): "
+    return (f"nanoGPT's validation (the last {VAL_CHARS:,} characters of input.txt): "
             f"{results.get(CARRIED, results.get(SLIDING)):.4f} nats/char {how}; {windows} from a zero state "
             f"(estimate_loss, {results['nanogpt_windows_batches']} batches of {BATCH_SIZE}, seed {SEED}).")
 
 
 def add_to_results(run, data, results, batches=BATCHES):
     """Both views of the run's kept model on nanoGPT's validation: printed, and added to results and results.json."""
-    print(f"Scoring the kept model on nanoGPT's validation ({batches} batches of {BATCH_SIZE} windows) ...",
-          flush=True)
+    print(f"Scoring the kept model on nanoGPT's validation ({batches} batches of {BATCH_SIZE} windows; "
+          f"--nanogpt-batches 0 skips it) ...", flush=True)
     results = {**results, **evaluate(run.build_model, run.settings["model"], run.best_weights(),
                                      validation_ids(data.valid, data.test), batches, run.config.eval_num_steps)}
     run.write_json("results.json", results)

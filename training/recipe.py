@@ -10,15 +10,17 @@ rows from zero states, validate with the weights to keep (the averaged ones
 once averaging), keep the best model, checkpoint. At the end the kept model
 reads the whole test split once, batch 1, state carried.
 
-`architecture="gpt"` trains nanoGPT's decoder-only transformer (models/gpt.py)
-by the same loop: `units` is its width, `num_steps` its block_size, the
-batches random windows (it has no state to carry), the loss the mean per token
-(nanoGPT's, so that its clipping norm means the same), AdamW on the matrices
-only, and a learning rate set every step (`lr_schedule="warmup-cosine"`).
-Validation is nanoGPT's estimate: `valid_batches` batches of random windows of
-the valid split, each read from nothing, the same windows every epoch; the
-test split is read once in windows that start every half block
-(`training.nanogpt.in_order_nats`).
+`architecture` names the model (`models.ARCHITECTURES`), and its spec class
+answers what the loop asks: the tokens per training row, whether a state is
+carried, the loss form, what weight decay skips. `"gpt"` trains nanoGPT's
+decoder-only transformer (models/gpt.py), `width` wide with windows of
+`block_size`, by the same loop: the batches random windows (it has no state
+to carry), the loss the mean per token (nanoGPT's, so that its clipping norm
+means the same), AdamW on the matrices only, and a learning rate set every
+step (`lr_schedule="warmup-cosine"`). Validation of a model without a state is
+nanoGPT's estimate: `valid_batches` batches of random windows of the valid
+split, each read from nothing, the same windows every epoch; the test split is
+read once in order (`training.scoring.in_order_nats`).
 """
 
 import dataclasses
@@ -30,15 +32,16 @@ import numpy as np
 
 from datasets import check_fingerprints, fingerprint
 from datasets.batching import check_length, epoch_rows, epoch_steps, random_windows, stream_rows, whole_stream_rows
-from models import GPTSpec, LanguageModelSpec
+from models import ARCHITECTURES
 from training import distribute, nanogpt
 from training.averaging import evaluation_weights, start_averaging_if_due
 from training.errors import UserError
 from training.language_model import compile_evaluator, epoch_row, evaluate_perplexity, fit_epoch, print_epoch
 from training.metrics import sequence_loss, token_loss
 from training.optimizers import make_optimizer
-from training.regularization import Regularization, spec_fields
+from training.regularization import Regularization
 from training.schedule import WarmupCosine, start_epoch
+from training.scoring import in_order_nats
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,8 +67,10 @@ class LanguageModelConfig(Regularization):
     average_after: int = 0         # average the iterates after this many epochs (0: only by the trigger)
     average_patience: int = 0      # ... or once valid has not improved for n epochs (NT-ASGD's trigger; 0: never)
     average_window: int = 0        # 0: the mean of every iterate since; N: tapering to the last ~N steps
-    architecture: str = "lstm"     # "lstm", or "gpt": a decoder-only transformer (models/gpt.py), units wide
+    architecture: str = "lstm"     # a name of models.ARCHITECTURES: "lstm" (units, num_steps), "gpt" (the rest)
+    width: int = 0                 # gpt: the residual stream's width
     heads: int = 4                 # gpt: attention heads
+    block_size: int = 0            # gpt: the longest context, and the length of the training windows
     beta_2: float = 0.999          # Adam's decay of its second moments
     warmup_steps: int = 0          # "warmup-cosine": steps of linear warm-up to learning_rate
     min_learning_rate: float = 0.0  # "warmup-cosine": the rate at the end of the cosine
@@ -75,6 +80,16 @@ class LanguageModelConfig(Regularization):
     @property
     def averaging(self):
         return bool(self.average_after or self.average_patience)
+
+    @property
+    def spec_class(self):
+        """The model's spec class (`models.ARCHITECTURES`): what the recipe asks of the model."""
+        return ARCHITECTURES[self.architecture]
+
+    @property
+    def sequence_length(self):
+        """Tokens per training row: an LSTM's num_steps, a transformer's block_size."""
+        return getattr(self, self.spec_class.sequence_field)
 
 
 # What `--without` switches off besides the model's techniques (training.regularization.TECHNIQUES).
@@ -95,19 +110,8 @@ class LanguageModelData:
 
 
 def model_spec(config, vocab_size, cell, seed, variant="vanilla"):
-    """The model's spec of a config: a `models.LanguageModelSpec` of its model-side fields (layers, units,
-    dropouts, ...), or for `architecture="gpt"` a `models.GPTSpec`."""
-    if config.architecture == "gpt":
-        return GPTSpec(vocab_size=vocab_size, layers=config.layers, width=config.units, heads=config.heads,
-                       block_size=config.num_steps, dropout=config.dropout, seed=seed)
-    return LanguageModelSpec(vocab_size=vocab_size, cell=cell, seed=seed, variant=variant, **spec_fields(config))
-
-
-def describe_model(config, cell):
-    """The model of a config in a few words, for the first line of a run."""
-    if config.architecture == "gpt":
-        return f"{config.layers}×{config.units} transformer ({config.heads} heads, block {config.num_steps})"
-    return f"{config.layers}×{config.units} {cell}"
+    """The spec of the config's model (`models.ARCHITECTURES[config.architecture]`)."""
+    return config.spec_class.from_config(config, vocab_size, cell, variant, seed)
 
 
 def make_training_optimizer(config, total_steps=0):
@@ -125,21 +129,22 @@ def make_training_optimizer(config, total_steps=0):
                           beta_2=config.beta_2 if config.optimizer == "adam" else None)
 
 
+LOSSES = {"sequence": sequence_loss, "token": token_loss}  # a spec's loss_form → the training loss
+
+
 def tokens_per_loss(config):
-    """The tokens the training loss sums over per sequence: num_steps (`sequence_loss`), 1 for the mean (`token_loss`)."""
-    return 1 if config.architecture == "gpt" else config.num_steps
+    """The tokens the training loss sums over per sequence: the row (`sequence_loss`), 1 for the mean (`token_loss`)."""
+    return config.sequence_length if config.spec_class.loss_form == "sequence" else 1
 
 
 def compile_for_training(model, config, total_steps=0):
-    """Compiles `model` with the config's optimizer on the summed sequence loss (`training.metrics.sequence_loss`).
-
-    A transformer is trained as nanoGPT trains it: on the mean loss per token,
-    its weight decay on the matrices only (not the LayerNorm gains).
-    """
+    """Compiles `model` with the config's optimizer on its model's loss (`LOSSES`), weight decay skipping what the
+    model's spec says (a transformer, as nanoGPT: the LayerNorm gains)."""
     optimizer = make_training_optimizer(config, total_steps)
-    if config.architecture == "gpt":
-        optimizer.exclude_from_weight_decay(var_list=[v for v in model.trainable_variables if len(v.shape) < 2])
-    model.compile(optimizer=optimizer, loss=token_loss if config.architecture == "gpt" else sequence_loss)
+    skipped = config.spec_class.no_weight_decay(model)
+    if skipped:
+        optimizer.exclude_from_weight_decay(var_list=skipped)
+    model.compile(optimizer=optimizer, loss=LOSSES[config.spec_class.loss_form])
     return model
 
 
@@ -154,21 +159,21 @@ def record_own_files(run, paths):
     run.settings["data"]["files"] = [fingerprint(path) for path in paths]
 
 
-def check_architecture(config):
-    """A clear error for a transformer asked to carry a state (the streams layout)."""
-    if config.architecture == "gpt" and config.batch_layout != "windows":
-        raise UserError("a transformer has no state to carry from one batch to the next, so it trains on random "
-                        "windows: leave out --batch-layout streams with a gpt preset.")
+def check_layout(config):
+    """A clear error for a model without a state asked to carry one (the streams layout)."""
+    if not config.spec_class.carries_state and config.batch_layout != "windows":
+        raise UserError(f"a {config.spec_class.family} has no state to carry from one batch to the next, so it "
+                        f"trains on random windows: leave out --batch-layout streams with this preset.")
 
 
 def check_lengths(config, data, valid_layout, advice, eval_advice):
     """A clear error for a split too short for its batches: training (and valid in `streams`) B × n, valid in
     `windows` (a transformer's) one window of n, the rest 1."""
-    check_length(data.train, f"the training split of {data.source}", config.batch_size, config.num_steps, advice)
+    check_length(data.train, f"the training split of {data.source}", config.batch_size, config.sequence_length, advice)
     if valid_layout == "streams":
-        check_length(data.valid, f"the valid split of {data.source}", config.batch_size, config.num_steps, advice)
+        check_length(data.valid, f"the valid split of {data.source}", config.batch_size, config.sequence_length, advice)
     elif valid_layout == "windows":
-        check_length(data.valid, f"the valid split of {data.source}", 1, config.num_steps, eval_advice)
+        check_length(data.valid, f"the valid split of {data.source}", 1, config.sequence_length, eval_advice)
     else:
         check_length(data.valid, f"the valid split of {data.source}", advice=eval_advice)
     check_length(data.test, f"the test split of {data.source}", advice=eval_advice)
@@ -187,14 +192,14 @@ def validation(build_model, config, ids, layout):
             (the same windows every time).
     """
     if layout == "windows":
-        evaluator = compile_evaluator(build_model(batch_size=config.batch_size, num_steps=config.num_steps))
-        x, y = random_windows(ids, config.valid_batches * config.batch_size, config.num_steps,
+        evaluator = compile_evaluator(build_model(batch_size=config.batch_size, num_steps=config.sequence_length))
+        x, y = random_windows(ids, config.valid_batches * config.batch_size, config.sequence_length,
                               np.random.default_rng(nanogpt.SEED))
         rows = {"x": x, "y": y, "batch_size": config.batch_size}
     elif layout == "streams":
-        evaluator = compile_evaluator(build_model(batch_size=config.batch_size, num_steps=config.num_steps,
+        evaluator = compile_evaluator(build_model(batch_size=config.batch_size, num_steps=config.sequence_length,
                                                   stateful=True))
-        x, y = stream_rows(ids, config.batch_size, config.num_steps)
+        x, y = stream_rows(ids, config.batch_size, config.sequence_length)
         rows = {"x": x, "y": y, "batch_size": config.batch_size}
     else:
         evaluator = compile_evaluator(build_model(batch_size=1, num_steps=config.eval_num_steps, stateful=True))
@@ -215,7 +220,7 @@ def train_epoch(model, config, ids, seed, epoch, callbacks=()):
         (learning rate, train perplexity, tokens read, seconds of training).
     """
     lr = start_epoch(model, config, epoch)
-    x, y = epoch_rows(ids, config.batch_size, config.num_steps, config.steps_per_epoch, config.batch_layout,
+    x, y = epoch_rows(ids, config.batch_size, config.sequence_length, config.steps_per_epoch, config.batch_layout,
                       rng=np.random.default_rng([seed, epoch]))  # windows: the same for the same (seed, epoch)
     train_ppl, seconds = fit_epoch(model, x, y, config.batch_size, tokens_per_loss(config), callbacks)
     return lr, train_ppl, x.size, seconds
@@ -241,20 +246,21 @@ def train(run, data, distribute_mode="off", valid_layout="streams", epoch_hook=N
         The results dict (also in results.json).
     """
     config, unit = run.config, data.unit
-    check_architecture(config)
-    if config.architecture == "gpt":  # no state to carry: nanoGPT's estimate
+    check_layout(config)
+    if not config.spec_class.carries_state:  # nanoGPT's estimate
         valid_layout = "windows"
     keras.utils.set_random_seed(run.seed)
-    run.begin(model_spec(config, len(data.vocabulary), run.cell, run.seed, run.variant), data.vocabulary,
-              title=title or f"{os.path.basename(data.source)} {run.preset}, {run.cell_title}",
+    spec = model_spec(config, len(data.vocabulary), run.cell, run.seed, run.variant)
+    run.begin(spec, data.vocabulary,
+              title=title or f"{os.path.basename(data.source)} {run.preset}, {run.model_title}",
               keep=("valid_perplexity", "min"),
               plots={"perplexity.png": (["train_perplexity", "valid_perplexity"], "perplexity", True)})
     stateful = config.batch_layout == "streams"
-    steps = epoch_steps(len(data.train), config.batch_size, config.num_steps, config.steps_per_epoch,
+    steps = epoch_steps(len(data.train), config.batch_size, config.sequence_length, config.steps_per_epoch,
                         config.batch_layout)
     distribution = distribute.start(distribute_mode, config.batch_size, stateful)
     with distribute.scope(distribution):
-        model = run.build_model(batch_size=config.batch_size, num_steps=config.num_steps, stateful=stateful)
+        model = run.build_model(batch_size=config.batch_size, num_steps=config.sequence_length, stateful=stateful)
         compile_for_training(model, config, total_steps=steps * config.epochs)
         if run.resumed:
             run.restore(model)
@@ -262,8 +268,8 @@ def train(run, data, distribute_mode="off", valid_layout="streams", epoch_hook=N
     validate = validation(run.build_model, config, data.valid, valid_layout)
     end_epoch = epoch_hook(run, data) if epoch_hook else None
     print(f"{data.source} {run.preset}: {len(data.vocabulary):,} {unit}s in the vocabulary, "
-          f"{describe_model(config, run.cell_title)}, {model.count_params():,} parameters, {steps:,} steps of "
-          f"{config.batch_size}×{config.num_steps} {unit}s per epoch ({config.batch_layout}), "
+          f"{spec.describe(run.cell_title)}, {model.count_params():,} parameters, {steps:,} steps of "
+          f"{config.batch_size}×{config.sequence_length} {unit}s per epoch ({config.batch_layout}), "
           f"backend {keras.backend.backend()}")
 
     for epoch in run.epochs(config.epochs):
@@ -280,15 +286,17 @@ def train(run, data, distribute_mode="off", valid_layout="streams", epoch_hook=N
 
 
 def evaluate_best(run, data):
-    """The kept model reads the whole test split once (batch 1, state carried; a transformer in windows that start
-    every half block); writes and returns results.json."""
-    _, test_nats = nanogpt.in_order_nats(run.build_model, run.settings["model"], run.best_weights(), data.test,
-                                 run.config.eval_num_steps)
+    """The kept model reads the whole test split once, in order (`training.scoring.in_order_nats`); writes and
+    returns results.json."""
+    test_nats = in_order_nats(run.build_model, run.settings["model"], run.best_weights(), data.test,
+                              run.config.eval_num_steps)
     test_ppl = math.exp(test_nats)
     best = run.best_row()
     results = {"best_epoch": best["epoch"], "valid_perplexity": best["valid_perplexity"],
                "valid_nats": best["valid_nats"], "test_perplexity": test_ppl, "test_nats": test_nats,
                "test_bits": test_nats / math.log(2), "train_seconds": sum(row["epoch_seconds"] for row in run.history),
                "vocabulary_size": len(data.vocabulary)}
+    if data.unknown:  # a word model: the words of each split read as <unk>
+        results["unknown_words"] = data.unknown
     run.write_json("results.json", results)
     return results

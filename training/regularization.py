@@ -3,15 +3,13 @@
 Both scripts' `Config` inherit `Regularization`, so the word and the character
 model switch the same techniques on with the same names (all off by default:
 the book's presets are the 2014 recipe). The model-side fields are
-`models.LanguageModelSpec` fields of the same name; `spec_fields` hands them on.
+`models.LanguageModelSpec` fields of the same name (`LanguageModelSpec.from_config` reads them).
 The optimizer side (weight decay, the average of the iterates: NT-ASGD with
 SGD, the same average with Adam) is `training.recipe.LanguageModelConfig`'s.
 """
 
 import dataclasses
 
-from models import LanguageModelSpec
-from training.errors import UserError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,22 +35,13 @@ TECHNIQUES = {
 
 
 def add_without_argument(parser, techniques=TECHNIQUES):
-    parser.add_argument("--without", metavar="TECHNIQUE[,...]",
+    parser.add_argument("--without", nargs="+", choices=techniques, default=(), metavar="TECHNIQUE",
                         help=f"switch techniques of the preset off, for an ablation: {', '.join(techniques)}")
 
 
 def switched_off(without, techniques=TECHNIQUES):
-    """The config changes that `--without a,b` asks for (a clear error for a name not in `techniques`)."""
+    """The config changes that `--without a b` asks for."""
     changes = {}
-    for technique in filter(None, (without or "").split(",")):
-        if technique not in techniques:
-            raise UserError(f"--without {technique}: unknown technique; choose from {', '.join(techniques)} "
-                            f"(comma-separated).")
+    for technique in without:
         changes.update(techniques[technique])
     return changes
-
-
-def spec_fields(config):
-    """The fields of a script's config that `models.LanguageModelSpec` shares (layers, units, dropouts, ...)."""
-    shared = {field.name for field in dataclasses.fields(LanguageModelSpec)} - {"vocab_size", "cell", "seed", "variant", "kind"}
-    return {name: getattr(config, name) for name in shared if hasattr(config, name)}

@@ -28,7 +28,7 @@ import numpy as np
 import keras
 
 from models import build_model
-from training.errors import AT_EXIT, UserError
+from training.errors import AT_EXIT, UserError, raise_if_signalled
 from training.figures import plt, save_figure
 from training.files import TMP_PREFIX, atomic_save_model, atomic_write
 
@@ -91,6 +91,18 @@ def run_estimate(epochs_here, done, total, seconds_here, seconds_before=0.0):
     return f"  run: {done}/{total} epochs, {minutes(seconds_before + seconds_here)} so far{before}{left}"
 
 
+def point_latest_link(link, path):
+    """Makes the symbolic link `link` (runs/<script>-latest) name the run folder `path`, replacing the old link at
+    once; where links cannot be made (some file systems), nothing happens: the run does not need it."""
+    temporary = f"{link}.{os.getpid()}.tmp"
+    try:
+        os.symlink(os.path.relpath(path, os.path.dirname(link) or "."), temporary)
+        os.replace(temporary, link)
+    except OSError:
+        if os.path.lexists(temporary):
+            os.remove(temporary)
+
+
 def new_run_folder(name, parent="runs"):
     """Creates and locks a run folder `parent/name` that no other run has: `name-2`, `name-3`, ... when taken."""
     try:
@@ -141,6 +153,7 @@ class RunFolder:
         self.history = list(state["history"]) if state else []
         self.saved_epoch = len(self.history)  # the last epoch whose state.json is on disk
         self.config = None
+        self.latest_link = None  # runs/<script>-latest, for a run in the default folder: pointed here by `begin`
         self.title, self.plots, self.keep = path, {}, None
         self._tensorboard = None
         self._epoch_start = None
@@ -165,6 +178,12 @@ class RunFolder:
     def cell_title(self):
         """The run's cell in titles: "custom cell", "gru cell", "custom cell, coupled" for an LSTM variant."""
         return f"{self.cell} cell" + ("" if self.variant == "vanilla" else f", {self.variant}")
+
+    @property
+    def model_title(self):
+        """The run's model in titles: its cell (`cell_title`), or what it is when it has none ("transformer")."""
+        spec_class = self.config.spec_class
+        return self.cell_title if spec_class.has_cell else spec_class.family
     seed = property(lambda self: self.settings["seed"])
 
     @classmethod
@@ -231,6 +250,8 @@ class RunFolder:
         self._remove_stale_temporaries()
         self._saving(self.write_json, "config.json", self.settings)
         print(f"Run folder: {self.shown}", flush=True)
+        if self.latest_link:
+            point_latest_link(self.latest_link, self.path)
         if vocabulary is not None:
             self._saving(self.write_json, "vocab.json", vocabulary.to_json())
 
@@ -245,6 +266,7 @@ class RunFolder:
         first, start = len(self.history), time.perf_counter()
         before = sum(row.get("wall_seconds", 0.0) for row in self.history)
         for epoch in range(first, total):
+            raise_if_signalled()  # a Ctrl-C that a library swallowed (during validation, say) stops the run here
             self._epoch_start = time.perf_counter()
             yield epoch
             print(run_estimate(epoch + 1 - first, epoch + 1, total, time.perf_counter() - start, before), flush=True)
@@ -278,10 +300,32 @@ class RunFolder:
         return [row for row in self.history if row["kept"]][-1]
 
     def best_weights(self):
-        """The weights of model.keras, the kept model."""
+        """The weights of model.keras, the kept model (`rebuild_kept_model` when the file cannot be read)."""
         kept = self.build_model()
-        kept.load_weights(self.file("model.keras"))
+        try:
+            kept.load_weights(self.file("model.keras"))
+        except Exception as error:  # missing, truncated or foreign: Keras raises many kinds
+            return self.rebuild_kept_model(error)
         return kept.get_weights()
+
+    def rebuild_kept_model(self, error):
+        """model.keras written again from the last checkpoint, when that holds the kept model's weights (the kept
+        epoch is the last one, and no average of the iterates stands in for them); else a clear UserError."""
+        best, last = self.best_row()["epoch"], len(self.history)
+        why = None
+        if best != last:
+            why = f"the checkpoint holds epoch {last}, and the kept model is epoch {best}'s"
+        elif getattr(self.config, "averaging", False):
+            why = "the kept weights were an average of the iterates, which the checkpoint does not hold as weights"
+        if why:
+            raise UserError(f"{self.file('model.keras')}, the kept model, cannot be read ({type(error).__name__}), and "
+                            f"it cannot be rebuilt: {why}. Put a copy of the file back, or train the run again in a "
+                            f"new folder.")
+        weights = keras.models.load_model(self.file(self.state["checkpoint"]), compile=False).get_weights()
+        self.save_model(self.build_model(), weights)
+        print(f"note: {self.shown}/model.keras could not be read ({type(error).__name__}); it was written again from "
+              f"the checkpoint of epoch {last}, the kept one.", flush=True)
+        return weights
 
     def save_model(self, model, weights=None):
         """model.keras: the portable model (any batch size and length, not stateful) with `model`'s weights
@@ -392,6 +436,4 @@ class RunFolder:
             ax.set_yscale("log")
         ax.grid(alpha=0.3)
         ax.legend()
-        fig.tight_layout()
         save_figure(fig, self.file(name))
-        plt.close(fig)

@@ -94,16 +94,17 @@ def start_devices(two_ops_at_once=False):
             `TF_NUM_INTRAOP_THREADS` is respected; nothing changes once the
             first op has run.
     """
-    if _STARTED:
+    global _devices_started
+    if _devices_started:
         return
-    _STARTED.append(True)
+    _devices_started = True
     if two_ops_at_once and keras.backend.backend() == "tensorflow":
         os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(max(1, (os.cpu_count() or 2) // 2)))
     with _start_up_lines_hidden():
         keras.ops.convert_to_numpy(keras.ops.zeros(()))  # TensorFlow looks for a GPU here (and reports cuInit)
 
 
-_STARTED = []
+_devices_started = False  # start_devices has run in this process
 
 
 @contextlib.contextmanager
