@@ -1,9 +1,10 @@
 """Shared test helpers and fixtures: gradients, the data folder, fresh processes and their RESULT lines, and one
 short trained run of each script for the whole session.
 
-The runs (`ptb_run`, `char_run`, `mnist_run`, `awd_run`, `gpt_run`) are trained once per session, in a folder of
-tmp_path_factory, and shared by every test that reads them: a test that changes a run folder works on
-`copy_run(...)` of it. Tests marked `slow` (pytest.ini) are left out of the quick tier,
+The runs (`ptb_run`, `char_run`, `char_run_scored`, `mnist_run`, `awd_run`, `gpt_run`) are trained once per session,
+in a folder of tmp_path_factory, and shared by every test that reads them: a test that changes a run folder works on
+`copy_run(...)` of it. Under pytest-xdist (pytest.ini runs two workers) one worker makes each, the others wait for it
+(`once_per_session`), and the tests that share a module fixture stay on one worker (--dist loadfile). Tests marked `slow` (pytest.ini) are left out of the quick tier,
 `python -m pytest -q -m "not slow"`; the full suite, `python -m pytest -q`, runs them all.
 """
 
@@ -11,6 +12,7 @@ import importlib
 import importlib.util
 import json
 import os
+import pathlib
 import shutil
 import subprocess
 import sys
@@ -22,6 +24,31 @@ from training import startup  # noqa: F401  the scripts' numerics: oneDNN on bef
 from training.gradients import gradients  # noqa: F401  the tests import it from here
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+# ---- made once per session, also under pytest-xdist ----------------------------------------------------------------
+
+def once_per_session(tmp_path_factory, name, make):
+    """(folder, make(folder)) for a new folder `name`: made once per test session.
+
+    Under pytest-xdist (pytest.ini: -n 2) the first worker that asks makes it, in a folder all the workers share,
+    while the others wait on a lock and read what it returned from JSON (so `make` returns JSON's types; the worker
+    that made it gets the same from JSON too). Without xdist, as any session fixture.
+    """
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        folder = tmp_path_factory.mktemp(name, numbered=False)
+        return folder, make(folder)
+    import fcntl
+
+    root = tmp_path_factory.getbasetemp().parent / "made-once"  # the session's base folder, the workers' parent
+    root.mkdir(exist_ok=True)
+    folder, made = root / name, root / f"{name}.json"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed, or the worker dies
+        if not made.exists():
+            folder.mkdir()
+            made.write_text(json.dumps(make(folder)))
+        return folder, json.loads(made.read_text())
 
 
 # ---- fresh processes ---------------------------------------------------------------------------------------
@@ -136,15 +163,22 @@ def reloaded(tmp_path_factory):
     Returns: {name: {"outputs": the fresh process's predictions, "expected": this process's outputs, and the probe's
     entries}}.
     """
+    _, found = once_per_session(tmp_path_factory, "reloaded", reload_in_fresh_process)
+    return {name: {**found[name], "outputs": np.array(found[name]["outputs"]),
+                   "expected": np.array(found[name]["expected"], np.float32)} for name in RELOADED}
+
+
+def reload_in_fresh_process(folder):
+    """`reloaded`'s models saved in `folder`, loaded and predicted by a fresh process: {name: its findings and
+    "expected", this process's outputs, as lists}."""
     import keras
 
-    folder = tmp_path_factory.mktemp("reloaded")
     expected = {}
     for name, (build, _) in RELOADED.items():
         model, x = build(np.random.default_rng(1234))
         model.save(folder / f"{name}.keras")
         np.save(folder / f"{name}_x.npy", x)
-        expected[name] = np.asarray(keras.ops.convert_to_numpy(model(x)))
+        expected[name] = np.asarray(keras.ops.convert_to_numpy(model(x))).tolist()
     probes = {name: probe for name, (_, probe) in RELOADED.items()}
     found = python_result(f"""
 import json, numpy as np, keras, models
@@ -154,8 +188,7 @@ for name, probe in {probes!r}.items():
     found[name] = {{"outputs": m.predict(np.load(f"{{folder}}/{{name}}_x.npy"), verbose=0).tolist(), **eval(probe)}}
 print("RESULT", json.dumps(found))
 """)
-    return {name: {**found[name], "outputs": np.array(found[name]["outputs"]), "expected": expected[name]}
-            for name in RELOADED}
+    return {name: {**found[name], "expected": expected[name]} for name in RELOADED}
 
 
 def numeric_gradients(loss, args, eps=1e-6):
@@ -217,14 +250,19 @@ def write_corpus(folder, names=("train.txt", "valid.txt", "test.txt"), lines=400
 # ---- trained runs ------------------------------------------------------------------------------------------------
 
 def script_run(tmp_path_factory, main, *argv):
-    """One run of a script's main(argv) on the verified data, in a fresh folder of tmp_path_factory.
+    """One run of a script's main(argv) on the verified data, in a fresh folder of tmp_path_factory, once per session
+    (`once_per_session`: under pytest-xdist one worker trains it, the others read its folder and results).
 
     Returns:
         (run folder, the results main returned, data folder); skips the tests without data.
     """
     data = required_data_dir()
-    out = tmp_path_factory.mktemp(main.__module__) / "run"
-    return out, main([*argv, "--data-dir", data, "--output-dir", str(out)]), data
+
+    def train(folder):
+        return main([*argv, "--data-dir", data, "--output-dir", str(folder / "run")])
+
+    folder, results = once_per_session(tmp_path_factory, f"{main.__module__}-{'-'.join(argv).replace('--', '')}", train)
+    return folder / "run", results, data
 
 
 def copy_run(run, folder):
@@ -237,7 +275,7 @@ def copy_run(run, folder):
 # The settings of the shared runs: the tests that compare against them (a resumed copy, a run in another
 # process) use the same.
 PTB_RUN = ("--preset", "test", "--steps-per-epoch", "300", "--seed", "1")
-CHAR_RUN = ("--preset", "test", "--steps-per-epoch", "300")
+CHAR_RUN = ("--preset", "test", "--steps-per-epoch", "300", "--nanogpt-batches", "0")  # nanoGPT's score: below
 MNIST_RUN = ("--preset", "test")
 AWD_RUN = ("--preset", "awd-test", "--steps-per-epoch", "60", "--seed", "3")  # 3 epochs, averaging from epoch 2
 GPT_RUN = ("--preset", "gpt-test")  # the transformer: two epochs of 150 steps
@@ -254,20 +292,23 @@ def session_run(name, script, argv, what):
 
 
 ptb_run = session_run("ptb_run", "train_ptb", PTB_RUN, "`test` preset, one epoch of 300 steps")
-char_run = session_run("char_run", "train_char_rnn", CHAR_RUN, "`test` preset, one epoch of 300 steps")
+char_run = session_run("char_run", "train_char_rnn", CHAR_RUN, "`test` preset, one epoch of 300 steps, not scored on "
+                                                                "nanoGPT's validation")
+char_run_scored = session_run("char_run_scored", "train_char_rnn", CHAR_RUN[:-2],
+                              "`test` preset, one epoch of 300 steps, scored on nanoGPT's validation (the slow tier's)")
 mnist_run = session_run("mnist_run", "train_mnist_bilstm", MNIST_RUN, "`test` preset (300 steps)")
 awd_run = session_run("awd_run", "train_ptb", AWD_RUN, "`awd-test` preset, three epochs of 60 steps")
 gpt_run = session_run("gpt_run", "train_char_rnn", GPT_RUN, "`gpt-test` preset (a transformer), two epochs")
 
 
 @pytest.fixture(scope="session")
-def shared_runs_in_fresh_process(mnist_run, awd_run, ptb_run):
+def shared_runs_in_fresh_process(tmp_path_factory, mnist_run, awd_run, ptb_run):
     """The shared runs read by one fresh process, each part with no more imported than it needs, in this order:
     "mnist": model.keras's accuracy on MNIST's 10,000 test images (keras, models, datasets); "awd": sample.py
     evaluates the awd-test run on PTB's test split and samples 20 words; "ptb": the PTB run's valid perplexity
     (load_language_model, PTB's valid split; modules sample.py had imported already)."""
     (mnist, _, data), (awd, _, _), (ptb, _, _) = mnist_run, awd_run, ptb_run
-    return python_result(f"""
+    return once_per_session(tmp_path_factory, "shared-runs-read", lambda _: python_result(f"""
 import json, keras, models, numpy as np
 from datasets import load_mnist
 (_, _), (x, y) = load_mnist(r"{data}")
@@ -288,7 +329,7 @@ _, valid, _, _ = load_ptb(r"{data}")
 x, y = stream_rows(valid, 20, 2)
 found["ptb"] = {{"valid_perplexity": evaluate_perplexity(compile_evaluator(model), x, y, 20)}}
 print("RESULT", json.dumps(found))
-""")
+"""))[1]
 
 
 # ---- runs on several JAX devices ------------------------------------------------------------------------------------
@@ -326,7 +367,8 @@ result = states
 @pytest.fixture(scope="session")
 def jax_device_runs(tmp_path_factory):
     """runs(devices): the JAX runs of tests/test_distribute.py and test_resume.py on 1, 2 or 4 virtual CPU devices,
-    every run of a device count in one fresh process (the count is fixed when JAX starts), made on first use.
+    every run of a device count in one fresh process (the count is fixed when JAX starts), made on first use, once
+    per session (`once_per_session`).
 
     Returns {name: (run folder, what main returned, or {"exit": code}, or a code job's result)} and "stderr":
         1: "ptb", "char", "mnist"; 2: the same with --distribute data, "ptb cut" (its first epoch) and
@@ -336,38 +378,58 @@ def jax_device_runs(tmp_path_factory):
         pytest.skip("needs jax (requirements-jax.txt)")
     from datasets import load_shakespeare
 
-    data, folder = required_data_dir(), tmp_path_factory.mktemp("devices")
-    corpus = write_corpus(folder / "corpus")
-    ptb = [*DEVICE_PTB, "--corpus", str(corpus), "--epochs", "2"]
-    text = folder / "shakespeare-test.txt"  # char-rnn on Tiny Shakespeare's test split as a text: short valid, test
-    text.write_text(load_shakespeare(data)[2], encoding="utf-8")
-    char = ["--preset", "test", "--steps-per-epoch", "20", "--epochs", "2", "--text", str(text), "--seed", "2"]
+    data = required_data_dir()
+
+    def write_inputs(folder):
+        write_corpus(folder / "corpus")
+        # char-rnn on Tiny Shakespeare's test split as a text: short valid and test splits
+        (folder / "shakespeare-test.txt").write_text(load_shakespeare(data)[2], encoding="utf-8")
+        return str(folder)
+
+    _, inputs = once_per_session(tmp_path_factory, "device-inputs", write_inputs)
+    corpus, text = os.path.join(inputs, "corpus"), os.path.join(inputs, "shakespeare-test.txt")
+    ptb = [*DEVICE_PTB, "--corpus", corpus, "--epochs", "2"]
+    char = ["--preset", "test", "--steps-per-epoch", "20", "--epochs", "2", "--text", text, "--seed", "2"]
     mnist = ["--preset", "test", "--steps-per-epoch", "10", "--epochs", "2", "--data-dir", data, "--seed", "2"]
     many = ["--distribute", "data"]
-    cut = folder / "2" / "ptb-cut"
-    jobs = {1: {"ptb": ("train_ptb", ptb), "char": ("train_char_rnn", char), "mnist": ("train_mnist_bilstm", mnist)},
-            2: {"ptb": ("train_ptb", ptb + many),
-                "ptb cut": ("train_ptb", [*DEVICE_PTB, "--corpus", str(corpus), "--epochs", "1", *many]),
-                "ptb resumed": ("train_ptb", ["--resume", "--epochs", "2", "--output-dir", str(cut), "--data-dir",
-                                              data, *many]),  # neither --preset nor --seed
-                "char": ("train_char_rnn", char + many), "mnist": ("train_mnist_bilstm", mnist + many),
-                "batch 3": ("train_ptb", [*DEVICE_PTB[:-4], "--epochs", "2", "--batch-size", "3", "--corpus",
-                                          str(corpus), *many])},
-            4: {"carried state": CARRIED_STATE, "ptb": ("train_ptb", ptb + many)}}
+
+    def jobs(devices, folder):
+        """{name: (its run folder or None, the job)}."""
+        cut = folder / "ptb-cut"
+        named = {1: {"ptb": ("train_ptb", ptb), "char": ("train_char_rnn", char),
+                     "mnist": ("train_mnist_bilstm", mnist)},
+                 2: {"ptb": ("train_ptb", ptb + many),
+                     "ptb cut": ("train_ptb", [*DEVICE_PTB, "--corpus", corpus, "--epochs", "1", *many]),
+                     "ptb resumed": ("train_ptb", ["--resume", "--epochs", "2", "--output-dir", str(cut),
+                                                   "--data-dir", data, *many]),  # neither --preset nor --seed
+                     "char": ("train_char_rnn", char + many), "mnist": ("train_mnist_bilstm", mnist + many),
+                     "batch 3": ("train_ptb", [*DEVICE_PTB[:-4], "--epochs", "2", "--batch-size", "3", "--corpus",
+                                               corpus, *many])},
+                 4: {"carried state": CARRIED_STATE, "ptb": ("train_ptb", ptb + many)}}[devices]
+        found = {}
+        for name, job in named.items():
+            if isinstance(job, str):
+                found[name] = (None, job)
+            elif "--resume" in job[1]:
+                found[name] = (cut, job)
+            else:
+                out = folder / name.replace(" ", "-")
+                found[name] = (out, (job[0], [*job[1], "--output-dir", str(out)]))
+        return found
+
     made = {}
 
     def runs(devices):
         if devices not in made:
-            named = {}
-            for name, job in jobs[devices].items():
-                out = folder / str(devices) / name.replace(" ", "-")
-                if isinstance(job, str) or "--resume" in job[1]:
-                    named[name] = (cut if not isinstance(job, str) else None, job)
-                else:
-                    named[name] = (out, (job[0], [*job[1], "--output-dir", str(out)]))
-            found, stderr = jobs_in_fresh_process([job for _, job in named.values()], devices)
-            made[devices] = {name: (out, result) for (name, (out, _)), result in zip(named.items(), found)}
-            made[devices]["stderr"] = stderr
+            def make(folder):
+                named = jobs(devices, folder)
+                found, stderr = jobs_in_fresh_process([job for _, job in named.values()], devices)
+                return {"runs": {name: (out and str(out), result) for (name, (out, _)), result in
+                                 zip(named.items(), found)}, "stderr": stderr}
+
+            _, done = once_per_session(tmp_path_factory, f"devices-{devices}", make)
+            made[devices] = {name: (out and pathlib.Path(out), result) for name, (out, result) in done["runs"].items()}
+            made[devices]["stderr"] = done["stderr"]
         return made[devices]
 
     return runs
@@ -409,3 +471,4 @@ def offline(monkeypatch):
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+

@@ -55,9 +55,10 @@ def test_windows_estimate_is_the_mean_cross_entropy_of_every_position(rng):
     assert nats == pytest.approx(by_hand, rel=1e-5)
 
 
-def test_char_run_reports_nanogpts_validation_both_ways(char_run, capsys):
+@pytest.mark.slow  # nanoGPT's validation read twice, in order (batch 1) and in windows
+def test_char_run_reports_nanogpts_validation_both_ways(char_run_scored, capsys):
     """results.json has both views; sample.py --evaluate-nanogpt gives the same figures for the saved run."""
-    out, results, data = char_run
+    out, results, data = char_run_scored
     keys = ("nanogpt_val_carried", "nanogpt_val_windows_64", "nanogpt_val_windows_256")
     assert all(np.isfinite(results[key]) and 0 < results[key] < np.log(65) for key in keys)
     # read in order with the state carried: about the mean of the valid and the test pass (equal lengths)
