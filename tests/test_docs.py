@@ -37,8 +37,8 @@ LIBRARIES = ("models", "datasets", "training", "explorer")  # the packages whose
 SCRIPTS = ("train_ptb.py", "train_char_rnn.py", "train_mnist_bilstm.py", "sample.py", "explore.py",
            "predict_mnist.py")
 FILE_ENDINGS = (".py", ".js", ".html", ".md", ".json", ".png", ".txt", ".keras", ".sh", ".csv", ".tgz")
-# Flags of other programs that the docs quote alone: XLA's (XLA_FLAGS), nanoGPT's command line.
-FOREIGN_FLAGS = r"--(xla_\w+|eval_iters)"
+# Flags of other programs that the docs quote alone: XLA's (XLA_FLAGS), nanoGPT's command line, pytest's.
+FOREIGN_FLAGS = r"--(xla_\w+|eval_iters|durations|dist)"
 
 
 # ---------------------------------------------------------------------------------------------------------------
