@@ -192,6 +192,7 @@ def test_explore_refuses_a_data_dir_that_is_not_a_folder(char_run, tmp_path, cap
 
 def test_jax_starts_without_the_start_up_lines():
     """Under JAX too, no "Could not find cuda drivers" or absl lines before a script's own output."""
+    pytest.importorskip("jax", reason="jax is not installed")
     result = run_python("import sys, sample\nsample.main(['/no/such/run'])", env={"KERAS_BACKEND": "jax"})
     assert result.returncode == 2 and "does not exist" in result.stderr
     for noise in ("cuda drivers", "cuInit", "absl::InitializeLog", "WARNING: All log messages"):
