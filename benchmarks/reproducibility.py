@@ -13,7 +13,6 @@ shapes (and then two runs of the script, or a run and its resumed copy, drift
 apart by more than the last bit once training amplifies it).
 """
 
-import argparse
 import hashlib
 import json
 import os
@@ -26,7 +25,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 from datasets.ptb import ptb_folder
-from experiments import parse, whole_number
+from experiments import command_line, parse, whole_number
 from train_ptb import PRESETS
 from training.errors import UserError, friendly_main
 
@@ -58,7 +57,7 @@ print(json.dumps({{"loss": loss[-1], "names": [w.path for w in model.weights]}})
 
 @friendly_main
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
+    parser = command_line(__doc__.split("\n\n")[0])
     parser.add_argument("--preset", default="awd", choices=list(PRESETS), help="a train_ptb.py preset (default awd)")
     parser.add_argument("--cell", default="custom", choices=["custom", "builtin"])
     parser.add_argument("--steps", type=whole_number(1), default=4, help="training steps per repeat (default 4)")

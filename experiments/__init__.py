@@ -8,64 +8,36 @@ Also the command-line rules that the experiments and the benchmarks share, each 
   (presets, parts, models, cases, layers) takes `choices=`;
 - numbers are read by `whole_number`, `seed_number` and `budget_minutes`; `sorted_once` (numbers) and
   `in_order_once` (names) drop repeats;
-- `parse` turns every mistake on the command line into one paragraph, `error: ...`, and exit code 2 (no usage
-  block, no traceback), with a hint when a list was given with commas;
+- `command_line` makes the parser (training.messages.ArgumentParser): every mistake on the command line is one
+  paragraph, `error: ...`, and exit code 2 (no usage block, no traceback), with a hint when a list was given with
+  commas;
 - `output_folder` creates an --output-dir and checks that it can be written to before anything runs;
   `read_results` reads a results file an earlier run left there, or says that it is damaged.
 
-Only the standard library is imported at the top: running an experiment as a module (`python -m`) imports this
+Only the standard library (and training.messages, which imports nothing else) is imported at the top: running an experiment as a module (`python -m`) imports this
 package before the module's own `from training import startup`, and the benchmarks that start their work in fresh processes keep
 Keras out of their own.
 """
 
 import argparse
-import itertools
 import json
 import math
 import os
-import re
-import sys
 import tempfile
-import textwrap
 
+from training.messages import ArgumentParser, fail
 
-def fail(message):
-    """`error: message` as one paragraph on stderr, then exit code 2 (the format of training.errors.print_error,
-    which this package cannot import before the scripts' start-up)."""
-    print("\n" + textwrap.fill(f"error: {message}", width=100, break_on_hyphens=False, break_long_words=False),
-          file=sys.stderr)
-    sys.exit(2)
+__all__ = ["budget_minutes", "command_line", "fail", "in_order_once", "output_folder", "parse", "read_results",
+           "seed_number", "sorted_once", "whole_number"]
 
 
 def command_line(description):
     """The parser of an experiment's or a benchmark's options: its docstring as written, no abbreviations."""
-    return argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                   allow_abbrev=False)
+    return ArgumentParser(description=description)
 
 
 def parse(parser, argv=None):
-    """`parser.parse_args(argv)`, with each mistake one paragraph (`fail`) instead of argparse's usage block.
-
-    The messages of this module's types read "--flag must be ...". A value with a comma given to a list option
-    gets the same list with spaces as the fix.
-    """
-
-    def error(message):
-        message = re.sub(r"^argument (--[\w-]+)(?:/[^:]*)?: (must |takes )?",
-                         lambda found: f"{found[1]} {found[2]}" if found[2] else f"{found[1]}: ", message)
-        if not message.endswith("."):
-            message += "."
-        lists = {option for action in parser._actions if action.nargs in ("+", "*") for option in action.option_strings}
-        words = list(sys.argv[1:] if argv is None else argv)
-        for index, word in enumerate(words):
-            given = list(itertools.takewhile(lambda value: not value.startswith("--"), words[index + 1:]))
-            if word in lists and word in message and any("," in value for value in given):
-                spaced = " ".join(part for value in given for part in value.split(",") if part)
-                message += f" Lists take spaces, not commas: {word} {spaced}."
-                break
-        fail(f"{message} (--help lists the options.)")
-
-    parser.error = error
+    """`parser.parse_args(argv)` of a `command_line` parser: each mistake one paragraph, exit code 2."""
     return parser.parse_args(argv)
 
 

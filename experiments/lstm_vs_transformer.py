@@ -22,7 +22,6 @@ are not counted.
 It writes table.md and table.json (after each preset) and the runs in --output-dir.
 """
 
-import argparse
 import json
 import os
 import platform
@@ -36,7 +35,7 @@ import train_char_rnn
 from models import spec_from_dict
 from training import nanogpt
 from training.averaging import evaluation_weights
-from experiments import budget_minutes, in_order_once, output_folder, parse, seed_number, sorted_once, whole_number
+from experiments import budget_minutes, command_line, in_order_once, output_folder, parse, seed_number, sorted_once, whole_number
 from training.errors import UserError, friendly_main
 
 PRESETS = ("small", "wide", "gpt-baby", "gpt-baby-long", "gpt-small")
@@ -142,7 +141,7 @@ def markdown(rows, machine):
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
+    parser = command_line(__doc__.split("\n\n")[0])
     parser.add_argument("--presets", nargs="+", choices=train_char_rnn.PRESETS, default=PRESETS, metavar="PRESET",
                         help=f"train_char_rnn.py presets, trained one after the other in this order: of "
                              f"{', '.join(train_char_rnn.PRESETS)} (default {' '.join(PRESETS)})")

@@ -23,7 +23,6 @@ averaging of its own; valid in nats per character, the whole split, batch 1).
     python -m experiments.weight_averaging --model char --epochs 13          # char-rnn small, Adam
 """
 
-import argparse
 import dataclasses
 import functools
 import json
@@ -37,7 +36,7 @@ import keras
 import train_char_rnn
 import train_ptb
 from datasets.batching import stream_steps
-from experiments import output_folder, parse, whole_number
+from experiments import command_line, output_folder, parse, whole_number
 from models import build_model
 from training.errors import friendly_main
 from training.figures import plt
@@ -114,7 +113,7 @@ def plot(table, path, ylabel="valid perplexity", title="awd-small's iterates and
 @friendly_main
 def main(argv=None):
     startup.start_devices()
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
+    parser = command_line(__doc__.split("\n\n")[0])
     parser.add_argument("--model", choices=["ptb", "char"], default="ptb",
                         help="ptb: awd-small's SGD (default); char: char-rnn small's Adam")
     parser.add_argument("--epochs", type=whole_number(1), help="default: 8 (ptb), 13 (char)")

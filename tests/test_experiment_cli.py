@@ -83,6 +83,23 @@ def test_each_command_line_mistake_is_one_paragraph_and_writes_nothing(module, a
     assert not out.exists()
 
 
+def test_the_training_scripts_parse_as_the_experiments_do(capsys):
+    """One parser for every entry point (training.messages.ArgumentParser): the same wording and the same hint."""
+    import train_char_rnn
+
+    error = script_error(train_char_rnn.main, ["--without", "tying,averaging"], capsys)
+    assert error.startswith("error: --without: invalid choice: 'tying,averaging'") and "usage:" not in error
+    assert error.endswith("Lists take spaces, not commas: --without tying averaging. (--help lists the options.)")
+
+
+def test_the_parser_loads_no_keras_so_experiments_parse_before_the_start_up():
+    import subprocess
+    import sys
+
+    code = "import sys, experiments, training.messages; assert not {'keras', 'tensorflow', 'jax'} & set(sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
+
+
 def test_the_old_commas_and_names_are_gone_from_the_docs_and_usage_lines():
     lists = "seeds|budgets|presets|parts|models|cases|layers|units|lags|loops|jit-compile|num-steps"
     old = re.compile(rf"--({lists})(=| )[\w.-]+,|--eval-batches|--mixed-bfloat16|--repeat\b|long_sequences --steps")

@@ -188,8 +188,8 @@ def test_bad_corpus_input_writes_nothing(tmp_path, capsys):
     assert "--split cuts a --text file" in script_error(train_char_rnn.main, ["--split", "0.8", "0.1", "0.1"], capsys)
     assert "--split takes three fractions" in script_error(
         train_char_rnn.main, ["--text", "x.txt", "--split", "0.8", "0.3", "0.1"], capsys)
-    assert "argument --split: expected 3 arguments" in script_error(
+    assert "--split: expected 3 arguments" in script_error(
         train_char_rnn.main, ["--text", "x.txt", "--split", "0.8", "0.1"], capsys)
-    assert "argument --split: invalid float value: 'a'" in script_error(
+    assert "--split: invalid float value: 'a'" in script_error(
         train_char_rnn.main, ["--text", "x.txt", "--split", "a", "b", "c"], capsys)
     assert not out.exists()

@@ -130,11 +130,11 @@ def test_ctrl_c_keeps_finished_epochs_and_resume_finishes(tmp_path, data_dir):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--preset", "huge"], "argument --preset: invalid choice: 'huge'"),
+        (["--preset", "huge"], "--preset: invalid choice: 'huge'"),
         (["--epochs", "0"], "--epochs must be at least 1"),
         (["--batch-size", "0"], "--batch-size must be at least 1"),
         (["--num-steps", "-3"], "--num-steps must be at least 1"),
-        (["--cell", "lstm2"], "argument --cell: invalid choice: 'lstm2'"),
+        (["--cell", "lstm2"], "--cell: invalid choice: 'lstm2'"),
     ],
 )
 def test_bad_arguments(argv, message, capsys):

@@ -21,11 +21,11 @@ SCRIPTS = [train_ptb.main, train_char_rnn.main, train_mnist_bilstm.main]
 
 @pytest.mark.parametrize("main", SCRIPTS)
 @pytest.mark.parametrize("argv, expected", [
-    (["--variant", "no-gates"], ["argument --variant: invalid choice: 'no-gates'", *VARIANTS]),
+    (["--variant", "no-gates"], ["--variant: invalid choice: 'no-gates'", *VARIANTS]),
     (["--variant", "coupled", "--cell", "builtin"], ["LSTM variants are options of this project's LSTM",
                                                      "cell builtin (keras.layers.LSTM) has no variants", "nothing was written"]),
     (["--variant", "peephole", "--cell", "gru"], ["cell gru (this project's GRU) has no variants"]),
-    (["--cell", "lstm"], ["argument --cell: invalid choice: 'lstm'", "'builtin-gru'"]),
+    (["--cell", "lstm"], ["--cell: invalid choice: 'lstm'", "'builtin-gru'"]),
 ])
 def test_bad_cell_or_variant_is_one_paragraph_and_writes_nothing(main, argv, expected, tmp_path, capsys):
     message = script_error(main, [*argv, "--output-dir", str(tmp_path / "run")], capsys)

@@ -1,19 +1,18 @@
 """The command line every training script shares, and opening its run folder."""
 
-import argparse
 import dataclasses
 import json
 import os
 import re
 import shlex
-import sys
 import time
 
 from datasets.tfds_source import SOURCES, check_tfds_dir
 from models import CELLS, VARIANTS
 from models.language_model import CELL_NAMES, check_cell
 from models.seeds import MAX_SEED
-from training.errors import INTERRUPTED, UserError, print_error
+from training.errors import INTERRUPTED, UserError
+from training.messages import ArgumentParser
 from training.precision import MATMUL_PRECISIONS, PRECISIONS, set_matmul_precision, set_precision
 from training.run import RunFolder, new_run_folder
 
@@ -24,18 +23,6 @@ OWN_DATA = ("text", "corpus")  # the entries of a run's "data" setting that are 
 
 # Config fields of run folders written before the iterate averaging had one name in every script.
 RENAMED_FIELDS = {"asgd_after": "average_after", "asgd_window": "average_window", "asgd_patience": "average_patience"}
-
-
-class ArgumentParser(argparse.ArgumentParser):
-    """argparse's parser, its errors one paragraph on stderr ("error: ...", exit 2) as every other error; the
-    description printed as written; no abbreviations (--lr is not --lr-schedule)."""
-
-    def __init__(self, **options):
-        super().__init__(**{"formatter_class": argparse.RawDescriptionHelpFormatter, "allow_abbrev": False, **options})
-
-    def error(self, message):
-        print_error(f"{message}. See {self.prog} --help.")
-        sys.exit(2)
 
 
 def parse_script_args(description, presets, default_preset, argv, add_arguments=None):

@@ -5,9 +5,9 @@ import functools
 import os
 import signal
 import sys
-import textwrap
 
 from datasets import DataError
+from training.messages import print_error
 
 AT_EXIT = []  # what a script's main() releases however it ends (training.run adds its folder locks)
 INTERRUPTED = {"note": ""}  # what an interruption says besides "interrupted" (a training run: how to resume), or a
@@ -20,12 +20,6 @@ class UserError(Exception):
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM, stopped like Ctrl-C."""
-
-
-def print_error(message):
-    """`error: message` as one wrapped paragraph on stderr."""
-    print("\n" + textwrap.fill(f"error: {message}", width=100, break_on_hyphens=False, break_long_words=False),
-          file=sys.stderr)
 
 
 SIGNALLED = []  # the interrupting signals received (SIGINT, SIGTERM) since the script's main() began
