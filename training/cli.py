@@ -198,6 +198,11 @@ def model_named(overrides, spec_class):
     return named
 
 
+def requested_changes(args, overrides, spec_class):
+    """The config fields this command line sets (None: left as they are), in the field names of `spec_class`."""
+    return {"epochs": args.epochs, "steps_per_epoch": args.steps_per_epoch, **model_named(overrides, spec_class)}
+
+
 def open_run(args, script, presets, data=None, **overrides):
     """The run folder of this command: a new run, or the one --resume continues.
 
@@ -216,8 +221,7 @@ def open_run(args, script, presets, data=None, **overrides):
     if not spec_class.has_cell and {"cell", "variant"} & args.explicit:
         raise UserError(f"--cell and --variant choose the recurrent cell; the {args.preset} preset is a "
                         f"{spec_class.family}, which has none. Leave them out.")
-    changes = {"epochs": args.epochs, "steps_per_epoch": args.steps_per_epoch,
-               **model_named(overrides, spec_class)}
+    changes = requested_changes(args, overrides, spec_class)
     config = dataclasses.replace(preset, **{k: v for k, v in changes.items() if v is not None})
     if args.resume and not args.output_dir:
         args.output_dir = latest_run(script, args)
@@ -246,8 +250,7 @@ def open_run(args, script, presets, data=None, **overrides):
         for new, old in spec_class.config_fields_before.items():  # before the model named its own fields
             if new not in run.settings["config"] and old in run.settings["config"]:
                 run.settings["config"][new] = run.settings["config"][old]
-        changes = {"epochs": args.epochs, "steps_per_epoch": args.steps_per_epoch,
-                   **model_named(overrides, spec_class)}
+        changes = requested_changes(args, overrides, spec_class)  # in the saved model's field names
         check_resume_options(run, args, changes)
         for key in MAY_CHANGE_ON_RESUME:
             if changes.get(key) is not None:
