@@ -108,12 +108,17 @@ def mlstm_recurrent(q, k, v, i_pre, f_pre, state, eps=EPS, unroll=None):
             outputs.append(h)
         return ops.stack(outputs, axis=2), state
 
-    def body(carry, inputs):  # TensorFlow's scan wants each step's output shaped like the carry
-        h, carry = mlstm_step(*inputs, *carry[1:], eps=eps)
+    d = q.shape[-1]
+
+    def body(carry, packed):  # TensorFlow's scan wants each step's output shaped like the carry
+        q_t, k_t, v_t, i_t, f_t = ops.split(packed, [d, 2 * d, 3 * d, 3 * d + 1], axis=-1)
+        h, carry = mlstm_step(q_t, k_t, v_t, i_t[..., 0], f_t[..., 0], *carry[1:], eps=eps)
         return (h, *carry), (h, *carry)
 
+    # one tensor to scan over: Keras' TensorFlow scan fails on several of unknown length
+    packed = ops.concatenate([*time_major[:3], *(ops.expand_dims(x, -1) for x in time_major[3:])], axis=-1)
     zero_h = ops.zeros_like(time_major[2][0])
-    carry, emitted = ops.scan(body, (zero_h, *state), tuple(time_major))
+    carry, emitted = ops.scan(body, (zero_h, *state), packed)
     return ops.moveaxis(emitted[0], 0, 2), tuple(carry[1:])
 
 

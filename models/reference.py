@@ -225,7 +225,9 @@ def gru_backward(d_outputs, cache, d_h_last=None):
 #
 # Backward, t = T..1, with δh_t from the output at t and from step t+1. h_t = o_t c̄_t / n̄_t does not depend on the
 # stabilizers (c_t = c̄_t e^{−m_t}, n_t = n̄_t e^{−m_t} for any m_1..m_T), so ∂h/∂m_t = 0 and m_1..m_T are constants
-# here; m_0, part of the starting state, is not (it scales c_0 and n_0 against the new inputs):
+# here, as in the official CUDA backward pass (xlstm/blocks/slstm/src/cuda/slstm_pointwise.cu: the gradient into m
+# is set to zero). m_0, part of the starting state, is not a constant (it scales c_0 and n_0 against the new
+# inputs): here δm_0 is its exact gradient, which the official kernel leaves at zero.
 #
 #     δo = δh c/n                   δõ = δo o(1−o)
 #     δc += δh o/n                  δn += −δh o c/n²
