@@ -23,7 +23,9 @@ sLSTM. Initialization as the official code's (small_init, wang_init, zero
 recurrent kernels, the power-law forget bias of `models.slstm.PowerLawForgetBias`).
 
 Stateful (`stateful=True`), every block's recurrent state and its
-convolution's last inputs carry from one batch to the next.
+convolution's last inputs carry from one batch to the next; a block's
+`reset_state()` zeros them (as the training loop's `reset_states` calls it on
+every layer with `stateful`).
 """
 
 import dataclasses
@@ -118,6 +120,12 @@ class SLSTMBlock(keras.layers.Layer):
         x = x + self.group_norm(self.slstm(ops.concatenate([i, f, z, o], axis=-1)))
         return x + self.ffn(self.ffn_norm(x))
 
+    def reset_state(self):
+        """Zeros the carried state of the sLSTM and the convolution (stateful)."""
+        for layer in (self.slstm, self.conv):
+            if layer:
+                layer.reset_state()
+
     def compute_output_shape(self, input_shape):
         return input_shape
 
@@ -182,6 +190,11 @@ class MLSTMBlock(keras.layers.Layer):
         h = self.group_norm(self.mlstm(q, k, v)) + self.skip * convolved
         return x + self.down(h * ops.silu(g))
 
+    def reset_state(self):
+        """Zeros the carried state of the mLSTM and the convolution (stateful)."""
+        self.mlstm.reset_state()
+        self.conv.reset_state()
+
     def compute_output_shape(self, input_shape):
         return input_shape
 
@@ -190,15 +203,6 @@ class MLSTMBlock(keras.layers.Layer):
                 "projection_factor": self.projection_factor, "round_to": self.round_to, "qkv_block": self.qkv_block,
                 "mode": self.mode, "blocks": self.blocks, "stateful": self.stateful, "unroll": self.unroll,
                 "seed": self.seed}
-
-
-def stateful_layers(model):
-    """The layers of `model` (inside its blocks too) that carry a state: what `reset_state` zeros."""
-    found = []
-    for layer in model._flatten_layers(include_self=False):
-        if getattr(layer, "carried", None):
-            found.append(layer)
-    return found
 
 
 @dataclasses.dataclass(frozen=True)

@@ -16,7 +16,7 @@ from keras import ops
 from models import MLSTM, SLSTM, XLSTMSpec
 from models.mlstm import mlstm_parallel, mlstm_recurrent
 from models.reference import mlstm_forward, slstm_backward, slstm_forward
-from models.xlstm import MLSTMBlock, SLSTMBlock, block_pattern, stateful_layers
+from models.xlstm import MLSTMBlock, SLSTMBlock, block_pattern
 from tests.conftest import gradients, numeric_gradients, python_result, run_python
 
 ATOL = 1e-5
@@ -124,8 +124,9 @@ def check_stateful_halves(seed=0, modes=("parallel", "recurrent")):
         keras.utils.set_random_seed(seed)
         model = tiny_spec().build(batch_size=2, num_steps=None, stateful=True, mode=mode)
         whole = np_(model.predict_on_batch(tokens))  # compiled: a fresh JAX process runs it op by op otherwise
-        for layer in stateful_layers(model):
-            layer.reset_state()
+        for layer in model.layers:  # as training.language_model.reset_states
+            if getattr(layer, "stateful", False):
+                layer.reset_state()
         first = np_(model.predict_on_batch(tokens[:, :6]))
         carried = carried and all(float(np.abs(np_(v)).sum()) > 0 for v in model.non_trainable_variables)
         second = np_(model.predict_on_batch(tokens[:, 6:]))
@@ -267,6 +268,7 @@ def test_block_pattern_and_bad_arguments():
 def test_spec_trains_one_step_and_carries_state():
     from models import ARCHITECTURES
 
+    from training.language_model import reset_states
     from training.recipe import LanguageModelConfig, model_spec
 
     config = LanguageModelConfig(architecture="xlstm", layers=2, width=16, heads=2, slstm_at=(1,))
@@ -284,8 +286,7 @@ def test_spec_trains_one_step_and_carries_state():
     assert np.isfinite(history.history["loss"][0])
     assert any(np.abs(np_(v) - b).max() > 0 for v, b in zip(model.trainable_variables, before))
     assert all(np.abs(np_(v)).max() > 0 for v in model.non_trainable_variables)  # the state carried on
-    for layer in stateful_layers(model):
-        layer.reset_state()
+    reset_states(model)  # the training loop's
     assert all(np.abs(np_(v)).max() == 0 for v in model.non_trainable_variables)
     skipped = {v.path for v in spec.no_weight_decay(model)}
     assert "embedding/embeddings" in skipped and "block_1/slstm/recurrent_kernel" in skipped
