@@ -265,9 +265,21 @@ def test_block_pattern_and_bad_arguments():
             make()
 
 
+def fit_one_step(spec):
+    """A stateful model of `spec` (batch 2, 8 steps) after one `fit` step: (the model, its loss, whether the weights
+    moved, whether every state variable holds the batch's last state)."""
+    model = spec.build(batch_size=2, num_steps=8, stateful=True)
+    tokens = np.random.default_rng(0).integers(0, spec.vocab_size, (2, 9))
+    model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    before = [np_(v) for v in model.trainable_variables]
+    history = model.fit(tokens[:, :-1], tokens[:, 1:], batch_size=2, epochs=1, verbose=0, shuffle=False)
+    moved = any(np.abs(np_(v) - b).max() > 0 for v, b in zip(model.trainable_variables, before))
+    carried = all(np.abs(np_(v)).max() > 0 for v in model.non_trainable_variables)
+    return model, float(history.history["loss"][0]), moved, carried
+
+
 def test_spec_trains_one_step_and_carries_state():
     from models import ARCHITECTURES
-
     from training.language_model import reset_states
     from training.recipe import LanguageModelConfig, model_spec
 
@@ -278,19 +290,22 @@ def test_spec_trains_one_step_and_carries_state():
     assert (spec.carries_state, spec.has_cell, spec.loss_form, spec.sequence_field, spec.context_length,
             spec.run_label("custom", "vanilla"), spec.family) == (True, False, "sequence", "num_steps", None,
                                                                    "xlstm", "xLSTM")
-    model = spec.build(batch_size=2, num_steps=8, stateful=True)
-    tokens = np.random.default_rng(0).integers(0, 11, (2, 9))
-    model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    before = [np_(v) for v in model.trainable_variables]
-    history = model.fit(tokens[:, :-1], tokens[:, 1:], batch_size=2, epochs=1, verbose=0, shuffle=False)
-    assert np.isfinite(history.history["loss"][0])
-    assert any(np.abs(np_(v) - b).max() > 0 for v, b in zip(model.trainable_variables, before))
-    assert all(np.abs(np_(v)).max() > 0 for v in model.non_trainable_variables)  # the state carried on
+    model, loss, moved, carried = fit_one_step(spec)
+    assert np.isfinite(loss) and moved and carried
     reset_states(model)  # the training loop's
     assert all(np.abs(np_(v)).max() == 0 for v in model.non_trainable_variables)
     skipped = {v.path for v in spec.no_weight_decay(model)}
     assert "embedding/embeddings" in skipped and "block_1/slstm/recurrent_kernel" in skipped
     assert not any("up/kernel" in p for p in skipped)
+
+
+def test_layers_rebuild_from_their_config():
+    for layer in (SLSTM(8, heads=2, forget_gate="exponential", input_projection=False, return_state=True,
+                        stateful=True, unroll=False), MLSTM(2, mode="recurrent", eps=1e-5, return_state=True),
+                  SLSTMBlock(2, conv_kernel=0, projection_factor=2.0, round_to=8, block_index=1, blocks=3, seed=4),
+                  MLSTMBlock(2, projection_factor=1.0, round_to=8, qkv_block=2, mode="recurrent", seed=5)):
+        config = layer.get_config()
+        assert type(layer).from_config(config).get_config() == config
 
 
 def test_saved_model_reloads_in_fresh_process(tmp_path):
@@ -317,6 +332,8 @@ import json, keras, numpy as np
 assert keras.backend.backend() == "jax"
 from tests import test_xlstm as t
 halves, carried = t.check_stateful_halves(modes=("parallel",))
+_, loss, moved, fit_carried = t.fit_one_step(t.tiny_spec())
+carried = carried and fit_carried and moved and bool(np.isfinite(loss))
 print("RESULT " + json.dumps({"slstm": t.check_slstm_equals_reference(cases=t.SLSTM_CASES[1:3]),
                               "slstm_gradients": t.check_slstm_gradients(),
                               "mlstm": t.check_mlstm_forms(), "mlstm_layer": t.check_mlstm_layer_equals_reference(),
