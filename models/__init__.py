@@ -4,6 +4,7 @@
     from models import GRU, GRUCell                   # the GRU, its layer and cell
     from models import build_model, load_model        # every model of the scripts, from its spec
     from models import GPTSpec, build_gpt             # the transformer of nanoGPT's shapes (models/gpt.py)
+    from models import SLSTM, MLSTM, XLSTMSpec        # xLSTM (Beck et al. 2024): models/slstm.py, mlstm.py, xlstm.py
 
 `LSTM`, `LSTMCell`, `LSTMStack`, `GRU`, `GRUCell` and the language model's own layers are
 registered Keras serializables (package `SERIALIZATION_PACKAGE`): importing this
@@ -26,18 +27,21 @@ from models.language_model import (
 )
 from models.gru import GRU, GRUCell
 from models.layer import LSTM
+from models.mlstm import MLSTM
+from models.slstm import SLSTM
+from models.xlstm import MLSTMBlock, SLSTMBlock, XLSTMSpec, build_xlstm
 from models.serialization import SERIALIZATION_PACKAGE
 from models.stack import LSTMStack
 
 # The language models a training config's `architecture` names; a new one is a module here and a line in this table.
-ARCHITECTURES = {"lstm": LanguageModelSpec, "gpt": GPTSpec}
+ARCHITECTURES = {"lstm": LanguageModelSpec, "gpt": GPTSpec, "xlstm": XLSTMSpec}
 SPECS = {spec.kind: spec for spec in (*ARCHITECTURES.values(), DigitClassifierSpec)}  # config.json's "kind"
 LANGUAGE_MODEL_KINDS = tuple(spec.kind for spec in ARCHITECTURES.values())
 
 __all__ = [
     "LSTM", "LSTMCell", "LSTMStack", "GRU", "GRUCell", "VARIANTS", "LanguageModelSpec", "DigitClassifierSpec",
     "GPTSpec", "SERIALIZATION_PACKAGE", "ARCHITECTURES", "CELLS", "LANGUAGE_MODEL_KINDS", "SPECS", "build_model", "build_gpt", "build_language_model",
-    "build_digit_classifier", "find_layer", "load_model", "lstm_layers", "recurrent_class", "spec_from_dict",
+    "build_digit_classifier", "SLSTM", "MLSTM", "SLSTMBlock", "MLSTMBlock", "XLSTMSpec", "build_xlstm", "find_layer", "load_model", "lstm_layers", "recurrent_class", "spec_from_dict",
 ]
 
 

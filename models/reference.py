@@ -211,3 +211,140 @@ def gru_backward(d_outputs, cache, d_h_last=None):
         d_x[:, t] = d_a @ kernel.T
         d_h_next = d_h * z + d_m @ recurrent_kernel.T
     return {"x": d_x, "kernel": d_kernel, "recurrent_kernel": d_recurrent, "bias": d_bias, "h0": d_h_next}
+
+
+# ---- xLSTM (Beck et al. 2024): the sLSTM and the mLSTM, stabilized, step by step -----------------------------------
+#
+# sLSTM (models/slstm.py), weights kernel (input_dim, 4u), recurrent_kernel (heads, u/heads, 4u/heads) (per head:
+# columns i, f, z, o), bias (4u) (gate blocks i, f, z, o of u, heads in order), with ĩ, f̃, z̃, õ = x_t·W + R·h_{t−1} + b:
+#
+#     log f_t = log σ(f̃_t)  (or f̃_t: exponential forget gate)
+#     m_t = max(log f_t + m_{t−1}, ĩ_t)  (m_{t−1} = −∞ where n_{t−1} = 0)
+#     i_t = exp(ĩ_t − m_t)   f_t = exp(log f_t + m_{t−1} − m_t)   z_t = tanh(z̃_t)   o_t = σ(õ_t)
+#     c_t = f_t c_{t−1} + i_t z_t     n_t = f_t n_{t−1} + i_t     h_t = o_t c_t / n_t
+#
+# Backward, t = T..1, with δh_t from the output at t and from step t+1. h_t = o_t c̄_t / n̄_t does not depend on the
+# stabilizers (c_t = c̄_t e^{−m_t}, n_t = n̄_t e^{−m_t} for any m_1..m_T), so ∂h/∂m_t = 0 and m_1..m_T are constants
+# here, as in the official CUDA backward pass (xlstm/blocks/slstm/src/cuda/slstm_pointwise.cu: the gradient into m
+# is set to zero). m_0, part of the starting state, is not a constant (it scales c_0 and n_0 against the new
+# inputs): here δm_0 is its exact gradient, which the official kernel leaves at zero.
+#
+#     δo = δh c/n                   δõ = δo o(1−o)
+#     δc += δh o/n                  δn += −δh o c/n²
+#     δz = δc i                     δz̃ = δz (1−z²)
+#     δi = δc z + δn                δĩ = δi i                  (∂i/∂ĩ = i)
+#     δf = δc c_{t−1} + δn n_{t−1}  δf̃ = δf f (1−σ(f̃))       (exponential: δf f)
+#     δc_{t−1} = δc f   δn_{t−1} = δn f   δm_{t−1} = δf f (only m_0 keeps it)
+#     δh_{t−1} = δ[ĩ, f̃, z̃, õ]·Rᵀ (per head)   δx_t = δ[...]·Wᵀ
+#
+# The loss reads h only: the stabilized c_T, n_T depend on the choice of m_T.
+
+
+def _slstm_recurrent(h, recurrent_kernel):
+    """R·h for the block-diagonal kernel: (batch, u) → (batch, 4u) in gate blocks."""
+    heads, d, _ = recurrent_kernel.shape
+    r = np.einsum("bhj,hjk->bhk", h.reshape(len(h), heads, d), recurrent_kernel).reshape(len(h), heads, 4, d)
+    return r.transpose(0, 2, 1, 3).reshape(len(h), -1)
+
+
+def slstm_forward(x, kernel, recurrent_kernel, bias, state=None, forget_gate="sigmoid"):
+    """The stabilized sLSTM over x. Returns (h of every step (batch, T, u), the last (h, c, n, m), cache).
+
+    `kernel` None: x is the gate pre-activations already (4u wide). `state`: (h0, c0, n0, m0), zeros if None.
+    """
+    batch, steps, _ = x.shape
+    units = recurrent_kernel.shape[0] * recurrent_kernel.shape[1]
+    h, c, n, m = state if state is not None else [np.zeros((batch, units), x.dtype)] * 4
+    cache = {"x": x, "kernel": kernel, "recurrent_kernel": recurrent_kernel, "forget_gate": forget_gate,
+             "state": (h, c, n, m), "steps": []}
+    outputs = np.zeros((batch, steps, units), x.dtype)
+    for t in range(steps):
+        pre = (x[:, t] if kernel is None else x[:, t] @ kernel) + _slstm_recurrent(h, recurrent_kernel) + bias
+        z_i, z_f, z_z, z_o = np.split(pre, 4, axis=-1)
+        log_f = -np.logaddexp(0.0, -z_f) if forget_gate == "sigmoid" else z_f
+        m_prev = np.where(n == 0.0, -np.inf, m)  # an empty state weighs nothing
+        m_new = np.maximum(log_f + m_prev, z_i)
+        i, f = np.exp(z_i - m_new), np.exp(log_f + m_prev - m_new)
+        z, o = np.tanh(z_z), sigmoid(z_o)
+        cache["steps"].append({"i": i, "f": f, "z": z, "o": o, "z_f": z_f, "c_prev": c, "n_prev": n, "h_prev": h})
+        c, n, m = f * c + i * z, f * n + i, m_new
+        h = o * c / n
+        cache["steps"][-1].update(c=c, n=n)
+        outputs[:, t] = h
+    return outputs, (h, c, n, m), cache
+
+
+def slstm_backward(d_outputs, cache, d_h_last=None):
+    """Backpropagation through time of `slstm_forward` (the equations above), for a loss on h.
+
+    Returns a dict of gradients: "x", "kernel" (unless None), "recurrent_kernel", "bias", and the starting
+    state's "h0", "c0", "n0", "m0".
+    """
+    x, kernel, recurrent_kernel = cache["x"], cache["kernel"], cache["recurrent_kernel"]
+    heads, d, _ = recurrent_kernel.shape
+    d_kernel = None if kernel is None else np.zeros_like(kernel)
+    d_recurrent = np.zeros_like(recurrent_kernel)
+    d_bias = np.zeros(recurrent_kernel.shape[0] * recurrent_kernel.shape[2], x.dtype)
+    d_x = np.zeros((*x.shape[:2], 4 * heads * d), x.dtype) if kernel is None else np.zeros_like(x)
+    d_h_next = np.zeros_like(cache["state"][0]) if d_h_last is None else d_h_last.copy()
+    d_c = np.zeros_like(d_h_next)
+    d_n = np.zeros_like(d_h_next)
+    d_m = np.zeros_like(d_h_next)
+    for t in reversed(range(x.shape[1])):
+        s = cache["steps"][t]
+        i, f, z, o, c, n = s["i"], s["f"], s["z"], s["o"], s["c"], s["n"]
+        d_h = d_outputs[:, t] + d_h_next
+        d_pre_o = d_h * c / n * o * (1.0 - o)
+        d_c = d_c + d_h * o / n
+        d_n = d_n - d_h * o * c / n**2
+        d_pre_z = d_c * i * (1.0 - z**2)
+        d_pre_i = (d_c * z + d_n) * i
+        d_f = (d_c * s["c_prev"] + d_n * s["n_prev"]) * f
+        d_pre_f = d_f * (sigmoid(-s["z_f"]) if cache["forget_gate"] == "sigmoid" else 1.0)
+        d_m = d_f  # reaches m_{t−1}; kept only for m_0
+        d_c, d_n = d_c * f, d_n * f
+        d_pre = np.concatenate([d_pre_i, d_pre_f, d_pre_z, d_pre_o], axis=-1)
+        per_head = d_pre.reshape(len(d_pre), 4, heads, d).transpose(0, 2, 1, 3).reshape(len(d_pre), heads, 4 * d)
+        h_prev = s["h_prev"].reshape(len(d_pre), heads, d)
+        d_recurrent += np.einsum("bhj,bhk->hjk", h_prev, per_head)
+        d_h_next = np.einsum("bhk,hjk->bhj", per_head, recurrent_kernel).reshape(len(d_pre), -1)
+        d_bias += d_pre.sum(axis=0)
+        if kernel is None:
+            d_x[:, t] = d_pre
+        else:
+            d_kernel += x[:, t].T @ d_pre
+            d_x[:, t] = d_pre @ kernel.T
+    grads = {"x": d_x, "recurrent_kernel": d_recurrent, "bias": d_bias, "h0": d_h_next, "c0": d_c, "n0": d_n,
+             "m0": d_m}
+    if kernel is not None:
+        grads["kernel"] = d_kernel
+    return grads
+
+
+# mLSTM (models/mlstm.py), per head, q, k, v (batch, heads, T, d), ĩ, f̃ (batch, heads, T), from (C_0, n_0, m_0):
+#
+#     k_t ← k_t/√d      m_t = max(log σ(f̃_t) + m_{t−1}, ĩ_t)
+#     i_t = exp(ĩ_t − m_t)   f_t = exp(log σ(f̃_t) + m_{t−1} − m_t)
+#     C_t = f_t C_{t−1} + i_t k_t v_tᵀ   n_t = f_t n_{t−1} + i_t k_t
+#     h̃_t = C_tᵀ q_t / (max(|n_t·q_t|, exp(−m_t)) + ε)
+
+
+def mlstm_forward(q, k, v, i_pre, f_pre, state=None, eps=1e-6):
+    """The stabilized mLSTM step by step. Returns (h̃ (batch, heads, T, d), the last (C, n, m))."""
+    batch, heads, steps, d = q.shape
+    if state is None:
+        state = (np.zeros((batch, heads, d, d), q.dtype), np.zeros((batch, heads, d), q.dtype),
+                 np.zeros((batch, heads), q.dtype))
+    c, n, m = state
+    k = k / np.sqrt(d)
+    h = np.zeros_like(v)
+    for t in range(steps):
+        log_f = -np.logaddexp(0.0, -f_pre[:, :, t])
+        m_new = np.maximum(log_f + m, i_pre[:, :, t])
+        f, i = np.exp(log_f + m - m_new), np.exp(i_pre[:, :, t] - m_new)
+        c = f[..., None, None] * c + i[..., None, None] * np.einsum("bhk,bhv->bhkv", k[:, :, t], v[:, :, t])
+        n = f[..., None] * n + i[..., None] * k[:, :, t]
+        m = m_new
+        dot = np.einsum("bhk,bhk->bh", q[:, :, t], n)
+        h[:, :, t] = np.einsum("bhk,bhkv->bhv", q[:, :, t], c) / (np.maximum(np.abs(dot), np.exp(-m)) + eps)[..., None]
+    return h, (c, n, m)

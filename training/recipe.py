@@ -68,8 +68,10 @@ class LanguageModelConfig(Regularization):
     average_patience: int = 0      # ... or once valid has not improved for n epochs (NT-ASGD's trigger; 0: never)
     average_window: int = 0        # 0: the mean of every iterate since; N: tapering to the last ~N steps
     architecture: str = "lstm"     # a name of models.ARCHITECTURES: "lstm" (units, num_steps), "gpt" (the rest)
-    width: int = 0                 # gpt: the residual stream's width
-    heads: int = 4                 # gpt: attention heads
+    width: int = 0                 # gpt, xlstm: the residual stream's width
+    heads: int = 4                 # gpt, xlstm: attention heads, sLSTM and mLSTM heads
+    slstm_at: tuple = ()           # xlstm: indices of the sLSTM blocks (the others mLSTM)
+    block_pattern: str = ""        # xlstm: "xLSTM[a:b]" instead of slstm_at: a mLSTM then b sLSTM blocks, repeated
     block_size: int = 0            # gpt: the longest context, and the length of the training windows
     beta_2: float = 0.999          # Adam's decay of its second moments
     warmup_steps: int = 0          # "warmup-cosine": steps of linear warm-up to learning_rate

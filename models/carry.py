@@ -1,0 +1,65 @@
+"""State carried from one batch to the next by the xLSTM layers (`SLSTM`, `MLSTM`, `CausalConv1D`) when stateful.
+
+The state lives in non-trainable variables of the layer, created in `build`
+for the batch size the model is built with, read at the start of a call and
+assigned at its end. Being variables of the layer (not tensors Keras hides, as
+`keras.layers.RNN`'s are), JAX's stateless training loop hands them on from
+step to step as it does a BatchNormalization's moving statistics.
+"""
+
+from keras import ops
+
+
+class CarriedState:
+    """Mixin of a Keras layer with `stateful` and a state of several arrays (see the module docstring)."""
+
+    def build_carry(self, batch_size, shapes):
+        """Creates one zero variable (batch_size, *shape) per entry of `shapes` ({name: shape}) when stateful."""
+        self.carried = []
+        if not self.stateful:
+            return
+        if batch_size is None:
+            raise ValueError(
+                f"a stateful {type(self).__name__} keeps one state per row of the batch, so it needs a fixed batch "
+                f"size; got None. Build the model with keras.Input(batch_size=...), or pass stateful=False.")
+        self.carried = [self.add_weight(shape=(batch_size, *shape), initializer="zeros", trainable=False,
+                                        autocast=False, name=f"{name}_state") for name, shape in shapes.items()]
+
+    def carried_state(self):
+        """The carried state as tensors (stateful), else None."""
+        return [ops.convert_to_tensor(v) for v in self.carried] if self.carried else None
+
+    def carry_on(self, states):
+        """Keeps `states` for the next call (stateful), without a gradient into the previous batch."""
+        for variable, state in zip(self.carried, states):
+            variable.assign(ops.stop_gradient(ops.cast(state, variable.dtype)))
+
+    def reset_state(self):
+        """Zeros the carried state (the start of a new text)."""
+        for variable in self.carried:
+            variable.assign(ops.zeros(variable.shape, variable.dtype))
+
+    # keras.Model.reset_state() asks its layers for reset_states in some versions.
+    reset_states = reset_state
+
+
+def check_positive(name, value, example):
+    """`value` if a positive integer, else a ValueError naming the argument and an example."""
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"`{name}` must be a positive integer; got {value!r}. Pass for example {name}={example}.")
+    return value
+
+
+def check_choice(name, value, choices):
+    """`value` if one of `choices`, else a ValueError that lists them."""
+    if value not in choices:
+        raise ValueError(f"`{name}` must be one of {', '.join(map(repr, choices))}; got {value!r}.")
+    return value
+
+
+def check_heads(width, heads, what):
+    """A ValueError unless `heads` divides `width` (of `what`)."""
+    if width % heads:
+        raise ValueError(f"{what} of width {width} cannot be split into {heads} heads of equal width: choose heads "
+                         f"that divide {width} (for example heads=1), or a width that is a multiple of {heads}.")
+
