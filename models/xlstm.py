@@ -22,6 +22,10 @@ then b sLSTM blocks, repeated; "xLSTM[1:0]" is all mLSTM, "xLSTM[0:1]" all
 sLSTM. Initialization as the official code's (small_init, wang_init, zero
 recurrent kernels, the power-law forget bias of `models.slstm.PowerLawForgetBias`).
 
+Under a mixed-precision policy the sLSTM and mLSTM recurrences compute in
+float32 (exponential gates, the stabilizer, the division by the normalizer),
+the rest of the blocks in the policy's dtype, the logits in float32.
+
 Stateful (`stateful=True`), every block's recurrent state and its
 convolution's last inputs carry from one batch to the next; a block's
 `reset_state()` zeros them (as the training loop's `reset_states` calls it on
@@ -102,7 +106,7 @@ class SLSTMBlock(keras.layers.Layer):
         self.slstm = SLSTM(width, heads=self.heads, forget_gate=self.forget_gate, input_projection=False,
                            recurrent_initializer="zeros", return_sequences=True, stateful=self.stateful,
                            bias_initializer=PowerLawForgetBias(self.heads, self.block_index, self.blocks),
-                           unroll=self.unroll, name="slstm")
+                           unroll=self.unroll, dtype="float32", name="slstm")  # float32 under mixed precision
         self.group_norm = HeadNorm(self.heads, name="group_norm")
         self.ffn_norm = norm("ffn_norm")
         self.ffn = GatedFeedForward(self.projection_factor, self.round_to, self.blocks, seed=derived_seed(seed, 10),
@@ -172,7 +176,8 @@ class MLSTMBlock(keras.layers.Layer):
         self.conv = CausalConv1D(self.conv_kernel, stateful=self.stateful, name="conv")
         self.qkv = [HeadwiseDense(inner // self.qkv_block, small_init(width, derived_seed(seed, k)), name=f"{n}_projection")
                     for k, n in enumerate("qkv", start=1)]
-        self.mlstm = MLSTM(self.heads, mode=self.mode, stateful=self.stateful, unroll=self.unroll, name="mlstm")
+        self.mlstm = MLSTM(self.heads, mode=self.mode, stateful=self.stateful, unroll=self.unroll, dtype="float32",
+                           name="mlstm")  # float32 under mixed precision
         self.group_norm = HeadNorm(self.heads, name="group_norm")
         self.skip = self.add_weight(shape=(inner,), initializer="ones", name="skip")
         self.down = keras.layers.Dense(width, use_bias=False, name="down",

@@ -395,3 +395,17 @@ def test_equals_official_code():
     # mlstm_large's gates have std 30: in float32 the official code itself is 1.3e-5 off its float64 numbers there
     # (tests/golden/README.md), the recurrent form 4.5e-5 here; every other case within 1e-5.
     assert all(error < (1e-4 if "mlstm_large" in case else ATOL) for case, error in found.items()), found
+
+
+def test_mixed_precision_keeps_the_recurrences_in_float32():
+    tokens = np.random.default_rng(0).integers(0, 11, (2, 8))
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        model = tiny_spec().build(batch_size=2, num_steps=8, stateful=True)
+        logits = model(tokens)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    assert logits.dtype == "float32" and np.isfinite(np_(logits)).all()
+    blocks = model.get_layer("block_0"), model.get_layer("block_1")
+    assert (blocks[0].mlstm.compute_dtype, blocks[1].slstm.compute_dtype, blocks[0].up.compute_dtype) == (
+        "float32", "float32", "bfloat16")
