@@ -17,7 +17,7 @@ from models import MLSTM, SLSTM, XLSTMSpec
 from models.mlstm import mlstm_parallel, mlstm_recurrent
 from models.reference import mlstm_forward, slstm_backward, slstm_forward
 from models.xlstm import MLSTMBlock, SLSTMBlock, block_pattern
-from tests.conftest import gradients, numeric_gradients, python_result, run_python
+from tests.conftest import gradients, numeric_gradients, python_result
 
 ATOL = 1e-5
 RANDOM = dict(recurrent_initializer=keras.initializers.RandomNormal(stddev=0.5, seed=1),
@@ -65,7 +65,8 @@ def mlstm_inputs(rng, batch=2, heads=2, steps=7, d=4, gate_scale=3.0):
 
 
 def relative_error(ours, reference):
-    """max |ours − reference| / max(1, |reference|): float32 holds 7 digits of h̃, which grows where |n·q| is small."""
+    """max |ours − reference| / max(1, |reference|): float32 holds 7 digits of h̃, which grows where |n·q| is
+    small."""
     return float((np.abs(np_(ours) - reference) / np.maximum(1.0, np.abs(reference))).max())
 
 
@@ -362,7 +363,8 @@ def check_official_slstm(golden, cases=("slstm", "slstm_init", "slstm_large")):
         layer = SLSTM(heads * head_units, heads=heads, input_projection=False, return_sequences=True,
                       return_state=True)
         layer.build(g["wx"].shape)
-        layer.set_weights([g["r"].reshape(heads, head_units, 4 * head_units),  # R[head, k, g, j] → [head, k, g·HD + j]
+        # R[head, k, g, j] → [head, k, g·HD + j]
+        layer.set_weights([g["r"].reshape(heads, head_units, 4 * head_units),
                            g["b"].transpose(1, 0, 2).reshape(-1)])  # b[head, g, j] → gate blocks
         h, *last = layer(g["wx"].astype("float32"), initial_state=[s.astype("float32") for s in g["state0"]])
         worst[case] = max(float(np.abs(np_(h) - g["states"][0]).max()),
