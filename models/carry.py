@@ -2,17 +2,25 @@
 
 The state lives in non-trainable variables of the layer, created in `build`
 for the batch size the model is built with, read at the start of a call and
-assigned at its end. Being variables of the layer (not tensors Keras hides, as
-`keras.layers.RNN`'s are), JAX's stateless training loop hands them on from
-step to step as it does a BatchNormalization's moving statistics.
+assigned at its end. As `keras.layers.RNN`'s states (and models.sequence's),
+they are listed in the layer's `variables`, so that JAX's stateless training
+loop hands them on from step to step, but not in its `weights`: a model's
+weights are the same at any batch size (training, then scoring at batch 1)
+and a saved model holds no state.
 """
 
+import keras
 from keras import ops
+
+# Keras' own way (keras.layers.RNN._create_state_variables) to create a variable the layer does not track as a
+# weight; not exported under `keras` in Keras 3.15.
+from keras.src.utils import tracking
 
 
 class CarriedState:
     """Mixin of a Keras layer with `stateful` and a state of several arrays (see the module docstring)."""
 
+    @tracking.no_automatic_dependency_tracking
     def build_carry(self, batch_size, shapes):
         """Creates one zero variable (batch_size, *shape) per entry of `shapes` ({name: shape}) when stateful."""
         self.carried = []
@@ -22,8 +30,15 @@ class CarriedState:
             raise ValueError(
                 f"a stateful {type(self).__name__} keeps one state per row of the batch, so it needs a fixed batch "
                 f"size; got None. Build the model with keras.Input(batch_size=...), or pass stateful=False.")
-        self.carried = [self.add_weight(shape=(batch_size, *shape), initializer="zeros", trainable=False,
-                                        autocast=False, name=f"{name}_state") for name, shape in shapes.items()]
+        with keras.name_scope(self.name, caller=self):
+            self.carried = [keras.Variable(ops.zeros((batch_size, *shape)), trainable=False, autocast=False,
+                                           name=f"{name}_state") for name, shape in shapes.items()]
+
+    @property
+    def variables(self):
+        variables = super().variables
+        known = {id(v) for v in variables}
+        return variables + [v for v in getattr(self, "carried", []) if id(v) not in known]
 
     def carried_state(self):
         """The carried state as tensors (stateful), else None."""

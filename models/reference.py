@@ -216,7 +216,8 @@ def gru_backward(d_outputs, cache, d_h_last=None):
 # ---- xLSTM (Beck et al. 2024): the sLSTM and the mLSTM, stabilized, step by step -----------------------------------
 #
 # sLSTM (models/slstm.py), weights kernel (input_dim, 4u), recurrent_kernel (heads, u/heads, 4u/heads) (per head:
-# columns i, f, z, o), bias (4u) (gate blocks i, f, z, o of u, heads in order), with ĩ, f̃, z̃, õ = x_t·W + R·h_{t−1} + b:
+# columns i, f, z, o), bias (4u) (gate blocks i, f, z, o of u, heads in order), with
+# ĩ, f̃, z̃, õ = x_t·W + R·h_{t−1} + b:
 #
 #     log f_t = log σ(f̃_t)  (or f̃_t: exponential forget gate)
 #     m_t = max(log f_t + m_{t−1}, ĩ_t)  (m_{t−1} = −∞ where n_{t−1} = 0)
@@ -224,10 +225,10 @@ def gru_backward(d_outputs, cache, d_h_last=None):
 #     c_t = f_t c_{t−1} + i_t z_t     n_t = f_t n_{t−1} + i_t     h_t = o_t c_t / n_t
 #
 # Backward, t = T..1, with δh_t from the output at t and from step t+1. h_t = o_t c̄_t / n̄_t does not depend on the
-# stabilizers (c_t = c̄_t e^{−m_t}, n_t = n̄_t e^{−m_t} for any m_1..m_T), so ∂h/∂m_t = 0 and m_1..m_T are constants
-# here, as in the official CUDA backward pass (xlstm/blocks/slstm/src/cuda/slstm_pointwise.cu: the gradient into m
-# is set to zero). m_0, part of the starting state, is not a constant (it scales c_0 and n_0 against the new
-# inputs): here δm_0 is its exact gradient, which the official kernel leaves at zero.
+# stabilizers (c_t = c̄_t e^{−m_t}, n_t = n̄_t e^{−m_t} for any m_1..m_T), so ∂h/∂m_t = 0 and m_1..m_T are
+# constants here, as in the official CUDA backward pass (xlstm/blocks/slstm/src/cuda/slstm_pointwise.cu: the
+# gradient into m is set to zero). m_0, part of the starting state, is not a constant (it scales c_0 and n_0
+# against the new inputs): here δm_0 is its exact gradient, which the official kernel leaves at zero.
 #
 #     δo = δh c/n                   δõ = δo o(1−o)
 #     δc += δh o/n                  δn += −δh o c/n²

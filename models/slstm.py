@@ -145,7 +145,8 @@ class SLSTM(CarriedState, keras.layers.Layer):
 
     def build(self, sequences_shape, initial_state_shape=None):
         if len(sequences_shape) != 3:
-            raise ValueError(f"SLSTM reads sequences of shape (batch, timesteps, features); got {tuple(sequences_shape)}.")
+            raise ValueError(f"SLSTM reads sequences of shape (batch, timesteps, features); got "
+                             f"{tuple(sequences_shape)}.")
         features = sequences_shape[-1]
         if self.input_projection:
             self.kernel = self.add_weight(shape=(features, 4 * self.units), initializer=self.kernel_initializer,

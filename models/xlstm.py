@@ -22,6 +22,10 @@ then b sLSTM blocks, repeated; "xLSTM[1:0]" is all mLSTM, "xLSTM[0:1]" all
 sLSTM. Initialization as the official code's (small_init, wang_init, zero
 recurrent kernels, the power-law forget bias of `models.slstm.PowerLawForgetBias`).
 
+Under a mixed-precision policy the sLSTM and mLSTM recurrences compute in
+float32 (exponential gates, the stabilizer, the division by the normalizer),
+the rest of the blocks in the policy's dtype, the logits in float32.
+
 Stateful (`stateful=True`), every block's recurrent state and its
 convolution's last inputs carry from one batch to the next; a block's
 `reset_state()` zeros them (as the training loop's `reset_states` calls it on
@@ -34,12 +38,12 @@ import re
 import keras
 from keras import ops
 
-from models.carry import check_heads, check_positive
+from models.carry import check_choice, check_heads, check_positive
 from models.language_model import output_dtype, trainable_count
 from models.mlstm import MLSTM
 from models.seeds import derived_seed
 from models.serialization import SERIALIZATION_PACKAGE
-from models.slstm import SLSTM, PowerLawForgetBias
+from models.slstm import FORGET_GATES, SLSTM, PowerLawForgetBias
 from models.xlstm_parts import (CausalConv1D, GatedFeedForward, HeadNorm, HeadwiseDense, norm, rounded_up,
                                 small_init, wang_init)
 
@@ -85,7 +89,8 @@ class SLSTMBlock(keras.layers.Layer):
     def __init__(self, heads=4, conv_kernel=4, forget_gate="sigmoid", projection_factor=1.3, round_to=64,
                  block_index=0, blocks=1, stateful=False, unroll=None, seed=None, **kwargs):
         super().__init__(**kwargs)
-        self.heads, self.conv_kernel, self.forget_gate = check_positive("heads", heads, 4), int(conv_kernel), forget_gate
+        self.heads, self.conv_kernel = check_positive("heads", heads, 4), int(conv_kernel)
+        self.forget_gate = check_choice("forget_gate", forget_gate, FORGET_GATES)
         self.projection_factor, self.round_to = float(projection_factor), int(round_to)
         self.block_index, self.blocks, self.stateful, self.unroll, self.seed = (
             int(block_index), int(blocks), bool(stateful), unroll, seed)
@@ -102,7 +107,7 @@ class SLSTMBlock(keras.layers.Layer):
         self.slstm = SLSTM(width, heads=self.heads, forget_gate=self.forget_gate, input_projection=False,
                            recurrent_initializer="zeros", return_sequences=True, stateful=self.stateful,
                            bias_initializer=PowerLawForgetBias(self.heads, self.block_index, self.blocks),
-                           unroll=self.unroll, name="slstm")
+                           unroll=self.unroll, dtype="float32", name="slstm")  # float32 under mixed precision
         self.group_norm = HeadNorm(self.heads, name="group_norm")
         self.ffn_norm = norm("ffn_norm")
         self.ffn = GatedFeedForward(self.projection_factor, self.round_to, self.blocks, seed=derived_seed(seed, 10),
@@ -170,9 +175,10 @@ class MLSTMBlock(keras.layers.Layer):
         self.xlstm_norm = norm("xlstm_norm")
         self.up = keras.layers.Dense(2 * inner, use_bias=False, kernel_initializer=small_init(width, seed), name="up")
         self.conv = CausalConv1D(self.conv_kernel, stateful=self.stateful, name="conv")
-        self.qkv = [HeadwiseDense(inner // self.qkv_block, small_init(width, derived_seed(seed, k)), name=f"{n}_projection")
-                    for k, n in enumerate("qkv", start=1)]
-        self.mlstm = MLSTM(self.heads, mode=self.mode, stateful=self.stateful, unroll=self.unroll, name="mlstm")
+        self.qkv = [HeadwiseDense(inner // self.qkv_block, small_init(width, derived_seed(seed, k)),
+                                  name=f"{n}_projection") for k, n in enumerate("qkv", start=1)]
+        self.mlstm = MLSTM(self.heads, mode=self.mode, stateful=self.stateful, unroll=self.unroll, dtype="float32",
+                           name="mlstm")  # float32 under mixed precision
         self.group_norm = HeadNorm(self.heads, name="group_norm")
         self.skip = self.add_weight(shape=(inner,), initializer="ones", name="skip")
         self.down = keras.layers.Dense(width, use_bias=False, name="down",

@@ -34,7 +34,8 @@ def norm(name):
 class CausalConv1D(CarriedState, keras.layers.Layer):
     """Depthwise causal convolution over time (the official `CausalConv1d`): each feature on its own,
 
-        y_t = b + Σ_{j=0}^{K−1} w_j * x_{t−K+1+j}      (x before the sequence: zeros, or the last batch's when stateful)
+        y_t = b + Σ_{j=0}^{K−1} w_j * x_{t−K+1+j}      (x before the sequence: zeros, or the last batch's
+                                                        when stateful)
 
     Weights: `kernel` (K, features), `bias` (features). Stateful, the last K − 1
     inputs carry to the next batch.

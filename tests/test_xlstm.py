@@ -17,7 +17,7 @@ from models import MLSTM, SLSTM, XLSTMSpec
 from models.mlstm import mlstm_parallel, mlstm_recurrent
 from models.reference import mlstm_forward, slstm_backward, slstm_forward
 from models.xlstm import MLSTMBlock, SLSTMBlock, block_pattern
-from tests.conftest import gradients, numeric_gradients, python_result, run_python
+from tests.conftest import gradients, numeric_gradients, python_result
 
 ATOL = 1e-5
 RANDOM = dict(recurrent_initializer=keras.initializers.RandomNormal(stddev=0.5, seed=1),
@@ -65,7 +65,8 @@ def mlstm_inputs(rng, batch=2, heads=2, steps=7, d=4, gate_scale=3.0):
 
 
 def relative_error(ours, reference):
-    """max |ours − reference| / max(1, |reference|): float32 holds 7 digits of h̃, which grows where |n·q| is small."""
+    """max |ours − reference| / max(1, |reference|): float32 holds 7 digits of h̃, which grows where |n·q| is
+    small."""
     return float((np.abs(np_(ours) - reference) / np.maximum(1.0, np.abs(reference))).max())
 
 
@@ -292,6 +293,8 @@ def test_spec_trains_one_step_and_carries_state():
                                                                    "xlstm", "xLSTM")
     model, loss, moved, carried = fit_one_step(spec)
     assert np.isfinite(loss) and moved and carried
+    # the state is no weight: the weights move to a model of another batch size (scoring, sampling at batch 1)
+    spec.build(batch_size=1, num_steps=None, stateful=True).set_weights(model.get_weights())
     reset_states(model)  # the training loop's
     assert all(np.abs(np_(v)).max() == 0 for v in model.non_trainable_variables)
     skipped = {v.path for v in spec.no_weight_decay(model)}
@@ -360,7 +363,8 @@ def check_official_slstm(golden, cases=("slstm", "slstm_init", "slstm_large")):
         layer = SLSTM(heads * head_units, heads=heads, input_projection=False, return_sequences=True,
                       return_state=True)
         layer.build(g["wx"].shape)
-        layer.set_weights([g["r"].reshape(heads, head_units, 4 * head_units),  # R[head, k, g, j] → [head, k, g·HD + j]
+        # R[head, k, g, j] → [head, k, g·HD + j]
+        layer.set_weights([g["r"].reshape(heads, head_units, 4 * head_units),
                            g["b"].transpose(1, 0, 2).reshape(-1)])  # b[head, g, j] → gate blocks
         h, *last = layer(g["wx"].astype("float32"), initial_state=[s.astype("float32") for s in g["state0"]])
         worst[case] = max(float(np.abs(np_(h) - g["states"][0]).max()),
@@ -393,3 +397,17 @@ def test_equals_official_code():
     # mlstm_large's gates have std 30: in float32 the official code itself is 1.3e-5 off its float64 numbers there
     # (tests/golden/README.md), the recurrent form 4.5e-5 here; every other case within 1e-5.
     assert all(error < (1e-4 if "mlstm_large" in case else ATOL) for case, error in found.items()), found
+
+
+def test_mixed_precision_keeps_the_recurrences_in_float32():
+    tokens = np.random.default_rng(0).integers(0, 11, (2, 8))
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        model = tiny_spec().build(batch_size=2, num_steps=8, stateful=True)
+        logits = model(tokens)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    assert logits.dtype == "float32" and np.isfinite(np_(logits)).all()
+    blocks = model.get_layer("block_0"), model.get_layer("block_1")
+    assert (blocks[0].mlstm.compute_dtype, blocks[1].slstm.compute_dtype, blocks[0].up.compute_dtype) == (
+        "float32", "float32", "bfloat16")
