@@ -43,7 +43,7 @@ from training.errors import UserError, friendly_main
 from training.files import atomic_write
 from training.inference import line_start, new_sampler
 from training.nanogpt import add_to_results
-from training.recipe import AVERAGING, LanguageModelConfig, LanguageModelData, check_lengths
+from training.recipe import AVERAGING, XLSTM_RECIPE, LanguageModelConfig, LanguageModelData, check_lengths
 from training.recipe import check_own_files, record_own_files, train
 from training.regularization import TECHNIQUES, add_without_argument, switched_off
 
@@ -113,9 +113,19 @@ PRESETS = {  # results: docs/results.md#char-rnn-on-tiny-shakespeare
     # (20 epochs of 250), dropout 0.2; validation on 200 batches, as nanoGPT.
     "gpt-small": Config(**NANOGPT, layers=6, width=384, heads=6, block_size=256, batch_size=64, epochs=20,
                         cosine_steps=5000, dropout=0.2, valid_batches=200, nanogpt_batches=200),
+    # xLSTM[1:1] (models/xlstm.py): an mLSTM block and an sLSTM block, 4 heads, for the 2-core CPU in about 20 minutes.
+    "xlstm-small": Config(**XLSTM_RECIPE, layers=2, width=128, heads=4, block_pattern="xLSTM[1:1]", num_steps=50,
+                          batch_size=32, dropout=0.1, epochs=3),
+    # The same for a GPU: 4 blocks × 256 (mLSTM, sLSTM, mLSTM, sLSTM), 100 steps, batch 64.
+    "xlstm-large": Config(**XLSTM_RECIPE, layers=4, width=256, heads=4, block_pattern="xLSTM[1:1]", num_steps=100,
+                          batch_size=64, dropout=0.2, epochs=20, nanogpt_batches=200),
     # A few seconds, for tests.
     "test": Config(units=32, embedding_size=16, num_steps=20, batch_size=16, epochs=1, eval_num_steps=50,
                    sample_length=50, learning_rate=1e-2, nanogpt_batches=2),
+    "xlstm-test": Config(**{**XLSTM_RECIPE, "warmup_steps": 10, "learning_rate": 1e-2, "min_learning_rate": 1e-3},
+                         layers=2, width=32, heads=2, block_pattern="xLSTM[1:1]", num_steps=20, batch_size=16,
+                         epochs=2, steps_per_epoch=40, cosine_steps=80, eval_num_steps=50, sample_length=50,
+                         nanogpt_batches=2),
     "gpt-test": Config(**{**NANOGPT, "learning_rate": 5e-3, "min_learning_rate": 5e-4, "steps_per_epoch": 150,
                           "warmup_steps": 10}, layers=2, width=48, heads=4, block_size=32, batch_size=16, epochs=2,
                        cosine_steps=300, valid_batches=4, sample_length=50, nanogpt_batches=2),

@@ -26,7 +26,7 @@ from training import startup  # first: the backend's environment, set before Ker
 from datasets import SPLITS, load_corpus, ptb_folder, split_file
 from training.cli import add_language_model_arguments, open_run, parse_script_args
 from training.errors import UserError, friendly_main
-from training.recipe import AVERAGING, LanguageModelConfig, LanguageModelData, check_lengths
+from training.recipe import AVERAGING, XLSTM_RECIPE, LanguageModelConfig, LanguageModelData, check_lengths
 from training.recipe import check_own_files, record_own_files, train
 from training.regularization import TECHNIQUES, add_without_argument, switched_off
 
@@ -80,6 +80,11 @@ PRESETS = {  # TensorFlow's ptb_word_lm.py configs, then AWD-LSTM's; results: do
     "awd-small": AWD_SMALL,
     # The same recipe for ≤ 90 minutes of the 2-core CPU: 18 epochs, the rate halved in each of the last three.
     "awd-small-long": dataclasses.replace(AWD_SMALL, epochs=18, decay_after=15),
+    # xLSTM[1:1] (models/xlstm.py) as wide as `small`, with its own recipe (training.recipe.XLSTM_RECIPE).
+    "xlstm-small": Config(**XLSTM_RECIPE, layers=2, width=200, heads=4, block_pattern="xLSTM[1:1]", num_steps=20,
+                          dropout=0.25, epochs=4),
+    "xlstm-test": Config(**{**XLSTM_RECIPE, "warmup_steps": 5}, layers=2, width=8, heads=2, block_pattern="xLSTM[1:1]",
+                         num_steps=5, epochs=1),
     # Every technique on a toy model, for the tests (averaging from the second epoch).
     "awd-test": Config(init_scale=0.0, learning_rate=30 / 5, max_grad_norm=0.25 * 5, layers=2, num_steps=5, units=8,
                        embedding_size=4, epochs=3, lr_decay=1.0, dropout=0.2, input_dropout=0.25, output_dropout=0.3,

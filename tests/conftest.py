@@ -1,7 +1,7 @@
 """Shared test helpers and fixtures: gradients, the data folder, fresh processes and their RESULT lines, and one
 short trained run of each script for the whole session.
 
-The runs (`ptb_run`, `char_run`, `char_run_scored`, `mnist_run`, `awd_run`, `gpt_run`) are trained once per session,
+The runs (`ptb_run`, `char_run`, `char_run_scored`, `mnist_run`, `awd_run`, `gpt_run`, `xlstm_run`) are trained once per session,
 in a folder of tmp_path_factory, and shared by every test that reads them: a test that changes a run folder works on
 `copy_run(...)` of it. Under pytest-xdist (pytest.ini runs two workers) one worker makes each, the others wait for it
 (`once_per_session`), and the tests that share a module fixture stay on one worker (--dist loadfile). Tests marked `slow` (pytest.ini) are left out of the quick tier,
@@ -279,6 +279,7 @@ CHAR_RUN = ("--preset", "test", "--steps-per-epoch", "300", "--nanogpt-batches",
 MNIST_RUN = ("--preset", "test")
 AWD_RUN = ("--preset", "awd-test", "--steps-per-epoch", "60", "--seed", "3")  # 3 epochs, averaging from epoch 2
 GPT_RUN = ("--preset", "gpt-test")  # the transformer: two epochs of 150 steps
+XLSTM_RUN = ("--preset", "xlstm-test")  # the xLSTM: two epochs of 40 steps
 
 
 def session_run(name, script, argv, what):
@@ -299,6 +300,7 @@ char_run_scored = session_run("char_run_scored", "train_char_rnn", CHAR_RUN[:-2]
 mnist_run = session_run("mnist_run", "train_mnist_bilstm", MNIST_RUN, "`test` preset (300 steps)")
 awd_run = session_run("awd_run", "train_ptb", AWD_RUN, "`awd-test` preset, three epochs of 60 steps")
 gpt_run = session_run("gpt_run", "train_char_rnn", GPT_RUN, "`gpt-test` preset (a transformer), two epochs")
+xlstm_run = session_run("xlstm_run", "train_char_rnn", XLSTM_RUN, "`xlstm-test` preset (an xLSTM), two epochs of 40 steps")
 
 
 @pytest.fixture(scope="session")

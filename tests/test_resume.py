@@ -16,7 +16,7 @@ import json
 import pytest
 
 from datasets import load_shakespeare
-from tests.conftest import DEVICE_PTB, GPT_RUN, copy_run, history, write_corpus
+from tests.conftest import DEVICE_PTB, GPT_RUN, XLSTM_RUN, copy_run, history, write_corpus
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +54,11 @@ CASES = {
                      ("valid_nats", "train_nats", "learning_rate"), title="Tiny Shakespeare gpt-test:",
                      default_title="Tiny Shakespeare small", whole="gpt_run", same_files=("samples.txt",),
                      unscored=True),
+    # the xLSTM: its blocks' carried states (sLSTM, mLSTM, convolutions), AdamW and its warm-up and cosine
+    "char-xlstm": Case("train_char_rnn", XLSTM_RUN, 2, {"valid_nats": 1e-5, "test_nats": 1e-5, "best_epoch": 0},
+                       ("valid_nats", "train_nats", "learning_rate"), title="Tiny Shakespeare xlstm-test:",
+                       default_title="Tiny Shakespeare small", whole="xlstm_run", same_files=("samples.txt",),
+                       unscored=True),
     "mnist": Case("train_mnist_bilstm", ("--preset", "test", "--steps-per-epoch", "40"), 2, {"test_accuracy": 0},
                   ("valid_loss",), title="MNIST BiLSTM test:", default_title="MNIST BiLSTM default"),
     # averaging began in epoch 2: the cut run stops while the weights are averaged (a corpus of 64 steps an epoch)
@@ -77,6 +82,7 @@ needs_jax = pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="
     pytest.param("char-streams", marks=pytest.mark.slow),
     pytest.param("char-windows", marks=pytest.mark.slow),
     "char-gpt",
+    pytest.param("char-xlstm", marks=pytest.mark.slow),
     pytest.param("mnist", marks=pytest.mark.slow),
     pytest.param("awd", marks=pytest.mark.slow),
     "ptb-own-corpus",

@@ -219,8 +219,8 @@ def open_run(args, script, presets, data=None, **overrides):
     preset = presets[args.preset]
     spec_class = preset.spec_class
     if not spec_class.has_cell and {"cell", "variant"} & args.explicit:
-        raise UserError(f"--cell and --variant choose the recurrent cell; the {args.preset} preset is a "
-                        f"{spec_class.family}, which has none. Leave them out.")
+        raise UserError(f"--cell and --variant choose the recurrent cell; the {args.preset} preset's model "
+                        f"({spec_class.family}) has no such choice. Leave them out.")
     changes = requested_changes(args, overrides, spec_class)
     config = dataclasses.replace(preset, **{k: v for k, v in changes.items() if v is not None})
     if args.resume and not args.output_dir:

@@ -97,6 +97,13 @@ class LanguageModelConfig(Regularization):
 # What `--without` switches off besides the model's techniques (training.regularization.TECHNIQUES).
 AVERAGING = {"averaging": {"average_after": 0, "average_patience": 0}}
 
+# The xLSTM's recipe (Beck et al. 2024, Appendix; NX-AI/xlstm's experiments): AdamW (weight decay 0.1 on the matrices,
+# models.XLSTMSpec.no_weight_decay), a linear warm-up then a cosine to a tenth of the rate, over the carried-state
+# streams the LSTMs read; the loss summed over the steps as theirs (clipped at their norm, 5).
+XLSTM_RECIPE = {"architecture": "xlstm", "optimizer": "adam", "lr_schedule": "warmup-cosine", "learning_rate": 2e-3,
+                "min_learning_rate": 2e-4, "warmup_steps": 100, "beta_2": 0.99, "weight_decay": 0.1,
+                "max_grad_norm": 5.0}
+
 
 @dataclasses.dataclass
 class LanguageModelData:
