@@ -223,11 +223,21 @@ class Config:
     test_lengths: tuple = (41, 500)  # first and last test length
     string_lengths: tuple = ()     # the tasks with an output phase: these lengths only (empty: all, stride 1)
     test_sequences: int = 128      # per test length
+    supervision: str = "last"      # regular tasks: "last" scores the answer after the whole string only (the
+    #                                paper's); "prefixes" the answer after every prefix of it (SUPERVISION)
 
 
 QUICK = Config(tasks=("parity", "modular", "even-pairs", "cycle"), models=("lstm", "transformer-alibi"), seeds=(0,),
                steps=1500, transformer_steps=300, layers=2, string_lengths=(41, 60, 100, 200, 500),
                test_sequences=64)
+
+
+SUPERVISION = {
+    "last": "the answer after the whole training string only, as the paper trains",
+    "prefixes": "the answer after every prefix of the training string: each prefix is a training string of "
+                "length ≤ train_length itself, so the networks still see no longer input, but each sequence "
+                "teaches up to train_length answers instead of one",
+}
 
 
 def steps_of(model, config):
@@ -272,12 +282,25 @@ def train(model, task, config, seed, steps_count=None):
 
     def batches():
         while True:
-            x, y, w = batch(task, rng, training_lengths(task, rng, config.batch_size, config.train_length), steps)
+            lengths = training_lengths(task, rng, config.batch_size, config.train_length)
+            x, y, w = batch(task, rng, lengths, steps)
+            if config.supervision == "prefixes" and task.answer == "last":
+                w = answer_positions(task, lengths, steps)
             yield x.astype(np.int32), y.astype(np.int32), w / w.sum() * w.size  # the mean over answers
 
     start = time.perf_counter()
     model.fit(batches(), steps_per_epoch=steps_count or config.steps, epochs=1, verbose=0, shuffle=False)
     return time.perf_counter() - start
+
+
+def answer_positions(task, lengths, steps):
+    """Weights (len(lengths), steps): 1 at the end of every prefix of each string that has an answer (modular
+    arithmetic: the prefixes that end with a number, the odd lengths), 0 after the string's end."""
+    ends = np.arange(1, steps + 1)
+    w = (ends[None, :] <= np.asarray(lengths)[:, None]).astype(np.float32)
+    if task.name == "modular":
+        w[:, ends % 2 == 0] = 0.0
+    return w
 
 
 def predictions(model, x):
@@ -311,8 +334,9 @@ def score(model, task, config, seed):
 def cell_key(task, model, seed, config):
     """The key of one training in results.json: everything that changes its result."""
     size = f"{config.layers}x{config.width}h{config.heads}" if model.startswith("transformer") else f"u{config.units}"
+    prefixes = "/prefixes" if config.supervision == "prefixes" and TASKS[task].answer == "last" else ""
     return (f"{task}/{model}/seed{seed}/steps{steps_of(model, config)}/batch{config.batch_size}/lr{config.learning_rate:g}/"
-            f"{size}/train{config.train_length}")
+            f"{size}/train{config.train_length}{prefixes}")
 
 
 def run_cell(task_name, model_name, seed, config):
@@ -386,8 +410,8 @@ def markdown(table, config):
     lines = [f"Score (the paper's): accuracy over the answer positions, mean over test lengths {first}–{last}, best "
              f"of seeds {', '.join(map(str, config.seeds))}; trained on lengths 1–{config.train_length}, "
              f"{config.steps:,} steps of {config.batch_size} (transformers {steps_of('transformer', config):,}), Adam {config.learning_rate:g}; recurrent "
-             f"{config.units} units, transformer {config.layers}×{config.width}, {config.heads} heads. "
-             f"In brackets: the paper's Table 2 (RNN for SimpleRNN, LSTM for the LSTMs, Transformer for the "
+             f"{config.units} units, transformer {config.layers}×{config.width}, {config.heads} heads; the regular tasks trained on "
+             f"{SUPERVISION[config.supervision]}. In brackets: the paper's Table 2 (RNN for SimpleRNN, LSTM for the LSTMs, Transformer for the "
              f"transformers).", ""]
     for level in LEVELS:
         tasks = [t for t in config.tasks if TASKS[t].level == level and t in table]
@@ -469,6 +493,9 @@ def main(argv=None):
     parser.add_argument("--test-lengths", nargs=2, type=whole_number(1), metavar=("FIRST", "LAST"),
                         help="first and last test length (default 41 500); beyond the training lengths")
     parser.add_argument("--test-sequences", type=whole_number(1), help="sequences per test length")
+    parser.add_argument("--supervision", choices=SUPERVISION,
+                        help="what the regular tasks train on: " + "; ".join(
+                            f"{name}: {text}" for name, text in SUPERVISION.items()) + " (default last)")
     parser.add_argument("--output-dir", help="where results.json, results.md and the plot go "
                                              "(default runs/state_tracking, runs/state_tracking-quick)")
     args = parse(parser, argv)
@@ -476,6 +503,7 @@ def main(argv=None):
     changes = {"tasks": args.tasks and in_order_once(args.tasks), "models": args.models and in_order_once(args.models),
                "seeds": args.seeds and sorted_once(args.seeds), "steps": args.steps, "batch_size": args.batch_size,
                "transformer_steps": args.steps, "units": args.units, "learning_rate": args.learning_rate, "train_length": args.train_length, "test_sequences": args.test_sequences,
+               "supervision": args.supervision,
                "test_lengths": args.test_lengths and tuple(args.test_lengths)}
     config = dataclasses.replace(config, **{key: value for key, value in changes.items() if value is not None})
     first, last = config.test_lengths
