@@ -26,10 +26,12 @@ paper draws one length per batch), read from a zero state; the positions after
 a sequence's end are never scored, and with causal models they cannot change
 what is scored. `--supervision prefixes` (not the paper's) trains the regular
 tasks on 40-token strings instead, scored after every prefix: the same lengths
-1–40, 40 answers a sequence instead of one (`SUPERVISION`). Scoring: the regular tasks' answer at step n depends on the
-first n tokens only, so one pass over 500-token sequences scores every length
-41–500 at once (each prefix is a fresh string of its length); the other tasks
-are scored length by length.
+1–40, 40 answers a sequence instead of one (`SUPERVISION`).
+
+Scoring: the regular tasks' answer at step n depends on the first n tokens
+only, so one pass over 500-token sequences scores every length 41–500 at once
+(each prefix is a fresh string of its length); the other tasks are scored
+length by length.
 
 Models (`MODELS`): this project's LSTM (`models.LSTM`) and its Greff variants
 (no-forget-gate, no-output-gate, coupled, peephole), keras.layers.LSTM as a

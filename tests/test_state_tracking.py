@@ -123,6 +123,7 @@ def test_learned_positions_are_saved_as_before():
     (["--steps", "0"], "--steps must be at least 1"),
     (["--batch-size", "0"], "--batch-size must be at least 1"),
     (["--learning-rate", "0"], "--learning-rate must be a number above 0"),
+    (["--supervision", "all"], "--supervision: invalid choice: 'all'"),
 ])
 def test_bad_input_is_one_paragraph_and_writes_nothing(argv, message, capsys, tmp_path):
     out = tmp_path / "out"
