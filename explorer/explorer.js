@@ -1052,26 +1052,31 @@ self.onmessage = (event) => {
     const tokens = result.known.map((k) => result.tokens[k]), all = signals(result);
     const newline = chars ? "\n" : EOS, isEnd = (t) => tokens[t] === newline;
     const lineWord = chars ? "line" : "sentence";
-    // 1. the unit that counts along the line, and the gate that keeps its state (f_t; a GRU's z_t) at the line ends
+    // 1. the unit that counts along the line, and the gate that keeps its state (f_t; a GRU's z_t) where it resets:
+    // at the line ends, or one step later (the gate reads h_{t−1}, so many units reset on the line's first token)
     if (correlation(all["position in the line"], all["position in the line"]) > 0 && tokens.slice(1, T).includes(newline)) {
       const best = unitsBy(result, all["position in the line"], STATE)[0], keep = gru ? "z" : "f";
       const f = values(result, best.layer, best.unit, keep, T);
-      const atEnd = mean(f, isEnd), elsewhere = mean(f, (t) => !isEnd(t));
-      const ends = []; for (let t = 1; t < T; t++) if (isEnd(t)) ends.push(t);
-      const reset = atEnd < elsewhere - 0.2;
+      const after = (t) => t > 0 && isEnd(t - 1) && !isEnd(t);
+      const atEnd = mean(f, isEnd), atNext = mean(f, after), next = atNext < atEnd;
+      const where = next ? after : isEnd, there = where === isEnd ? `at the ${lineWord} ends (↵)`
+        : `on the first ${chars ? "character" : "word"} after a ${lineWord} end`;
+      const at = next ? atNext : atEnd, elsewhere = mean(f, (t) => !where(t));
+      const places = []; for (let t = 1; t < T; t++) if (where(t)) places.push(t);
+      const reset = at < elsewhere - 0.2;
       const follows = `${unitName(best.layer, best.unit)} follows the position in the ${lineWord} (r = ${best.r.toFixed(2)} with its ${STATE_NAME}). `;
       stops.push({ title: `counting along the ${lineWord}`, layer: best.layer, unit: best.unit, quantity: keep,
-        position: ends[Math.min(1, ends.length - 1)] ?? 0,
+        position: places[Math.min(1, places.length - 1)] ?? 0,
         text: gru
           ? follows + "A GRU has no cell state: the count lives in h_t itself, and the update gate z_t decides how much " +
-            `of it to keep (h_t = z_t·h_{t−1} + (1 − z_t)·h̃_t). Shown: its z_t, which averages ${fixed(atEnd)} at the ` +
-            `${lineWord} ends (↵) against ${fixed(elsewhere)} elsewhere` +
-            (reset ? ": at each ↵ it drops the old h for the candidate h̃_t and the count starts again. "
-                   : ": it does not drop its h at the ↵; watch h̃_t and h_t in the diagram instead. ") +
+            `of it to keep (h_t = z_t·h_{t−1} + (1 − z_t)·h̃_t). Shown: its z_t, which averages ${fixed(at)} ${there} ` +
+            `against ${fixed(elsewhere)} elsewhere` +
+            (reset ? ": there it drops the old h for the candidate h̃_t and the count starts again. "
+                   : ": it does not drop its h there; watch h̃_t and h_t in the diagram instead. ") +
             "Step across a ↵ with ← → and watch z_t and h_t in the diagram."
-          : follows + `Shown: its forget gate f_t, which averages ${fixed(atEnd)} at the ${lineWord} ends (↵) against ${fixed(elsewhere)} elsewhere` +
-            (reset ? ": at each ↵ it empties the conveyor belt and the count starts again. "
-                   : ": it does not empty the belt at the ↵; watch C_t in the diagram instead. ") +
+          : follows + `Shown: its forget gate f_t, which averages ${fixed(at)} ${there} against ${fixed(elsewhere)} elsewhere` +
+            (reset ? `: there it ${at < 0.3 ? "empties" : "lets go of much of"} the conveyor belt and the count starts again. `
+                   : ": it does not empty the belt there; watch C_t in the diagram instead. ") +
             "Step across a ↵ with ← → and watch f_t and C_t in the diagram." });
     }
     // 2. a unit that is on inside a speaker's name (or a word); for words: after "the"
