@@ -1,11 +1,11 @@
-"""See inside a trained language model: one HTML page that runs it in the browser, as you type.
+"""See inside a trained LSTM or GRU language model: one HTML page that runs it in the browser, as you type.
 
     python explore.py runs/char-wide                       # writes runs/char-wide/explore.html
     python explore.py runs/ptb-small --text my.txt --output ptb.html
 
 The page holds the model's weights and runs its forward pass in JavaScript
 (no network, no server): each character (or word) of the text box coloured by
-one unit's tanh(C_t), h_t or gate, the model's top-5 guesses under the mouse,
+one unit's tanh(C_t), h_t or gate (a GRU's h_t, z_t, r_t, h̃_t), the model's top-5 guesses under the mouse,
 the units that track a signal of the text (position in the line, quotes,
 brackets, ...), the units most active on a selected span, the gate saturation
 per layer, and sampling. Its API, `window.lstm`, is described in docs/explorer.md.
@@ -24,12 +24,14 @@ from training.errors import UserError, friendly_main
 from training.files import atomic_write
 from training.inference import load_run_model, load_vocabulary
 
+FAMILIES = ("LSTM", "GRU")  # the recurrent cells the page computes and draws
 MAX_PASSAGE = 20_000  # tokens of --text placed in the page's box (the page recomputes all of it on every edit)
 
 
 def parse_args(argv):
     parser = ArgumentParser(description=__doc__)
-    parser.add_argument("run_dir", help="run folder of train_char_rnn.py or train_ptb.py")
+    parser.add_argument("run_dir", help="run folder of train_char_rnn.py or train_ptb.py (an LSTM or a GRU), or of "
+                                        "experiments.state_tracking.save_run_folder")
     parser.add_argument("--text", metavar="FILE", help="the page's first text (default: the start of the run's test "
                                                        "split)")
     parser.add_argument("--output", metavar="PAGE", help="the HTML file to write (default: RUN/explore.html)")
@@ -86,7 +88,7 @@ def own_passage(path, vocabulary):
 def main(argv=None):
     startup.start_devices()
     args = parse_args(argv)
-    model, settings = load_run_model(args.run_dir, "language_model", lstm_only=True, batch_size=1, num_steps=None,
+    model, settings = load_run_model(args.run_dir, "language_model", families=FAMILIES, batch_size=1, num_steps=None,
                                      stateful=False)
     vocabulary = load_vocabulary(args.run_dir, model)
     passage = own_passage(args.text, vocabulary) if args.text else default_passage(settings, vocabulary.kind,

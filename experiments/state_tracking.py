@@ -474,6 +474,58 @@ def plot(done, config, path, tasks=("parity", "modular")):
     save_figure(fig, path)
 
 
+# ------------------------------------------------------------------------------- a trained model as a run folder
+
+TOKEN_NAMES = {"modular": "01234+-*"}  # one character per token; the rest: digits, and "_" for the blank
+
+
+def save_run_folder(model, model_name, task_name, config, folder, passage_length=100):
+    """Writes a trained recurrent `model` of `build` as a run folder that explore.py opens (and sample.py reads):
+    config.json with a one-layer language-model spec, vocab.json with the task's tokens as characters, model.keras.
+
+    The task's network is the language model's shape (one-hot tokens, a recurrent layer, a dense layer): its
+    "next-token" logits are the task's answer classes, named as the tokens of the same index (for parity, "1":
+    an odd number of 1s so far). Where the classes and the tokens differ in number, the smaller side is padded
+    (unused input rows 0, unused classes at a logit of −30). The page's first text is a task sequence.
+    """
+    from datasets import Vocabulary
+    from models import LanguageModelSpec, build_model
+    from models.language_model import lstm_layers
+
+    def write_json(path, obj):
+        atomic_write(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+    cells = {"lstm": ("custom", "vanilla"), "keras-lstm": ("builtin", "vanilla"), "gru": ("gru", "vanilla"),
+             **{v: ("custom", v) for v in ("no-forget-gate", "no-output-gate", "coupled", "peephole")}}
+    if model_name not in cells:
+        fail(f"save_run_folder takes the LSTMs and the GRU ({', '.join(cells)}), whose cells explore.py draws; "
+             f"got {model_name!r}.")
+    task = TASKS[task_name]
+    size = max(task.vocabulary, task.classes)
+    names = TOKEN_NAMES.get(task_name, "0123456789"[:task.inputs] + "_" * (task.answer == "string"))
+    names += "".join(chr(ord("a") + k) for k in range(size - len(names)))  # classes without a token of their own
+    cell, variant = cells[model_name]
+    spec = LanguageModelSpec(vocab_size=size, units=config.units, layers=1, cell=cell, variant=variant,
+                             fused_layers=False, seed=0)
+    runnable = build_model(spec, batch_size=1, num_steps=None, stateful=False)
+    source = [layer for layer in model.layers if layer.weights and not isinstance(layer, keras.layers.Dense)][0]
+    kernel, *rest = source.get_weights()
+    lstm_layers(runnable)[0].set_weights([np.pad(kernel, ((0, size - kernel.shape[0]), (0, 0)))] + rest)
+    dense_kernel, dense_bias = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)][0].get_weights()
+    runnable.get_layer("logits").set_weights([np.pad(dense_kernel, ((0, 0), (0, size - task.classes))),
+                                              np.pad(dense_bias, (0, size - task.classes), constant_values=-30.0)])
+    rng = np.random.default_rng([0, 3])
+    x, _, _ = batch(task, rng, [passage_length])
+    os.makedirs(folder, exist_ok=True)
+    write_json(os.path.join(folder, "config.json"), {
+        "script": "experiments/state_tracking.py", "preset": f"{task_name} task", "task": task_name,
+        "cell": cell, "variant": variant, "model": dataclasses.asdict(spec), "config": config_dict(config),
+        "passage": "".join(names[k] for k in x[0][:passage_length])})
+    write_json(os.path.join(folder, "vocab.json"), Vocabulary("chars", list(names)).to_json())
+    runnable.save(os.path.join(folder, "model.keras"))
+    return folder
+
+
 def positive_number(text):
     """An argparse `type`: a number above 0, such as 0.001."""
     try:

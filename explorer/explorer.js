@@ -1,4 +1,4 @@
-// The LSTM language model of one run, in the browser: its forward pass, sampling, and the page around them.
+// The LSTM (or GRU) language model of one run, in the browser: its forward pass, sampling, and the page around them.
 // The model and the WebAssembly kernel are embedded in the page (explore.py); nothing is fetched.
 //
 // window.lstm (documented in docs/explorer.md):
@@ -6,7 +6,7 @@
 //   lstm.tokenize(text)                the tokens of text, as training cut them (characters, or words + <eos>)
 //   lstm.run(text)                     state carried from a zero state over the known tokens of text:
 //                                      {tokens, ids, unknown, length, layers: [{h, c, i, f, g, o}], probs, at(t, l)}
-//                                      (g: the candidate C̃_t)
+//                                      (g: the candidate C̃_t; a GRU's layers: {h, z, r, g}, g the candidate h̃_t)
 //                                      layers[l].h is a Float32Array of length·units[l] (row t = position t);
 //                                      probs a Float32Array of length·vocabSize: P(token t+1 | tokens ≤ t)
 //   lstm.sample(prime, n, temperature, seed)   n tokens (1 to 20,000) after prime (from a zero state), as text
@@ -43,6 +43,10 @@ function makeModel(model, kernels) {
   // The cell's variant (models/cell.py VARIANTS) and the gate blocks of its z, in column order: a gate the variant
   // fixes has no block, so z has G·u columns (G = 4 for the vanilla LSTM).
   const variant = model.variant || "vanilla", blocks = model.gateBlocks || ["i", "f", "c", "o"], G = blocks.length;
+  // A GRU (models/gru.py, Keras' reset_after form) has blocks z, r, h̃ and two biases: the input's, folded into the
+  // input product as an LSTM's is, and the recurrent one, added to h_{t−1}·U, which its reset gate scales.
+  const gru = model.family === "GRU";
+  const KEYS = gru ? ["h", "z", "r", "g"] : ["h", "c", "i", "f", "g", "o"];  // what run() keeps per layer (g: the candidate)
   const block = Object.fromEntries(blocks.map((b, k) => [b, k]));
   const zw = (u) => pad4(G * u);  // a row of z, and of a layer's weights in wasm memory: the kernel's SIMD needs 4s
 
@@ -59,27 +63,30 @@ function makeModel(model, kernels) {
   const vecIn = region(Math.max(...units.map((u, l) => inputSizes[l] + u)));
   const vecZ = region(Math.max(...units.map(zw), Vp));
   const vecC = region(Math.max(...units)), vecH = region(Math.max(...units));
+  const vecR = region(Math.max(...units.map(zw)));  // a GRU's recurrent product h_{t−1}·U + b′
   const memory = new WebAssembly.Memory({ initial: Math.ceil((floats * 4) / 65536) + 1 });
   let heap = new Float32Array(memory.buffer);  // a new view whenever the memory grows
   const kernel = new WebAssembly.Instance(new WebAssembly.Module(kernelBytes), { env: { memory } }).exports;
   const axpyRows = kernel.axpy_rows;
 
-  const biases = [], tables = [];
+  const biases = [], recurrentBiases = [], tables = [];
   function setRows(data, at, width, stride) {  // rows of `width` floats into heap rows of `stride` (zeros after)
     if (width === stride) { heap.set(data, at); return; }
     for (let r = 0; r < data.length / width; r++) heap.set(data.subarray(r * width, (r + 1) * width), at + r * stride);
   }
   units.forEach((u, l) => {
     const k = array(`lstm_${l}/kernel`), r = array(`lstm_${l}/recurrent`), b = array(`lstm_${l}/bias`);
+    const inputBias = gru ? b.data.subarray(0, G * u) : b.data;  // a GRU's bias is (2, 3u): input, recurrent
     const bias = new Float32Array(zw(u));  // padded with zeros to a row of z
-    bias.set(b.data);
+    bias.set(inputBias);
     biases.push(bias);
+    if (gru) { const rb = new Float32Array(zw(u)); rb.set(b.data.subarray(G * u, 2 * G * u)); recurrentBiases.push(rb); }
     if (l === 0 && useTable) {
       // z's input part for every token: embedding · W_x + b, or (one-hot) W_x's row + b
       const table = new Float32Array(V * G * u), e = embedding, n = k.shape[0];
       for (let t = 0; t < V; t++) {
         const row = table.subarray(t * G * u, (t + 1) * G * u);
-        row.set(b.data);
+        row.set(inputBias);
         if (e) {
           for (let j = 0; j < n; j++) {
             const a = e.data[t * n + j];
@@ -109,7 +116,7 @@ function makeModel(model, kernels) {
   const tanh = (z) => (z > 20 ? 1 : z < -20 ? -1 : 1 - 2 / (1 + Math.exp(2 * z)));  // one exp: faster than Math.tanh
 
   function zeroState() {
-    return units.map((u) => ({ h: new Float32Array(u), c: new Float32Array(u) }));
+    return units.map((u) => ({ h: new Float32Array(u), c: new Float32Array(u) }));  // a GRU leaves c at 0
   }
 
   // The gates of layer l at one position from its pre-activations z = heap[zAt .. zAt + G·u) (the vanilla LSTM's
@@ -117,6 +124,7 @@ function makeModel(model, kernels) {
   // gates and the state are also written at row t.
   function gatesAt(zAt, h, c, l, out, t) {
     const u = units[l];
+    if (gru) return gruGates(zAt, h, l, out, t);
     if (variant !== "vanilla") return variantGates(zAt, h, c, l, out, t);
     if (u % 4 === 0) {  // in WebAssembly, four units at a time
       heap.set(c, vecC);
@@ -157,6 +165,20 @@ function makeModel(model, kernels) {
     }
   }
 
+  // One GRU step of layer l: a = heap[zAt ..] the input product x_t·W + b, h_{t−1} = h (updated in place); the
+  // recurrent product m = h_{t−1}·U + b′ is made here, at vecR.
+  function gruGates(zAt, h, l, out, t) {
+    const u = units[l], a = heap.subarray(zAt, zAt + G * u), m = heap.subarray(vecR, vecR + G * u);
+    m.set(recurrentBiases[l].subarray(0, G * u));
+    heap.set(h, vecH);
+    axpyRows(4 * (mats[l] + inputSizes[l] * zw(u)), 4 * vecH, 4 * vecR, u, zw(u));
+    for (let j = 0; j < u; j++) {
+      const z = sigmoid(a[j] + m[j]), r = sigmoid(a[u + j] + m[u + j]), g = tanh(a[2 * u + j] + r * m[2 * u + j]);
+      h[j] = z * h[j] + (1 - z) * g;
+      if (out) { const k = t * u + j; out.z[k] = z; out.r[k] = r; out.g[k] = g; out.h[k] = h[j]; }
+    }
+  }
+
   // One token through every layer, the state updated in place (sampling). Returns a view of the logits.
   function advance(state, id) {
     let below = null;
@@ -165,7 +187,7 @@ function makeModel(model, kernels) {
       if (l === 0 && useTable) z.set(tables[0].subarray(id * G * u, (id + 1) * G * u));
       else { z.set(biases[l]); heap.set(l === 0 ? embedding.data.subarray(id * n, (id + 1) * n) : below, vecIn); }
       heap.set(state[l].h, vecIn + n);
-      axpyRows(4 * mats[l], 4 * vecIn, 4 * vecZ, n + u, zw(u));
+      axpyRows(4 * mats[l], 4 * vecIn, 4 * vecZ, gru ? n : n + u, zw(u));
       gatesAt(vecZ, state[l].h, state[l].c, l);
       below = state[l].h;
     }
@@ -242,9 +264,7 @@ function makeModel(model, kernels) {
     const T = ids.length, uMax = Math.max(...units, inputSizes[0]), zMax = Math.max(...units.map(zw), Vp);
     const bufZ = scratch, bufX = [bufZ + T * zMax, bufZ + T * zMax + T * uMax];
     ensure(bufX[1] + T * uMax);
-    const layers = units.map((u) => ({ h: new Float32Array(T * u), c: new Float32Array(T * u),
-      i: new Float32Array(T * u), f: new Float32Array(T * u), g: new Float32Array(T * u),
-      o: new Float32Array(T * u) }));
+    const layers = units.map((u) => Object.fromEntries(KEYS.map((key) => [key, new Float32Array(T * u)])));
     units.forEach((u, l) => {
       const n = inputSizes[l], h = new Float32Array(u), c = new Float32Array(u), X = bufX[l % 2];
       if (l === 0 && useTable) {
@@ -255,7 +275,7 @@ function makeModel(model, kernels) {
         gemm(mats[l], bufX[(l + 1) % 2], bufZ, T, n, zw(u));
       }
       const Wh = mats[l] + n * zw(u), out = layers[l];
-      if (variant === "vanilla" && u % 4 === 0) {  // the state stays in the memory: h_t is written straight into row t of X, C_t at vecC
+      if (!gru && variant === "vanilla" && u % 4 === 0) {  // the state stays in the memory: h_t is written straight into row t of X, C_t at vecC
         heap.fill(0, vecC, vecC + u);
         for (let t = 0; t < T; t++) {
           const zAt = bufZ + t * 4 * u, hAt = X + t * u;
@@ -273,8 +293,7 @@ function makeModel(model, kernels) {
       } else {
         for (let t = 0; t < T; t++) {
           const zAt = bufZ + t * zw(u);
-          heap.set(h, vecIn);
-          axpyRows(4 * Wh, 4 * vecIn, 4 * zAt, u, zw(u));
+          if (!gru) { heap.set(h, vecIn); axpyRows(4 * Wh, 4 * vecIn, 4 * zAt, u, zw(u)); }
           gatesAt(zAt, h, c, l, out, t);
           heap.set(h, X + t * u);
         }
@@ -345,16 +364,17 @@ function makeModel(model, kernels) {
 
   return {
     info: { kind: model.kind, layers: L, units: units.slice(), vocabSize: V, tied: model.tied, cell: model.cell,
+            family: gru ? "GRU" : "LSTM", task: model.task || null,
             variant, gateBlocks: blocks.slice(), title: model.title, fusedMultiplyAdd: kernelBytes === relaxed },
     tokenize, encode, run, sample, tokens: model.tokens, EOS,
   };
 }
 
-// result.at(p, l): {h, c, i, f, g, o} of layer l at position p (g = C̃, the candidate).
+// result.at(p, l): {h, c, i, f, g, o} (a GRU: {h, z, r, g}) of layer l at position p (g: the candidate C̃ or h̃).
 function withAt(result) {
   result.at = (p, l) => {
-    const s = result.layers[l], u = s.h.length / Math.max(result.length, 1), row = (a) => a.subarray(p * u, (p + 1) * u);
-    return { h: row(s.h), c: row(s.c), i: row(s.i), f: row(s.f), g: row(s.g), o: row(s.o) };
+    const s = result.layers[l], u = s.h.length / Math.max(result.length, 1);
+    return Object.fromEntries(Object.entries(s).map(([key, a]) => [key, a.subarray(p * u, (p + 1) * u)]));
   };
   return result;
 }
@@ -373,7 +393,7 @@ self.onmessage = (event) => {
     const result = { tokens: r.tokens, ids: r.ids, known: r.known, unknown: r.unknown, length: r.length,
                      layers: r.layers, probs: r.probs };
     const buffers = [r.probs.buffer];
-    r.layers.forEach((s) => { for (const key of "hcifgo") buffers.push(s[key].buffer); });
+    r.layers.forEach((s) => { for (const a of Object.values(s)) buffers.push(a.buffer); });
     self.postMessage({ id: job.id, result, ms }, buffers);
   } catch (error) {
     self.postMessage({ id: job.id, error: String(error && error.message || error) });
@@ -389,23 +409,30 @@ self.onmessage = (event) => {
   const engine = makeModel(payload, kernels);
   const info = engine.info, units = info.units, L = info.layers, V = info.vocabSize, EOS = engine.EOS;
   const chars = info.kind === "chars", tokenNames = engine.tokens;
-  const variant = info.variant, blocks = info.gateBlocks;
+  const variant = info.variant, blocks = info.gateBlocks, gru = info.family === "GRU";
   const timings = { loaded: performance.now() };  // ms since the page began to load; see benchmarks/explorer_speed.py
 
   const $ = (id) => document.getElementById(id);
-  const QUANTITIES = {
+  const SURPRISAL = "surprise: −log p of the token that came (all units)";
+  const QUANTITIES = gru ? {
+    h: "h_t: the output, the GRU's only state", z: "update gate z_t", r: "reset gate r_t", g: "candidate h̃_t",
+    surprisal: SURPRISAL,
+  } : {
     tanhc: "tanh(C_t): the cell state, squashed", h: "h_t: the output", f: "forget gate f_t", i: "input gate i_t",
-    g: "candidate C̃_t", o: "output gate o_t", surprisal: "surprise: −log p of the token that came (all units)",
+    g: "candidate C̃_t", o: "output gate o_t", surprisal: SURPRISAL,
   };
-  const GATE_NAMES = { i: "input gate", f: "forget gate", o: "output gate" };
-  const view = { layer: L - 1, unit: 0, quantity: "tanhc", position: 0, result: null, spans: [], span: null,
+  const GATES = gru ? ["z", "r"] : ["i", "f", "o"];
+  const GATE_NAMES = { i: "input gate", f: "forget gate", o: "output gate", z: "update gate", r: "reset gate" };
+  // The state the ranking, the heat map and the tours compare units on: a GRU has no cell state, only h_t.
+  const STATE = gru ? "h" : "tanhc", STATE_NAME = gru ? "h_t" : "tanh(C_t)";
+  const view = { layer: L - 1, unit: 0, quantity: STATE, position: 0, result: null, spans: [], span: null,
                  highlight: null, heatSignal: null, tours: [], worker: false, busy: false };
 
   // ---- what is shown at each position ------------------------------------------------------------------------
   // The quantity that ranks and compares units: surprise belongs to the whole model, so units are then compared on
-  // tanh(C_t).
-  const unitQuantity = () => (view.quantity === "surprisal" ? "tanhc" : view.quantity);
-  const isGate = (q) => "ifo".includes(q);
+  // the state.
+  const unitQuantity = () => (view.quantity === "surprisal" ? STATE : view.quantity);
+  const isGate = (q) => GATES.includes(q);
 
   // The ranking, the span, the heat map and the tours read at most the first ANALYSED positions: every unit's values
   // over a 200,000-character paste would take gigabytes (the colouring and the diagram read the whole text).
@@ -533,6 +560,11 @@ self.onmessage = (event) => {
     const r = view.result, p = view.position, l = view.layer, j = view.unit;
     if (!r || !r.length) return null;
     const now = r.at(p, l), before = p > 0 ? r.at(p - 1, l) : null;
+    if (gru) {
+      const z = now.z[j], hPrev = before ? before.h[j] : 0;
+      return { position: p, layer: l, unit: j, token: r.tokens[r.known[p]], z, r: now.r[j], g: now.g[j], h: now.h[j],
+               hPrev, kept: z * hPrev, added: (1 - z) * now.g[j] };
+    }
     const c = now.c[j];
     return { position: p, layer: l, unit: j, token: r.tokens[r.known[p]],
              f: now.f[j], i: now.i[j], g: now.g[j], o: now.o[j], c, h: now.h[j],
@@ -550,7 +582,7 @@ self.onmessage = (event) => {
     $("position").textContent = `position ${p} of ${r.length}`;
     const has = (gate) => blocks.includes(gate);
     const svg = el("svg", { viewBox: "0 0 540 300", role: "img", id: "cell-svg",
-                            "aria-label": "the LSTM cell at the selected position" });
+                            "aria-label": `the ${gru ? "GRU" : "LSTM"} cell at the selected position` });
     const defs = el("defs", {});
     const marker = el("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 6, markerHeight: 6,
                                   orient: "auto-start-reverse" });
@@ -583,6 +615,12 @@ self.onmessage = (event) => {
       svg.appendChild(group);
     };
     svg.appendChild(el("rect", { x: 40, y: 25, width: 420, height: 230, rx: 14, fill: "#eef3f8", stroke: "#9ab" }));
+    if (gru) {
+      drawGRU(svg, v, line, op, layerBox, tag);
+      figure.appendChild(svg);
+      equations.appendChild(gruEquations(v));
+      return;
+    }
     // the conveyor belt C along the top, and h along the bottom
     line("0,60 129,60"); line("151,60 269,60"); line("291,60 538,60", { "stroke-width": 2.6 });
     svg.appendChild(el("text", { x: 300, y: 20, class: "note" }, "the cell state C: the conveyor belt"));
@@ -625,6 +663,54 @@ self.onmessage = (event) => {
       `xₜ = ${v.layer === 0 ? named(v.token) : `hₜ of layer ${v.layer} (${units[v.layer - 1]} numbers)`}`));
     figure.appendChild(svg);
     equations.appendChild(equationList(v));
+  }
+
+  // The GRU's step (colah's GRU figure, in Keras' reset_after form): h_{t−1} runs along the top, kept at z_t; the
+  // candidate h̃_t, whose recurrent product the reset gate scales, comes in at 1 − z_t. There is no cell state.
+  function drawGRU(svg, v, line, op, layerBox, tag) {
+    line("0,60 218,60"); line("242,60 360,60"); line("384,60 538,60", { "stroke-width": 2.6 });
+    svg.appendChild(el("text", { x: 250, y: 20, class: "note" }, "no cell state: h is all a GRU carries"));
+    line("60,60 60,232", { "marker-end": "none" }); line("60,232 372,232", { "marker-end": "none" });
+    line("90,300 90,232", { "marker-end": "none" });
+    for (const x of [130, 230, 372]) line(`${x},232 ${x},180`);
+    line("300,232 300,176");  // h_{t−1}·U_h + b′_h, scaled by r_t
+    line("130,150 130,130 300,130 300,152"); op(300, 164, "×"); line("311,164 348,164");
+    line("230,150 230,72"); op(230, 60, "×");
+    line("230,110 283,110"); svg.appendChild(el("ellipse", { cx: 300, cy: 110, rx: 16, ry: 10, fill: "#fde4ea", stroke: "#c45" }));
+    svg.appendChild(el("text", { x: 300, y: 114, "text-anchor": "middle", class: "small" }, "1−"));
+    line("316,110 359,110"); line("372,150 372,122"); op(372, 110, "×"); line("372,99 372,72"); op(372, 60, "+");
+    layerBox(130, "σ", v.r, "r", false, "");
+    layerBox(230, "σ", v.z, "z", false, "");
+    layerBox(372, "tanh", v.g, "g", false, "");
+    tag(4, 48, "hₜ₋₁", v.hPrev, "hPrev");
+    tag(536, 48, "hₜ", v.h, "h", "end");
+    tag(136, 205, "rₜ", v.r, "r");
+    tag(236, 205, "zₜ", v.z, "z");
+    tag(378, 205, "h̃ₜ", v.g, "g");
+    tag(240, 86, "zₜ·hₜ₋₁", v.kept, "kept");
+    tag(382, 90, "(1−zₜ)·h̃ₜ", v.added, "added");
+    svg.appendChild(el("text", { x: 98, y: 290, class: "value" },
+      `xₜ = ${v.layer === 0 ? named(v.token) : `hₜ of layer ${v.layer} (${units[v.layer - 1]} numbers)`}`));
+  }
+
+  function gruEquations(v) {
+    const list = document.createElement("div");
+    const row = (key, html) => { const d = document.createElement("div"); d.dataset.eq = key; d.innerHTML = html; list.appendChild(d); };
+    const n = (x) => (x < 0 ? `(<b>${fixed(x, 3)}</b>)` : `<b>${fixed(x, 3)}</b>`);
+    const a = (g) => `W<sub>${g}</sub>·x<sub>t</sub> + b<sub>${g}</sub>`, m = (g) => `U<sub>${g}</sub>·h<sub>t−1</sub> + b′<sub>${g}</sub>`;
+    row("z", `z<sub>t</sub> = σ(${a("z")} + ${m("z")}) = ${n(v.z)}`);
+    row("r", `r<sub>t</sub> = σ(${a("r")} + ${m("r")}) = ${n(v.r)}`);
+    row("g", `h̃<sub>t</sub> = tanh(${a("h")} + r<sub>t</sub>·(${m("h")})) = ${n(v.g)}`);
+    row("h", `h<sub>t</sub> = z<sub>t</sub>·h<sub>t−1</sub> + (1 − z<sub>t</sub>)·h̃<sub>t</sub> = ${n(v.z)}·${n(v.hPrev)} + ` +
+      `${n(1 - v.z)}·${n(v.g)} = ${n(v.h)}`);
+    const words = document.createElement("p");
+    words.className = "words";
+    words.textContent = `A GRU has no cell state: h_t is all it carries from step to step. The update gate keeps ` +
+      `${percent(v.z)} of the old h (${fixed(v.hPrev)} → ${fixed(v.kept)}) and takes ${percent(1 - v.z)} of the candidate ` +
+      `${fixed(v.g)} (${fixed(v.added)}); so h_t = ${fixed(v.h)}. The reset gate let ${percent(v.r)} of the old h's ` +
+      `product into the candidate.`;
+    list.appendChild(words);
+    return list;
   }
 
   function equationList(v) {
@@ -694,6 +780,11 @@ self.onmessage = (event) => {
       out["a speaker's name"] = speaker;
     } else {
       out["a sentence's end (<eos>)"] = lineEnd;
+    }
+    if (info.task === "parity") {  // a state-tracking run (experiments/state_tracking.py): its answer at each step
+      const odd = new Float32Array(T);
+      for (let t = 0, n = 0; t < T; t++) { n += tokens[t] === "1"; odd[t] = n % 2; }
+      out[PARITY] = odd;
     }
     return out;
   }
@@ -796,13 +887,13 @@ self.onmessage = (event) => {
   }
 
   // ---- gate saturation: per unit, the fraction of steps its gate is below 0.1 against above 0.9 --------------------
-  const GATE_COLOURS = { i: "#2b7bba", f: "#d7301f", o: "#31a354" };
+  const GATE_COLOURS = { i: "#2b7bba", f: "#d7301f", o: "#31a354", z: "#d7301f", r: "#2b7bba" };
   const SAT = { size: 220, pad: 30 };
 
   function saturationDots(result, l) {
     const s = result.layers[l], u = units[l], T = analysed(result), dots = [];
-    for (const gate of "ifo") {
-      if (!blocks.includes(gate)) continue;  // a fixed gate is always 1: nothing to plot
+    for (const gate of GATES) {
+      if (!gru && !blocks.includes(gate)) continue;  // a fixed gate is always 1: nothing to plot
       for (let j = 0; j < u; j++) {
         let low = 0, high = 0;
         for (let t = 0; t < T; t++) { const x = s[gate][t * u + j]; if (x < 0.1) low++; else if (x > 0.9) high++; }
@@ -855,8 +946,8 @@ self.onmessage = (event) => {
       });
       const figure = document.createElement("figure");
       const caption = document.createElement("figcaption");
-      caption.innerHTML = `layer ${l + 1}: <b style="color:${GATE_COLOURS.i}">input</b>, ` +
-        `<b style="color:${GATE_COLOURS.f}">forget</b>, <b style="color:${GATE_COLOURS.o}">output</b> gates`;
+      caption.innerHTML = `layer ${l + 1}: ` + GATES.map((g) => `<b style="color:${GATE_COLOURS[g]}">${GATE_NAMES[g].split(" ")[0]}</b>`)
+        .join(", ") + " gates";
       figure.appendChild(canvas); figure.appendChild(caption);
       box.appendChild(figure);
     });
@@ -946,36 +1037,57 @@ self.onmessage = (event) => {
     return n ? sum / n : NaN;
   }
 
+  const OPEN_MEANS = {
+    i: "it lets (almost) everything through.", f: "it lets (almost) everything through.",
+    o: "it lets (almost) everything through.",
+    z: "the unit keeps (almost) all of its old h_t and takes (almost) nothing of the candidate: a slow memory.",
+    r: "the candidate sees (almost) all of h_{t−1}'s product: this unit's reset gate rarely resets.",
+  };
+
+  const PARITY = "an odd number of 1s so far (parity)";
+
   function findTours(result) {
     const stops = [], T = analysed(result);
     if (T < MIN_TOKENS) return stops;
     const tokens = result.known.map((k) => result.tokens[k]), all = signals(result);
     const newline = chars ? "\n" : EOS, isEnd = (t) => tokens[t] === newline;
     const lineWord = chars ? "line" : "sentence";
-    // 1. the unit that counts along the line, and its forget gate at the line ends
-    if (correlation(all["position in the line"], all["position in the line"]) > 0) {
-      const best = unitsBy(result, all["position in the line"], "tanhc")[0];
-      const f = values(result, best.layer, best.unit, "f", T);
-      const atEnd = mean(f, isEnd), elsewhere = mean(f, (t) => !isEnd(t));
-      const ends = []; for (let t = 1; t < T; t++) if (isEnd(t)) ends.push(t);
-      const reset = atEnd < elsewhere - 0.2;
-      stops.push({ title: `counting along the ${lineWord}`, layer: best.layer, unit: best.unit, quantity: "f",
-        position: ends[Math.min(1, ends.length - 1)] ?? 0,
-        text: `${unitName(best.layer, best.unit)} follows the position in the ${lineWord} (r = ${best.r.toFixed(2)} with its tanh(C_t)). ` +
-          `Shown: its forget gate f_t, which averages ${fixed(atEnd)} at the ${lineWord} ends (↵) against ${fixed(elsewhere)} elsewhere` +
-          (reset ? ": at each ↵ it empties the conveyor belt and the count starts again. "
-                 : ": it does not empty the belt at the ↵; watch C_t in the diagram instead. ") +
-          "Step across a ↵ with ← → and watch f_t and C_t in the diagram." });
+    // 1. the unit that counts along the line, and the gate that keeps its state (f_t; a GRU's z_t) where it resets:
+    // at the line ends, or one step later (the gate reads h_{t−1}, so many units reset on the line's first token)
+    if (correlation(all["position in the line"], all["position in the line"]) > 0 && tokens.slice(1, T).includes(newline)) {
+      const best = unitsBy(result, all["position in the line"], STATE)[0], keep = gru ? "z" : "f";
+      const f = values(result, best.layer, best.unit, keep, T);
+      const after = (t) => t > 0 && isEnd(t - 1) && !isEnd(t);
+      const atEnd = mean(f, isEnd), atNext = mean(f, after), next = atNext < atEnd;
+      const where = next ? after : isEnd, there = where === isEnd ? `at the ${lineWord} ends (↵)`
+        : `on the first ${chars ? "character" : "word"} after a ${lineWord} end`;
+      const at = next ? atNext : atEnd, elsewhere = mean(f, (t) => !where(t));
+      const places = []; for (let t = 1; t < T; t++) if (where(t)) places.push(t);
+      const reset = at < elsewhere - 0.2;
+      const follows = `${unitName(best.layer, best.unit)} follows the position in the ${lineWord} (r = ${best.r.toFixed(2)} with its ${STATE_NAME}). `;
+      stops.push({ title: `counting along the ${lineWord}`, layer: best.layer, unit: best.unit, quantity: keep,
+        position: places[Math.min(1, places.length - 1)] ?? 0,
+        text: gru
+          ? follows + "A GRU has no cell state: the count lives in h_t itself, and the update gate z_t decides how much " +
+            `of it to keep (h_t = z_t·h_{t−1} + (1 − z_t)·h̃_t). Shown: its z_t, which averages ${fixed(at)} ${there} ` +
+            `against ${fixed(elsewhere)} elsewhere` +
+            (reset ? ": there it drops the old h for the candidate h̃_t and the count starts again. "
+                   : ": it does not drop its h there; watch h̃_t and h_t in the diagram instead. ") +
+            "Step across a ↵ with ← → and watch z_t and h_t in the diagram."
+          : follows + `Shown: its forget gate f_t, which averages ${fixed(at)} ${there} against ${fixed(elsewhere)} elsewhere` +
+            (reset ? `: there it ${at < 0.3 ? "empties" : "lets go of much of"} the conveyor belt and the count starts again. `
+                   : ": it does not empty the belt there; watch C_t in the diagram instead. ") +
+            "Step across a ↵ with ← → and watch f_t and C_t in the diagram." });
     }
     // 2. a unit that is on inside a speaker's name (or a word); for words: after "the"
     if (chars) {
       const name = correlation(all["a speaker's name"], all["a speaker's name"]) > 0 ? "a speaker's name" : "inside a word";
       if (correlation(all[name], all[name]) > 0) {
-        const best = unitsBy(result, all[name], "tanhc")[0], inside = all[name].findIndex((x, t) => x && t > 0 && tokens[t] !== newline);
+        const best = unitsBy(result, all[name], STATE)[0], inside = all[name].findIndex((x, t) => x && t > 0 && tokens[t] !== newline);
         stops.push({ title: name === "inside a word" ? "inside a word" : "a speaker's name", layer: best.layer, unit: best.unit,
-          quantity: "tanhc", position: Math.max(0, inside),
+          quantity: STATE, position: Math.max(0, inside),
           text: `${unitName(best.layer, best.unit)} is ${best.r > 0 ? "on (red)" : "off (blue)"} ${name === "inside a word" ? "inside words" : "on the lines that name a speaker, such as “ROMEO:”"} ` +
-            `(r = ${best.r.toFixed(2)}): its tanh(C_t) colours the text. Look at where the colour switches.` });
+            `(r = ${best.r.toFixed(2)}): its ${STATE_NAME} colours the text. Look at where the colour switches.` });
       }
     } else {
       const the = new Float32Array(T); for (let t = 0; t < T; t++) the[t] = tokens[t] === "the" ? 1 : 0;
@@ -994,23 +1106,33 @@ self.onmessage = (event) => {
           text: `${unitName(best.layer, best.unit)} marks the end of a sentence (<eos>, shown ↵; r = ${best.r.toFixed(2)} with its h_t).` });
       }
     }
-    // 3. where the model is most surprised
-    const surprise = surprisals(result);
-    let most = 1;
-    for (let t = 2; t < T; t++) if (surprise[t] > surprise[most]) most = t;
-    const before = result.probs.subarray((most - 1) * V, most * V), expected = Array.from(before.keys()).reduce((a, b) => (before[b] > before[a] ? b : a), 0);
-    stops.push({ title: "the biggest surprise", layer: view.layer, unit: view.unit, quantity: "surprisal", position: most,
-      text: `The text is coloured by surprise, −log p of the token that came. The model is most surprised at position ${most}: ` +
-        `${named(tokens[most])} came with p = ${percent(Math.exp(-surprise[most]))} (${fixed(surprise[most])} nats); ` +
-        `it expected ${named(tokenNames[expected])} (${percent(before[expected])}).` });
+    // a parity run: the unit that flips on every 1
+    if (all[PARITY] && correlation(all[PARITY], all[PARITY]) > 0) {
+      const best = unitsBy(result, all[PARITY], STATE)[0], first = tokens.indexOf("1");
+      stops.push({ title: "the parity unit", layer: best.layer, unit: best.unit, quantity: STATE, position: Math.max(0, first),
+        text: `${unitName(best.layer, best.unit)} flips on every 1: its ${STATE_NAME} follows the parity of the 1s read so far ` +
+          `(r = ${best.r.toFixed(2)}), ${best.r > 0 ? "red" : "blue"} while the count is odd. The model's answer at each ` +
+          "position, its guess under the mouse, is that parity (“1”: odd). Step across a 1 with ← → and watch the state flip." });
+    }
+    // 3. where the model is most surprised (a task run predicts its answer, not the next token: no surprise there)
+    if (!info.task) {
+      const surprise = surprisals(result);
+      let most = 1;
+      for (let t = 2; t < T; t++) if (surprise[t] > surprise[most]) most = t;
+      const before = result.probs.subarray((most - 1) * V, most * V), expected = Array.from(before.keys()).reduce((a, b) => (before[b] > before[a] ? b : a), 0);
+      stops.push({ title: "the biggest surprise", layer: view.layer, unit: view.unit, quantity: "surprisal", position: most,
+        text: `The text is coloured by surprise, −log p of the token that came. The model is most surprised at position ${most}: ` +
+          `${named(tokens[most])} came with p = ${percent(Math.exp(-surprise[most]))} (${fixed(surprise[most])} nats); ` +
+          `it expected ${named(tokenNames[expected])} (${percent(before[expected])}).` });
+    }
     // 4. a gate that is almost always open, in the saturation plot
     let open = null;
     units.forEach((u, l) => { for (const d of saturationDots(result, l)) if (!open || d.high > open.high) open = d; });
-    if (open) {
+    if (open && open.high >= 0.5) {
       stops.push({ title: "a gate always open", layer: open.layer, unit: open.unit, quantity: open.gate, position: view.position,
         highlight: { layer: open.layer, gate: open.gate, unit: open.unit },
         text: `The ${GATE_NAMES[open.gate]} of ${unitName(open.layer, open.unit)} is above 0.9 at ${percent(open.high)} of the positions: ` +
-          `it lets (almost) everything through. In the gate saturation plot its dot is ringed, at the top: the plot puts each ` +
+          `${OPEN_MEANS[open.gate]} In the gate saturation plot its dot is ringed, at the top: the plot puts each ` +
           `unit's gate by how often it is shut (→) and how often open (↑).` });
     }
     return stops;
@@ -1055,8 +1177,9 @@ self.onmessage = (event) => {
     tip.innerHTML = `<div>after ${escape(named(result.tokens[result.known[p]]))} (position ${p}) the model guesses:</div>` +
       `<table>${rows.join("")}</table>` +
       (p > 0 ? `<div>${escape(named(result.tokens[result.known[p]]))} itself came with p = ${percent(Math.exp(-surprise))} (surprise ${fixed(surprise)} nats)</div>` : "") +
-      `<div>L${view.layer + 1}·${j}: f ${fixed(s.f[j])} i ${fixed(s.i[j])} C̃ ${fixed(s.g[j])} o ${fixed(s.o[j])}; ` +
-      `C ${fixed(s.c[j])}, tanh(C) ${fixed(Math.tanh(s.c[j]))}; h ${fixed(s.h[j])}</div>`;
+      (gru ? `<div>L${view.layer + 1}·${j}: z ${fixed(s.z[j])} r ${fixed(s.r[j])} h̃ ${fixed(s.g[j])}; h ${fixed(s.h[j])}</div>`
+        : `<div>L${view.layer + 1}·${j}: f ${fixed(s.f[j])} i ${fixed(s.i[j])} C̃ ${fixed(s.g[j])} o ${fixed(s.o[j])}; ` +
+          `C ${fixed(s.c[j])}, tanh(C) ${fixed(Math.tanh(s.c[j]))}; h ${fixed(s.h[j])}</div>`);
     tip.style.display = "block";
     // above the hovered line, so that the lines below stay readable; below it where there is no room above
     const rect = span.getBoundingClientRect();

@@ -5,6 +5,7 @@ The page needs only what the forward pass reads, in Keras' layouts:
     embedding   (V, E)        absent for one-hot characters (the first kernel then has V rows)
     lstm l      kernel (n, 4u), recurrent (u, 4u), bias (4u)   gate blocks i, f, C̃, o (a variant that fixes a gate:
                                                                3u, without its block); peephole (3, u), rows i, f, o
+                a GRU:  kernel (n, 3u), recurrent (u, 3u), bias (2, 3u)   blocks z, r, h̃; bias rows input, recurrent
     logits      kernel (u, V), bias (V)                        tied: kernel = embeddingᵀ
 
 Each array is stored once, little-endian float32, at an offset (in floats) of
@@ -20,6 +21,7 @@ import numpy as np
 from datasets import load_shakespeare, read_text
 from datasets.corpus import DEFAULT_SPLIT, cut, split_file
 from datasets.ptb import ptb_folder
+from models import spec_from_dict
 from models.language_model import lstm_layers
 from training.errors import UserError
 
@@ -62,6 +64,7 @@ def pack(arrays):
 def payload(model, vocabulary, settings, passage, title):
     """The JSON object the page reads: what the model is, its vocabulary, its weights, the first text."""
     spec = settings["model"]
+    family = spec_from_dict(spec).family
     blob, layout = pack(model_arrays(model))
     return {
         "title": title,
@@ -72,11 +75,14 @@ def payload(model, vocabulary, settings, passage, title):
         "tied": bool(spec.get("tie_weights")),
         "cell": spec.get("cell", "custom"),
         "variant": spec.get("variant", "vanilla"),
-        "gateBlocks": list(getattr(lstm_layers(model)[0].cell, "gate_blocks", ("i", "f", "c", "o"))),
+        "family": family,                     # "LSTM" or "GRU": the cell the page computes and draws
+        "gateBlocks": ["z", "r", "h"] if family == "GRU" else list(getattr(lstm_layers(model)[0].cell, "gate_blocks",
+                                                                            ("i", "f", "c", "o"))),
         "lowerCase": vocabulary.lower_case,
         "arrays": layout,
         "weights": blob,
         "passage": passage,
+        "task": settings.get("task"),         # a state-tracking task's run (experiments/state_tracking.py): its name
     }
 
 
@@ -109,7 +115,9 @@ def test_split_text(settings, data_dir=None):
 
 
 def default_passage(settings, kind, data_dir=None):
-    """The page's first text: the start of the run's test split."""
+    """The page's first text: the run's own (a task run's sequence), else the start of the run's test split."""
+    if settings.get("passage"):
+        return settings["passage"]
     text = test_split_text(settings, data_dir)
     if not text:
         raise UserError("the run's test text is not at hand (its data folder or file has moved, or was never "

@@ -5,6 +5,7 @@ AWD run (PTB words, tied, 2 layers) and a run of keras.layers.LSTM on a small wo
 (`pip install selenium`) the browser tests are skipped; CI installs all three.
 """
 
+import json
 import os
 import shutil
 
@@ -311,16 +312,28 @@ def test_bad_runs_and_texts_get_one_paragraph_and_leave_the_run_as_it_was(char_r
     assert "no config.json" in script_error(explore.main, [str(tmp_path)], capsys)
 
 
-def test_a_gru_run_is_refused_with_what_it_lacks(tmp_path, capsys):
+def test_a_model_the_page_cannot_draw_is_refused_with_what_it_is(tmp_path, capsys, monkeypatch):
+    """A transformer, and any family but LSTM and GRU (such as a future xLSTM), gets one paragraph; the folder stays."""
     import train_ptb
+    from models import LanguageModelSpec
 
     out = tmp_path / "gru"
     train_ptb.main(["--preset", "test", "--cell", "gru", "--corpus", str(write_corpus(tmp_path / "corpus")),
                     "--steps-per-epoch", "3", "--output-dir", str(out)])
+    page = explore.main([str(out), "--output", str(tmp_path / "gru.html")])  # a GRU is drawn
+    assert '"family": "GRU"' in open(page, encoding="utf-8").read()
+    monkeypatch.setattr(LanguageModelSpec, "family", property(lambda spec: "xLSTM"))
     before = folder_state(out)
     message = script_error(explore.main, [str(out)], capsys)
-    assert "holds a GRU" in message and "no LSTM cell state and no gates i, f, o" in message
+    assert "is of the xLSTM family" in message and "only the cells of LSTM and GRU runs" in message
     assert folder_state(out) == before and not (out / "explore.html").exists()
+    monkeypatch.undo()
+    settings = json.loads((out / "config.json").read_text())
+    settings["model"] = {"kind": "gpt", "vocab_size": settings["model"]["vocab_size"], "layers": 1, "width": 16,
+                         "heads": 2, "block_size": 8}
+    (out / "config.json").write_text(json.dumps(settings))
+    message = script_error(explore.main, [str(out)], capsys)
+    assert "is of the transformer family" in message and "sample.py samples and scores this one" in message
 
 
 @in_browser

@@ -1,5 +1,5 @@
-"""The explorer as a teaching page, in headless Chromium: the cell diagram's numbers equal Keras' gate_activations,
-← / → step through the text, each tour stop selects what it says, the panels follow the text and the quantity, a
+"""The explorer as a teaching page, in headless Chromium: the cell diagram's numbers equal Keras' gate_activations
+(an LSTM's) and the GRU's gates (a GRU's), ← / → step through the text, each tour stop selects what it says, the panels follow the text and the quantity, a
 phone gets one column, typing during a long recompute loses nothing, and the defects of issue 48 stay fixed.
 
 The browser, the pages and the helpers are tests/test_explorer.py's.
@@ -10,8 +10,10 @@ import time
 import numpy as np
 import pytest
 
+from datasets import load_shakespeare
 from models.language_model import lstm_layers
-from tests.conftest import write_corpus
+from models.reference import gru_forward
+from tests.conftest import required_data_dir, write_corpus
 from tests.test_explorer import (  # noqa: F401  browser: the fixture
     TOLERANCE, browser, in_browser, open_page, passage, select_span, set_text, write_page)
 from training.inference import load_language_model
@@ -34,6 +36,20 @@ def coupled_page(tmp_path_factory):
     train_ptb.main(["--preset", "test", "--variant", "coupled", "--corpus", str(write_corpus(folder / "corpus")),
                     "--steps-per-epoch", "5", "--output-dir", str(folder / "run")])
     return write_page(folder / "run", folder, "coupled")
+
+
+@pytest.fixture(scope="module")
+def gru_page(tmp_path_factory):
+    """(page, run folder) of a GRU: train_char_rnn.py --preset test --cell gru (2 × 32), 100 steps on Tiny
+    Shakespeare's test split as a text of its own (its valid and test splits are short)."""
+    import train_char_rnn
+
+    folder = tmp_path_factory.mktemp("gru")
+    text = folder / "shakespeare-test.txt"
+    text.write_text(load_shakespeare(required_data_dir())[2], encoding="utf-8")
+    train_char_rnn.main(["--preset", "test", "--cell", "gru", "--steps-per-epoch", "100", "--text", str(text),
+                         "--output-dir", str(folder / "run")])
+    return write_page(folder / "run", folder, "gru"), folder / "run"
 
 
 def keras_gates(run_dir, tokens):
@@ -122,7 +138,9 @@ def test_each_tour_stop_selects_what_it_says(browser, teaching_pages, char_run, 
     stops = browser.execute_script("return lstm.page.tours()")
     assert len(stops) >= 3
     titles = [stop["title"] for stop in stops]
-    assert "the biggest surprise" in titles and "a gate always open" in titles
+    most_open = browser.execute_script("return Math.max(...Array.from({length: lstm.info.layers}, (_, l) => "
+                                       "lstm.page.dots(l)).flat().map((d) => d.high))")
+    assert "the biggest surprise" in titles and ("a gate always open" in titles) == (most_open >= 0.5), most_open
     assert ("after “the”" in titles) if kind == "words" else ("counting along the line" in titles)
     for k, stop in enumerate(stops):
         browser.find_elements(By.CSS_SELECTOR, "#tour-stops button")[k].click()
@@ -296,3 +314,52 @@ def test_a_variant_greys_the_gate_it_lacks(browser, coupled_page):
     assert "1 − f" in equations and "coupled" in equations
     cell = browser.execute_script("return lstm.page.cell()")
     assert cell["i"] == pytest.approx(1 - cell["f"], abs=1e-6)
+
+
+def gru_gates(run_dir, tokens):
+    """Each GRU layer over `tokens` from a zero state: z, r, h̃ by the GRU's equations (models/reference.py) from the
+    cell's weights, and h as Keras' GRU layer computes it (checked against the equations' h)."""
+    model, vocabulary = load_language_model(run_dir, batch_size=1, num_steps=1)
+    embedding = [layer for layer in model.layers if layer.name in ("embedding", "one_hot")][0]
+    below = np.asarray(embedding.embeddings)[vocabulary.encode(tokens)][None]
+    found = []
+    for layer in lstm_layers(model):
+        cell = layer.cell
+        h, _, cache = gru_forward(below.astype(np.float64), *(np.asarray(w, np.float64) for w in
+                                                                (cell.kernel, cell.recurrent_kernel, cell.bias)))
+        keras_h = np.asarray(layer(below))
+        np.testing.assert_allclose(h, keras_h, atol=1e-5)
+        found.append({"z": np.array([s["z"][0] for s in cache["steps"]]), "r": np.array([s["r"][0] for s in cache["steps"]]),
+                      "g": np.array([s["h_tilde"][0] for s in cache["steps"]]), "h": keras_h[0]})
+        below = keras_h
+    return found
+
+
+@in_browser
+def test_a_gru_run_shows_its_own_cell_with_the_numbers_it_computes(browser, gru_page, char_run):
+    page, run_dir = gru_page
+    text = passage("char", char_run[2])
+    open_page(browser, page)
+    set_text(browser, text)
+    assert browser.execute_script("return lstm.info.family") == "GRU"
+    tokens = list(text)
+    trace = gru_gates(run_dir, tokens)
+    for layer, unit in ((0, 3), (1, 31)):
+        browser.execute_script("lstm.page.select(arguments[0], arguments[1])", layer, unit)
+        for position in (0, len(tokens) // 2, len(tokens) - 1):
+            browser.execute_script("lstm.page.setPosition(arguments[0])", position)
+            shown, gru = diagram(browser), trace[layer]
+            z, g, h_prev = gru["z"][position, unit], gru["g"][position, unit], gru["h"][position - 1, unit] if position else 0.0
+            expected = {"z": z, "r": gru["r"][position, unit], "g": g, "h": gru["h"][position, unit], "hPrev": h_prev,
+                        "kept": z * h_prev, "added": (1 - z) * g}
+            assert set(shown) == set(expected)  # no C, no i, f, o
+            for key, value in expected.items():
+                assert shown[key] == pytest.approx(float(value), abs=TOLERANCE), (layer, unit, position, key)
+            equations = browser.find_element("id", "equations").text
+            assert "h̃t = tanh(" in equations and f"{abs(expected['h']):.3f}" in equations and "no cell state" in equations
+    quantities = browser.execute_script("return Array.from(document.querySelectorAll('#quantity option'), o => o.value)")
+    assert quantities == ["h", "z", "r", "g", "surprisal"]
+    assert {dot["gate"] for dot in browser.execute_script("return lstm.page.dots(0)")} == {"z", "r"}
+    stops = {stop["title"]: stop for stop in browser.execute_script("return lstm.page.tours()")}
+    assert stops["counting along the line"]["quantity"] == "z" and "no cell state" in stops["counting along the line"]["text"]
+    assert "tanh(C_t)" not in " ".join(stop["text"] for stop in stops.values())

@@ -14,7 +14,7 @@ from training.run import read_json
 SCRIPTS = {"language_model": "train_ptb.py or train_char_rnn.py", "digit_classifier": "train_mnist_bilstm.py"}
 
 
-def load_run_model(run_dir, kind, lstm_only=False, **shape):
+def load_run_model(run_dir, kind, lstm_only=False, families=None, **shape):
     """The model of a run folder, built from its spec (config.json) at `shape`, with the weights of model.keras.
 
     Args:
@@ -22,6 +22,8 @@ def load_run_model(run_dir, kind, lstm_only=False, **shape):
         kind: The model kind the caller can use ("language_model", which
             takes a transformer too, or "digit_classifier").
         lstm_only: Refuse a model that is not an LSTM (a tool that looks inside one).
+        families: Refuse a model whose family ("LSTM", "GRU", "transformer", ...) is not one of these (a tool that
+            looks inside those cells).
         **shape: batch_size, num_steps, stateful for a language model.
 
     Returns:
@@ -49,6 +51,11 @@ def load_run_model(run_dir, kind, lstm_only=False, **shape):
         raise UserError(f"{run_dir} holds a {spec.family} (the {settings.get('preset')} preset), which has no LSTM "
                         f"cell state and no gates i, f, o to look inside: give a run of an LSTM (an LSTM preset, "
                         f"--cell custom with any --variant, or builtin). sample.py samples and scores this one.")
+    if families and spec.family not in families:
+        raise UserError(f"the model of {run_dir} is of the {spec.family} family (the {settings.get('preset')} "
+                        f"preset); this tool computes and draws only the cells of {' and '.join(families)} runs: give "
+                        f"a run of one of those (an LSTM preset, or any --cell and --variant of train_char_rnn.py or "
+                        f"train_ptb.py). sample.py samples and scores this one.")
     resume = f"python {settings.get('script', 'train_char_rnn.py')} --output-dir {run_dir} --resume"
     if not os.path.isfile(model_path):
         if os.path.isfile(os.path.join(run_dir, "state.json")):
