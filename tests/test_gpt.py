@@ -168,7 +168,7 @@ def test_gpt_user_errors(gpt_run, capsys):
     assert "Leave them out" in script_error(train_char_rnn.main, ["--preset", "gpt-test", "--cell", "builtin"], capsys)
     import explore
 
-    assert "holds a transformer" in script_error(explore.main, [str(gpt_run[0])], capsys)
+    assert "is of the transformer family" in script_error(explore.main, [str(gpt_run[0])], capsys)
 
 
 def test_a_text_too_short_for_the_transformers_windows_is_one_paragraph(tmp_path, capsys):
