@@ -63,6 +63,8 @@ import numpy as np
 from experiments import command_line, fail, in_order_once, output_folder, parse, read_results, seed_number, \
     sorted_once, whole_number
 from models import GRU, LSTM
+from models.xlstm import MLSTMBlock, SLSTMBlock
+from models.xlstm_parts import norm
 from models.gpt import GPTSpec, build_gpt
 from training.errors import friendly_main
 from training.figures import plt, save_figure
@@ -204,12 +206,14 @@ def scored_length(task, length):
 
 # ---------------------------------------------------------------------------------------------------- the models
 
-RECURRENT = ("lstm", "keras-lstm", "gru", "no-forget-gate", "no-output-gate", "coupled", "peephole", "rnn")
+XLSTMS = {"slstm": "xLSTM[0:1]", "mlstm": "xLSTM[1:0]"}  # two sLSTM or two mLSTM blocks (models/xlstm.py)
+RECURRENT = ("lstm", "keras-lstm", "gru", "no-forget-gate", "no-output-gate", "coupled", "peephole", "rnn", *XLSTMS)
 TRANSFORMERS = ("transformer-sinusoidal", "transformer-rope", "transformer-alibi")
 MODELS = RECURRENT + TRANSFORMERS
 TITLES = {"lstm": "LSTM (ours)", "keras-lstm": "keras.layers.LSTM", "gru": "GRU (ours)", "rnn": "SimpleRNN",
           **{variant: f"LSTM {variant}" for variant in ("no-forget-gate", "no-output-gate", "coupled", "peephole")},
-          **{name: f"transformer, {name.split('-')[1]}" for name in TRANSFORMERS}}
+          **{name: f"transformer, {name.split('-')[1]}" for name in TRANSFORMERS},
+          **{name: f"{pattern} ({name[:1]}LSTM blocks)" for name, pattern in XLSTMS.items()}}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -261,6 +265,8 @@ def build(name, task, config, seed, unroll=None):
         return build_gpt(spec, positions=name.split("-")[1])  # logits over the vocabulary: the classes come first
     tokens = keras.Input(shape=(None,), dtype="int32")
     x = keras.layers.Lambda(lambda t: keras.ops.one_hot(t, task.vocabulary), name="one_hot")(tokens)
+    if name in XLSTMS:
+        return keras.Model(tokens, xlstm_blocks(name, x, task, config, seed, unroll), name=name)
     if name == "keras-lstm":
         recurrent = keras.layers.LSTM(config.units, return_sequences=True, seed=seed, unroll=bool(unroll))
     elif name == "gru":
@@ -272,6 +278,20 @@ def build(name, task, config, seed, unroll=None):
                          variant="vanilla" if name == "lstm" else name)
     logits = keras.layers.Dense(task.classes)(recurrent(x))
     return keras.Model(tokens, logits, name=name)
+
+
+def xlstm_blocks(name, x, task, config, seed, unroll):
+    """The logits of two xLSTM blocks of one kind over the one-hot tokens `x`, as Beck et al. (2024, Section 4.1)
+    compare them on these tasks: x → dense (units wide) → 2 residual sLSTM (or mLSTM) blocks, 4 heads → LayerNorm →
+    dense. The mLSTM blocks read a sequence in their parallel form."""
+    x = keras.layers.Dense(config.units, name="embedding")(x)
+    for index in range(2):
+        if name == "slstm":
+            block = SLSTMBlock(4, block_index=index, blocks=2, unroll=unroll, seed=seed + index, name=f"block_{index}")
+        else:
+            block = MLSTMBlock(4, blocks=2, seed=seed + index, name=f"block_{index}")
+        x = block(x)
+    return keras.layers.Dense(task.classes)(norm("post_blocks_norm")(x))
 
 
 def compiled(model, config):

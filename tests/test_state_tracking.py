@@ -70,6 +70,16 @@ def test_a_tiny_lstm_learns_the_training_lengths(task, supervision, floor):
     assert st.run_cell(task, "lstm", 0, config)["train_mean"] > floor
 
 
+@pytest.mark.parametrize("model", ["slstm", "mlstm"])
+def test_the_xlstm_contenders_train_and_score_past_the_training_lengths(model):
+    """Two sLSTM or two mLSTM blocks (Beck et al. 2024, Fig. 4) through the same machinery: trained on 1–6, scored
+    on 7–12 with a loop of unknown length (the table's numbers: docs/experiments.md)."""
+    config = dataclasses.replace(st.QUICK, tasks=("parity",), models=(model,), steps=2, batch_size=4, units=8,
+                                 train_length=6, test_lengths=(7, 12), test_sequences=3)
+    cell = st.run_cell("parity", model, 0, config)
+    assert sorted(map(int, cell["by_length"])) == list(range(7, 13)) and 0 <= cell["mean"] <= 1
+
+
 def test_string_tasks_answer_in_an_output_phase():
     rng = np.random.default_rng(1)
     x, y, w = st.batch(st.TASKS["reverse"], rng, [3, 2])
