@@ -369,10 +369,16 @@ def cell_key(task, model, seed, config):
             f"{size}/train{config.train_length}{prefixes}")
 
 
-def run_cell(task_name, model_name, seed, config):
+def run_cell(task_name, model_name, seed, config, save_runs=None):
+    """Trains and scores one (task, model, seed); with `save_runs`, an LSTM's or a GRU's trained network goes to
+    the run folder save_runs/<task>-<model>-seed<seed> too, for explore.py."""
     task = TASKS[task_name]
     model = compiled(build(model_name, task, config, seed), config)
     seconds = train(model, task, config, seed, steps_of(model_name, config))
+    if save_runs and model_name in EXPLORABLE:
+        folder = save_run_folder(model, model_name, task_name, config,
+                                 os.path.join(save_runs, f"{task_name}-{model_name}-seed{seed}"))
+        print(f"  saved as a run folder: python explore.py {folder}", flush=True)
     if not model_name.startswith("transformer") and model_name != "keras-lstm":  # a scan loop for long tests
         scorer = build(model_name, task, config, seed, unroll=False)
         scorer.set_weights(model.get_weights())
@@ -389,8 +395,9 @@ def run_cell(task_name, model_name, seed, config):
 
 # ------------------------------------------------------------------------------------------------------ the run
 
-def run(config, out_dir):
-    """Trains what results.json lacks, one (task, model, seed) at a time; writes the tables and the plot."""
+def run(config, out_dir, save_runs=None):
+    """Trains what results.json lacks, one (task, model, seed) at a time; writes the tables and the plot (and with
+    `save_runs`, a run folder of every LSTM and GRU trained: `run_cell`)."""
     output_folder(out_dir)
     path = os.path.join(out_dir, "results.json")
     saved = read_results(path, "the finished trainings of this experiment", "every training then runs again")
@@ -403,7 +410,7 @@ def run(config, out_dir):
     for index, (task, model, seed) in enumerate(jobs):
         print(f"[{index + 1}/{len(jobs)}] {task}, {TITLES[model]}, seed {seed}, {steps_of(model, config):,} steps ...", flush=True)
         start = time.perf_counter()
-        done[cell_key(task, model, seed, config)] = cell = run_cell(task, model, seed, config)
+        done[cell_key(task, model, seed, config)] = cell = run_cell(task, model, seed, config, save_runs)
         keras.backend.clear_session()
         times.append(time.perf_counter() - start)
         atomic_write(path, json.dumps({"config": config_dict(config), "cells": done}, indent=1))
@@ -499,6 +506,11 @@ def plot(done, config, path, tasks=("parity", "modular")):
 TOKEN_NAMES = {"modular": "01234+-*"}  # one character per token; the rest: digits, and "_" for the blank
 
 
+# The contenders whose cells explore.py draws: their (cell, variant) in a language model's spec.
+EXPLORABLE = {"lstm": ("custom", "vanilla"), "keras-lstm": ("builtin", "vanilla"), "gru": ("gru", "vanilla"),
+              **{v: ("custom", v) for v in ("no-forget-gate", "no-output-gate", "coupled", "peephole")}}
+
+
 def save_run_folder(model, model_name, task_name, config, folder, passage_length=100):
     """Writes a trained recurrent `model` of `build` as a run folder that explore.py opens (and sample.py reads):
     config.json with a one-layer language-model spec, vocab.json with the task's tokens as characters, model.keras.
@@ -515,8 +527,7 @@ def save_run_folder(model, model_name, task_name, config, folder, passage_length
     def write_json(path, obj):
         atomic_write(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
 
-    cells = {"lstm": ("custom", "vanilla"), "keras-lstm": ("builtin", "vanilla"), "gru": ("gru", "vanilla"),
-             **{v: ("custom", v) for v in ("no-forget-gate", "no-output-gate", "coupled", "peephole")}}
+    cells = EXPLORABLE
     if model_name not in cells:
         fail(f"save_run_folder takes the LSTMs and the GRU ({', '.join(cells)}), whose cells explore.py draws; "
              f"got {model_name!r}.")
@@ -578,6 +589,8 @@ def main(argv=None):
     parser.add_argument("--supervision", choices=SUPERVISION,
                         help="what the regular tasks train on: " + "; ".join(
                             f"{name}: {text}" for name, text in SUPERVISION.items()) + " (default last)")
+    parser.add_argument("--save-runs", metavar="DIR", help="also save every LSTM and GRU trained as a run folder "
+                                                           "in DIR, for explore.py (DIR/<task>-<model>-seed<seed>)")
     parser.add_argument("--output-dir", help="where results.json, results.md and the plot go "
                                              "(default runs/state_tracking, runs/state_tracking-quick)")
     args = parse(parser, argv)
@@ -597,7 +610,9 @@ def main(argv=None):
              f"this experiment measures what a network does on lengths it never saw. Start the tests at "
              f"{config.train_length + 1} or more, or train on shorter sequences. Nothing was run or written.")
     out_dir = args.output_dir or ("runs/state_tracking-quick" if args.quick else "runs/state_tracking")
-    return run(config, out_dir)
+    if args.save_runs:
+        output_folder(args.save_runs, "--save-runs")
+    return run(config, out_dir, args.save_runs)
 
 
 if __name__ == "__main__":

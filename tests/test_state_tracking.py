@@ -80,6 +80,19 @@ def test_the_xlstm_contenders_train_and_score_past_the_training_lengths(model):
     assert sorted(map(int, cell["by_length"])) == list(range(7, 13)) and 0 <= cell["mean"] <= 1
 
 
+def test_save_runs_writes_a_run_folder_explore_opens_for_each_lstm_and_gru(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    st.main(["--tasks", "parity", "--models", "lstm", "rnn", "--seeds", "0", "--steps", "2", "--batch-size", "4",
+             "--units", "8", "--train-length", "6", "--test-lengths", "7", "12", "--test-sequences", "3",
+             "--save-runs", str(runs), "--output-dir", str(tmp_path / "out")])
+    assert sorted(p.name for p in runs.iterdir()) == ["parity-lstm-seed0"]  # a SimpleRNN has no cell to draw
+    assert f"python explore.py {runs / 'parity-lstm-seed0'}" in capsys.readouterr().out
+    from training.inference import load_run_model
+
+    model, settings = load_run_model(str(runs / "parity-lstm-seed0"), "language_model", batch_size=1, num_steps=None)
+    assert settings["task"] == "parity" and model.output_shape[-1] == 2
+
+
 def test_string_tasks_answer_in_an_output_phase():
     rng = np.random.default_rng(1)
     x, y, w = st.batch(st.TASKS["reverse"], rng, [3, 2])
