@@ -25,6 +25,26 @@ def rounded_up(width, factor, multiple):
     return int(math.ceil(factor * width / multiple) * multiple)
 
 
+# Widths up to which a block-diagonal product runs as one dense matmul with the zeros written out (`block_diagonal`):
+# `heads` times the multiply-adds, but one matrix product instead of a batched product of many small blocks, which
+# CPUs (TensorFlow's einsum, XLA's batched dot) run far slower at these sizes (docs/speed.md#xlstm).
+DENSE_BLOCK_DIAGONAL_WIDTH = 1024
+
+
+def block_diagonal(kernel, blocks_out=1):
+    """The dense (heads·in, blocks_out·heads·out) matrix of a block-diagonal `kernel` (heads, in, blocks_out·out).
+
+    Row h·in + j, column g·heads·out + h·out + k holds kernel[h, j, g·out + k] (zeros off the diagonal blocks):
+    with blocks_out = 1, x·block_diagonal(W) is the head-wise product; with blocks_out = 4 (the sLSTM's recurrent
+    kernel, each head's columns gates i, f, z, o) the columns come out in gate blocks, heads in order within a block.
+    """
+    heads, width_in, width_out = kernel.shape
+    out = width_out // blocks_out
+    split = ops.reshape(kernel, (heads, width_in, blocks_out, out))
+    dense = ops.einsum("hjgk,hH->hjgHk", split, ops.eye(heads, dtype=kernel.dtype))
+    return ops.reshape(dense, (heads * width_in, blocks_out * heads * out))
+
+
 def norm(name):
     """The official LayerNorm: a gain, no bias, ε = 1e-5."""
     return keras.layers.LayerNormalization(epsilon=1e-5, center=False, name=name)
@@ -95,9 +115,15 @@ class HeadwiseDense(keras.layers.Layer):
         self.kernel = self.add_weight(shape=(self.heads, d, d), initializer=self.kernel_initializer, name="kernel")
 
     def call(self, x):
+        if x.shape[-1] <= DENSE_BLOCK_DIAGONAL_WIDTH:
+            return ops.matmul(x, self.dense_kernel())
         shape = ops.shape(x)
         split = ops.reshape(x, (*shape[:-1], self.heads, x.shape[-1] // self.heads))
         return ops.reshape(ops.einsum("...hi,hio->...ho", split, self.kernel), shape)
+
+    def dense_kernel(self):
+        """The kernel as one (width, width) matrix (`block_diagonal`)."""
+        return block_diagonal(ops.cast(self.kernel, self.compute_dtype))
 
     def compute_output_shape(self, input_shape):
         return input_shape
