@@ -7,6 +7,7 @@ import keras
 from keras import ops
 
 from models.carry import CarriedState, check_heads, check_positive
+from models.seeds import derived_seed
 from models.serialization import SERIALIZATION_PACKAGE
 
 
@@ -83,11 +84,9 @@ class CausalConv1D(CarriedState, keras.layers.Layer):
         carried = self.carried_state()
         before = carried[0] if carried else ops.repeat(ops.zeros_like(x[:, :1]), past, axis=1)
         padded = ops.concatenate([ops.cast(before, x.dtype), x], axis=1)
-        y = self.bias
-        for j in range(self.kernel_size):
-            y = y + self.kernel[j] * (padded[:, j:j - past] if j < past else padded[:, j:])
         self.carry_on([padded[:, -past:]])
-        return y
+        # one depthwise convolution op (y_t = Σ_j w_j·padded_{t+j}): a few times faster on CPU than K shifted products
+        return ops.depthwise_conv(padded, ops.expand_dims(self.kernel, -1), padding="valid") + self.bias
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -165,13 +164,14 @@ class HeadNorm(keras.layers.Layer):
 class GatedFeedForward(keras.layers.Layer):
     """GeLU(x·W_g) ⊙ (x·W_u), then ·W_d back to the width (the official `GatedFeedForward`, no biases).
 
-    The inner width is projection_factor·width rounded up to a multiple of `round_to`.
+    The inner width is projection_factor·width rounded up to a multiple of `round_to`. `dropout`: the rate of a
+    dropout on the output (after ·W_d, as the official `FeedForward`), seeded from `seed`, in training only.
     """
 
-    def __init__(self, projection_factor=1.3, round_to=64, blocks=1, seed=None, **kwargs):
+    def __init__(self, projection_factor=1.3, round_to=64, blocks=1, seed=None, dropout=0.0, **kwargs):
         super().__init__(**kwargs)
         self.projection_factor, self.round_to = float(projection_factor), check_positive("round_to", round_to, 64)
-        self.blocks, self.seed = check_positive("blocks", blocks, 1), seed
+        self.blocks, self.seed, self.dropout = check_positive("blocks", blocks, 1), seed, float(dropout)
 
     def build(self, input_shape):
         width = input_shape[-1]
@@ -182,14 +182,15 @@ class GatedFeedForward(keras.layers.Layer):
                                        kernel_initializer=wang_init(width, self.blocks, self.seed and self.seed + 1))
         self.up.build(input_shape)
         self.down.build((*input_shape[:-1], self.inner))
+        self.drop = keras.layers.Dropout(self.dropout, seed=derived_seed(self.seed or 0, 2), name="dropout")
 
-    def call(self, x):
+    def call(self, x, training=None):
         gate, up = ops.split(self.up(x), 2, axis=-1)
-        return self.down(ops.gelu(gate, approximate=False) * up)
+        return self.drop(self.down(ops.gelu(gate, approximate=False) * up), training=training)
 
     def compute_output_shape(self, input_shape):
         return input_shape
 
     def get_config(self):
         return {**super().get_config(), "projection_factor": self.projection_factor, "round_to": self.round_to,
-                "blocks": self.blocks, "seed": self.seed}
+                "blocks": self.blocks, "seed": self.seed, "dropout": self.dropout}
