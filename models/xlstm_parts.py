@@ -85,8 +85,14 @@ class CausalConv1D(CarriedState, keras.layers.Layer):
         before = carried[0] if carried else ops.repeat(ops.zeros_like(x[:, :1]), past, axis=1)
         padded = ops.concatenate([ops.cast(before, x.dtype), x], axis=1)
         self.carry_on([padded[:, -past:]])
-        # one depthwise convolution op (y_t = Σ_j w_j·padded_{t+j}): a few times faster on CPU than K shifted products
-        return ops.depthwise_conv(padded, ops.expand_dims(self.kernel, -1), padding="valid") + self.bias
+        if keras.backend.backend() == "tensorflow":
+            # one depthwise convolution op (y_t = Σ_j w_j·padded_{t+j}): ~4× faster than K shifted products on a
+            # CPU with TensorFlow; XLA's (JAX's) gradient of a depthwise convolution is ~15× slower than them
+            return ops.depthwise_conv(padded, ops.expand_dims(self.kernel, -1), padding="valid") + self.bias
+        y = self.bias
+        for j in range(self.kernel_size):
+            y = y + self.kernel[j] * (padded[:, j:j - past] if j < past else padded[:, j:])
+        return y
 
     def compute_output_shape(self, input_shape):
         return input_shape
