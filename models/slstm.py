@@ -45,6 +45,7 @@ from keras import initializers, ops
 from models import backward
 from models.carry import CarriedState, check_choice, check_heads, check_positive
 from models.serialization import SERIALIZATION_PACKAGE
+from models.xlstm_parts import block_diagonal
 
 FORGET_GATES = ("sigmoid", "exponential")
 
@@ -75,16 +76,14 @@ class PowerLawForgetBias(initializers.Initializer):
         return {"heads": self.heads, "block_index": self.block_index, "blocks": self.blocks}
 
 
-def slstm_step(z_x, h, c, n, m, recurrent_kernel, forget_gate="sigmoid"):
+def slstm_step(z_x, h, c, n, m, recurrent, forget_gate="sigmoid"):
     """One step of the stabilized sLSTM (module docstring), from z_x = x_t·W + b of shape (batch, 4·units).
 
+    `recurrent`: the recurrent kernel as one dense (units, 4·units) matrix in gate blocks
+    (`models.xlstm_parts.block_diagonal(recurrent_kernel, 4)`), so R·h_{t−1} is one matmul per step.
     Returns the new (h, c, n, m), each (batch, units).
     """
-    heads, head_units = recurrent_kernel.shape[0], recurrent_kernel.shape[1]
-    batch = ops.shape(h)[0]
-    r = ops.einsum("bhj,hjk->bhk", ops.reshape(h, (batch, heads, head_units)), recurrent_kernel)
-    r = ops.reshape(ops.transpose(ops.reshape(r, (batch, heads, 4, head_units)), (0, 2, 1, 3)), (batch, -1))
-    z_i, z_f, z_z, z_o = ops.split(z_x + r, 4, axis=-1)
+    z_i, z_f, z_z, z_o = ops.split(z_x + ops.matmul(h, recurrent), 4, axis=-1)
     log_f = ops.log_sigmoid(z_f) if forget_gate == "sigmoid" else z_f
     m = ops.where(ops.equal(n, 0.0), -math.inf, m)  # an empty state weighs nothing: m_t = ĩ_t, f'_t = 0
     m_new = ops.maximum(log_f + m, z_i)  # (15)
@@ -94,6 +93,85 @@ def slstm_step(z_x, h, c, n, m, recurrent_kernel, forget_gate="sigmoid"):
     n_new = f * n + i  # (9)
     h_new = ops.sigmoid(z_o) * c_new / n_new  # (10), (14)
     return h_new, c_new, n_new, m_new
+
+
+def fused_slstm(z_x, states, recurrent, forget_gate="sigmoid"):
+    """The unrolled sLSTM over z_x (T, batch, 4·units) from `states` (h, c, n, m), with a hand-written backward pass.
+
+    The same numbers as `slstm_step` in a loop; returns (h of every step (T, batch, units), the last (h, c, n, m)).
+    The backward pass is `models.reference.slstm_backward` (the stabilizers m_1..m_T are constants there: h does not
+    depend on them), in 10 elementwise ops and one matmul per step instead of automatic differentiation's few dozen,
+    with the recurrent kernel's gradient as one product over all steps, H_prevᵀ·dZ. It differentiates a loss on the
+    h_t (and on the last h): the gradients reaching the last c, n, m are not passed on (the stabilized c_T, n_T
+    depend on the choice of m_T), so `SLSTM` takes this path only when it returns no state.
+    """
+    return _fused_function(forget_gate)(z_x, *states, recurrent)
+
+
+def _fused_function(forget_gate):
+    @ops.custom_gradient
+    def slstm(z_x, h0, c0, n0, m0, recurrent):
+        steps = z_x.shape[0]
+        h, c, n, m = h0, c0, n0, m0
+        hs, saved = [], []
+        for z in ops.unstack(z_x, num=steps, axis=0):
+            z_i, z_f, z_z, z_o = ops.split(z + ops.matmul(h, recurrent), 4, axis=-1)
+            log_f = ops.log_sigmoid(z_f) if forget_gate == "sigmoid" else z_f
+            m_prev = ops.where(ops.equal(n, 0.0), -math.inf, m)
+            m = ops.maximum(log_f + m_prev, z_i)  # (15)
+            i = ops.exp(z_i - m)  # (16)
+            f = ops.exp(log_f + m_prev - m)  # (17)
+            tanh_z, o = ops.tanh(z_z), ops.sigmoid(z_o)
+            saved.append((i, f, tanh_z, o, c, n, z_f))
+            c = f * c + i * tanh_z  # (8)
+            n = f * n + i  # (9)
+            h = o * c / n  # (10)
+            hs.append(h)
+        outputs = ops.stack(hs, axis=0)
+
+        def backward(*upstream):
+            if len(upstream) == 1:  # JAX hands the cotangents as one tuple, TensorFlow one by one
+                upstream = upstream[0]
+            d_outputs, d_h_last = upstream[0], upstream[1]
+            d_outputs = ops.zeros_like(outputs) if d_outputs is None else d_outputs
+            # the factors of every step at once: (T, batch, units) each
+            i, f, tanh_z, o, c_prev, n_prev, z_f = (ops.stack(a, axis=0) for a in zip(*saved))
+            c_all = f * c_prev + i * tanh_z
+            n_all = f * n_prev + i
+            per_n = o / n_all
+            forget = f * ops.sigmoid(-z_f) if forget_gate == "sigmoid" else f
+            # δ[ĩ, f̃, z̃, õ] = [δc, δc, δc, δh]·first + [δn, δn, 0, 0]·second
+            first = ops.concatenate([tanh_z * i, c_prev * forget, i * (1.0 - tanh_z * tanh_z),
+                                     c_all * per_n * (1.0 - o)], axis=-1)
+            second = ops.concatenate([i, n_prev * forget], axis=-1)
+            factors = [ops.unstack(a, num=steps, axis=0)
+                       for a in (first, second, per_n, -per_n * c_all / n_all, f, n_prev * f, c_prev * f)]
+            recurrent_t = ops.transpose(recurrent)
+            d_out_t = ops.unstack(d_outputs, num=steps, axis=0)
+            d_h = ops.zeros_like(h) if d_h_last is None else d_h_last
+            d_c, d_n = ops.zeros_like(c), ops.zeros_like(n)
+            d_pre = [None] * steps
+            for t in reversed(range(steps)):
+                first_t, second_t, dc_from_h, dn_from_h, f_t, _, _ = (a[t] for a in factors)
+                d_h = d_h + d_out_t[t]
+                d_c = d_c + d_h * dc_from_h
+                d_n = d_n + d_h * dn_from_h
+                d_pre[t] = (ops.concatenate([d_c, d_c, d_c, d_h], axis=-1) * first_t
+                            + ops.pad(ops.concatenate([d_n, d_n], axis=-1) * second_t, [(0, 0), (0, 2 * d_n.shape[-1])]))
+                if t == 0:  # δf·f reaches m_{t−1}: kept for m_0 only
+                    d_m0 = d_c * factors[6][0] + d_n * factors[5][0]
+                d_h = ops.matmul(d_pre[t], recurrent_t)
+                d_c, d_n = d_c * f_t, d_n * f_t
+            d_z_x = ops.stack(d_pre, axis=0)
+            h_prev = ops.concatenate([ops.expand_dims(h0, 0), outputs[:-1]], axis=0)
+            units = recurrent.shape[0]
+            d_recurrent = ops.matmul(ops.transpose(ops.reshape(h_prev, (-1, units))),
+                                     ops.reshape(d_z_x, (-1, 4 * units)))
+            return d_z_x, d_h, d_c, d_n, d_m0, d_recurrent
+
+        return (outputs, h, c, n, m), backward
+
+    return slstm
 
 
 @keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
@@ -169,9 +247,13 @@ class SLSTM(CarriedState, keras.layers.Layer):
         states = initial_state or self.carried_state() or self.get_initial_state(ops.shape(sequences)[0])
         z_x = ops.matmul(sequences, self.kernel) if self.input_projection else sequences
         z_x = ops.transpose(z_x + self.bias, (1, 0, 2))  # time-major
-        recurrent_kernel = ops.convert_to_tensor(self.recurrent_kernel)
+        recurrent_kernel = block_diagonal(ops.convert_to_tensor(self.recurrent_kernel), 4)
         steps = sequences.shape[1]
-        if backward.unrolls(self.unroll, steps):
+        if (backward.unrolls(self.unroll, steps) and not self.return_state
+                and keras.backend.backend() in backward.FUSED_BACKENDS):
+            outputs, *states = fused_slstm(z_x, states, recurrent_kernel, self.forget_gate)
+            outputs = ops.transpose(outputs, (1, 0, 2))
+        elif backward.unrolls(self.unroll, steps):
             outputs = []
             for z in ops.unstack(z_x, num=steps, axis=0):
                 states = slstm_step(z, *states, recurrent_kernel, self.forget_gate)

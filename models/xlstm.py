@@ -83,17 +83,21 @@ class SLSTMBlock(keras.layers.Layer):
         block_index, blocks: The block's place in the stack (for the
             initialization of the forget bias and the down-projection).
         stateful, unroll: Of the sLSTM (and the convolution).
-        seed: Of the initializers.
+        seed: Of the initializers and the dropout.
+        dropout: Rate of the dropout on the sLSTM's output (before the
+            group norm, as the official `sLSTMLayer`) and on the
+            feed-forward's (after its down-projection); in training only.
     """
 
     def __init__(self, heads=4, conv_kernel=4, forget_gate="sigmoid", projection_factor=1.3, round_to=64,
-                 block_index=0, blocks=1, stateful=False, unroll=None, seed=None, **kwargs):
+                 block_index=0, blocks=1, stateful=False, unroll=None, seed=None, dropout=0.0, **kwargs):
         super().__init__(**kwargs)
         self.heads, self.conv_kernel = check_positive("heads", heads, 4), int(conv_kernel)
         self.forget_gate = check_choice("forget_gate", forget_gate, FORGET_GATES)
         self.projection_factor, self.round_to = float(projection_factor), int(round_to)
         self.block_index, self.blocks, self.stateful, self.unroll, self.seed = (
             int(block_index), int(blocks), bool(stateful), unroll, seed)
+        self.dropout = float(dropout)
 
     def build(self, input_shape):
         width = input_shape[-1]
@@ -111,19 +115,21 @@ class SLSTMBlock(keras.layers.Layer):
         self.group_norm = HeadNorm(self.heads, name="group_norm")
         self.ffn_norm = norm("ffn_norm")
         self.ffn = GatedFeedForward(self.projection_factor, self.round_to, self.blocks, seed=derived_seed(seed, 10),
-                                    name="ffn")
+                                    dropout=self.dropout, name="ffn")
+        self.drop = keras.layers.Dropout(self.dropout, seed=derived_seed(seed, 20), name="dropout")
         for layer in (self.xlstm_norm, *self.gates, self.group_norm, self.ffn_norm, self.ffn):
             layer.build(input_shape)
         if self.conv:
             self.conv.build(input_shape)
         self.slstm.build((*input_shape[:-1], 4 * width))
 
-    def call(self, x):
+    def call(self, x, training=None):
         normed = self.xlstm_norm(x)
         convolved = ops.silu(self.conv(normed)) if self.conv else normed
         i, f, z, o = (gate(source) for gate, source in zip(self.gates, (convolved, convolved, normed, normed)))
-        x = x + self.group_norm(self.slstm(ops.concatenate([i, f, z, o], axis=-1)))
-        return x + self.ffn(self.ffn_norm(x))
+        h = self.drop(self.slstm(ops.concatenate([i, f, z, o], axis=-1)), training=training)
+        x = x + self.group_norm(h)
+        return x + self.ffn(self.ffn_norm(x), training=training)
 
     def reset_state(self):
         """Zeros the carried state of the sLSTM and the convolution (stateful)."""
@@ -138,7 +144,7 @@ class SLSTMBlock(keras.layers.Layer):
         return {**super().get_config(), "heads": self.heads, "conv_kernel": self.conv_kernel,
                 "forget_gate": self.forget_gate, "projection_factor": self.projection_factor,
                 "round_to": self.round_to, "block_index": self.block_index, "blocks": self.blocks,
-                "stateful": self.stateful, "unroll": self.unroll, "seed": self.seed}
+                "stateful": self.stateful, "unroll": self.unroll, "seed": self.seed, "dropout": self.dropout}
 
 
 @keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
@@ -154,16 +160,18 @@ class MLSTMBlock(keras.layers.Layer):
         mode: "parallel" or "recurrent" (`MLSTM`).
         blocks: Blocks in the stack (the down-projection's initialization).
         stateful, unroll: Of the mLSTM and the convolution.
-        seed: Of the initializers.
+        seed: Of the initializers and the dropout.
+        dropout: Rate of the dropout on the block's output (after the
+            down-projection, as the official `mLSTMLayer`); in training only.
     """
 
     def __init__(self, heads=4, conv_kernel=4, projection_factor=2.0, round_to=64, qkv_block=4, mode="parallel",
-                 blocks=1, stateful=False, unroll=None, seed=None, **kwargs):
+                 blocks=1, stateful=False, unroll=None, seed=None, dropout=0.0, **kwargs):
         super().__init__(**kwargs)
         self.heads, self.conv_kernel = check_positive("heads", heads, 4), check_positive("conv_kernel", conv_kernel, 4)
         self.projection_factor, self.round_to = float(projection_factor), int(round_to)
         self.qkv_block, self.mode, self.blocks = check_positive("qkv_block", qkv_block, 4), mode, int(blocks)
-        self.stateful, self.unroll, self.seed = bool(stateful), unroll, seed
+        self.stateful, self.unroll, self.seed, self.dropout = bool(stateful), unroll, seed, float(dropout)
 
     def build(self, input_shape):
         width = input_shape[-1]
@@ -183,18 +191,19 @@ class MLSTMBlock(keras.layers.Layer):
         self.skip = self.add_weight(shape=(inner,), initializer="ones", name="skip")
         self.down = keras.layers.Dense(width, use_bias=False, name="down",
                                        kernel_initializer=wang_init(width, self.blocks, derived_seed(seed, 4)))
+        self.drop = keras.layers.Dropout(self.dropout, seed=derived_seed(seed, 20), name="dropout")
         self.xlstm_norm.build(input_shape)
         self.up.build(input_shape)
         for layer in (self.conv, *self.qkv, self.group_norm, self.down):
             layer.build(inner_shape)
         self.mlstm.build(inner_shape, inner_shape, inner_shape)
 
-    def call(self, x):
+    def call(self, x, training=None):
         a, g = ops.split(self.up(self.xlstm_norm(x)), 2, axis=-1)
         convolved = ops.silu(self.conv(a))
         q, k, v = self.qkv[0](convolved), self.qkv[1](convolved), self.qkv[2](a)
         h = self.group_norm(self.mlstm(q, k, v)) + self.skip * convolved
-        return x + self.down(h * ops.silu(g))
+        return x + self.drop(self.down(h * ops.silu(g)), training=training)
 
     def reset_state(self):
         """Zeros the carried state of the mLSTM and the convolution (stateful)."""
@@ -208,7 +217,7 @@ class MLSTMBlock(keras.layers.Layer):
         return {**super().get_config(), "heads": self.heads, "conv_kernel": self.conv_kernel,
                 "projection_factor": self.projection_factor, "round_to": self.round_to, "qkv_block": self.qkv_block,
                 "mode": self.mode, "blocks": self.blocks, "stateful": self.stateful, "unroll": self.unroll,
-                "seed": self.seed}
+                "seed": self.seed, "dropout": self.dropout}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -221,12 +230,16 @@ class XLSTMSpec:
     block_pattern: str = ""      # "xLSTM[a:b]" instead of slstm_at (`block_pattern`)
     conv_kernel: int = 4         # of the blocks' causal convolutions
     tie_weights: bool = False    # the logits reuse the embedding matrix (official default: False)
-    seed: int = 0                # of the initializers
+    seed: int = 0                # of the initializers and the dropouts
+    dropout: float = 0.0         # rate of every block's dropouts (the official placement: `SLSTMBlock`, `MLSTMBlock`)
+    embedding_dropout: bool = False  # also a dropout of that rate on the embedding (official add_embedding_dropout)
     kind: str = "xlstm"
 
     def __post_init__(self):
         check_positive("layers", self.layers, 4)
         check_positive("width", self.width, 128)
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout is a rate from 0 up to (not including) 1, for example 0.1; got {self.dropout}.")
         object.__setattr__(self, "slstm_at", tuple(self.slstm_at))
 
     def sLSTM_blocks(self):
@@ -249,10 +262,12 @@ class XLSTMSpec:
 
     @classmethod
     def from_config(cls, config, vocab_size, cell=None, variant=None, seed=0):
-        """The spec of a training config: its `layers`, `width`, `heads`, `slstm_at`, `block_pattern`."""
+        """The spec of a training config: its `layers`, `width`, `heads`, `slstm_at`, `block_pattern`, `dropout`
+        (and `embedding_dropout`, if it has one)."""
         return cls(vocab_size=vocab_size, layers=config.layers, width=config.width, heads=config.heads,
                    slstm_at=tuple(getattr(config, "slstm_at", ())), block_pattern=getattr(config, "block_pattern", ""),
-                   tie_weights=getattr(config, "tie_weights", False), seed=seed)
+                   tie_weights=getattr(config, "tie_weights", False), dropout=float(getattr(config, "dropout", 0.0)),
+                   embedding_dropout=bool(getattr(config, "embedding_dropout", False)), seed=seed)
 
     @staticmethod
     def run_label(cell, variant):
@@ -298,14 +313,16 @@ def build_xlstm(spec, batch_size=None, num_steps=None, stateful=False, mode="par
     else:
         embedding = keras.layers.Embedding(spec.vocab_size, spec.width, embeddings_initializer=init, name="embedding")
     x = embedding(tokens)
+    if spec.embedding_dropout and spec.dropout:
+        x = keras.layers.Dropout(spec.dropout, seed=derived_seed(spec.seed, 2), name="embedding_dropout")(x)
     for k in range(spec.layers):
         seed = derived_seed(spec.seed, 100 * (k + 1))
         if k in slstm_at:
             block = SLSTMBlock(spec.heads, spec.conv_kernel, block_index=k, blocks=spec.layers, stateful=stateful,
-                               seed=seed, name=f"block_{k}")
+                               seed=seed, dropout=spec.dropout, name=f"block_{k}")
         else:
             block = MLSTMBlock(spec.heads, spec.conv_kernel, mode=mode, blocks=spec.layers, stateful=stateful,
-                               seed=seed, name=f"block_{k}")
+                               seed=seed, dropout=spec.dropout, name=f"block_{k}")
         x = block(x)
     x = norm("post_blocks_norm")(x)
     if spec.tie_weights:

@@ -7,6 +7,7 @@ import keras
 from keras import ops
 
 from models.carry import CarriedState, check_heads, check_positive
+from models.seeds import derived_seed
 from models.serialization import SERIALIZATION_PACKAGE
 
 
@@ -23,6 +24,26 @@ def wang_init(width, blocks, seed=None):
 def rounded_up(width, factor, multiple):
     """factor·width rounded up to a multiple of `multiple` (the official `UpProjConfigMixin`)."""
     return int(math.ceil(factor * width / multiple) * multiple)
+
+
+# Widths up to which a block-diagonal product runs as one dense matmul with the zeros written out (`block_diagonal`):
+# `heads` times the multiply-adds, but one matrix product instead of a batched product of many small blocks, which
+# CPUs (TensorFlow's einsum, XLA's batched dot) run far slower at these sizes (docs/speed.md#xlstm).
+DENSE_BLOCK_DIAGONAL_WIDTH = 1024
+
+
+def block_diagonal(kernel, blocks_out=1):
+    """The dense (heads·in, blocks_out·heads·out) matrix of a block-diagonal `kernel` (heads, in, blocks_out·out).
+
+    Row h·in + j, column g·heads·out + h·out + k holds kernel[h, j, g·out + k] (zeros off the diagonal blocks):
+    with blocks_out = 1, x·block_diagonal(W) is the head-wise product; with blocks_out = 4 (the sLSTM's recurrent
+    kernel, each head's columns gates i, f, z, o) the columns come out in gate blocks, heads in order within a block.
+    """
+    heads, width_in, width_out = kernel.shape
+    out = width_out // blocks_out
+    split = ops.reshape(kernel, (heads, width_in, blocks_out, out))
+    dense = ops.einsum("hjgk,hH->hjgHk", split, ops.eye(heads, dtype=kernel.dtype))
+    return ops.reshape(dense, (heads * width_in, blocks_out * heads * out))
 
 
 def norm(name):
@@ -63,10 +84,14 @@ class CausalConv1D(CarriedState, keras.layers.Layer):
         carried = self.carried_state()
         before = carried[0] if carried else ops.repeat(ops.zeros_like(x[:, :1]), past, axis=1)
         padded = ops.concatenate([ops.cast(before, x.dtype), x], axis=1)
+        self.carry_on([padded[:, -past:]])
+        if keras.backend.backend() == "tensorflow":
+            # one depthwise convolution op (y_t = Σ_j w_j·padded_{t+j}): ~4× faster than K shifted products on a
+            # CPU with TensorFlow; XLA's (JAX's) gradient of a depthwise convolution is ~15× slower than them
+            return ops.depthwise_conv(padded, ops.expand_dims(self.kernel, -1), padding="valid") + self.bias
         y = self.bias
         for j in range(self.kernel_size):
             y = y + self.kernel[j] * (padded[:, j:j - past] if j < past else padded[:, j:])
-        self.carry_on([padded[:, -past:]])
         return y
 
     def compute_output_shape(self, input_shape):
@@ -95,9 +120,15 @@ class HeadwiseDense(keras.layers.Layer):
         self.kernel = self.add_weight(shape=(self.heads, d, d), initializer=self.kernel_initializer, name="kernel")
 
     def call(self, x):
+        if x.shape[-1] <= DENSE_BLOCK_DIAGONAL_WIDTH:
+            return ops.matmul(x, self.dense_kernel())
         shape = ops.shape(x)
         split = ops.reshape(x, (*shape[:-1], self.heads, x.shape[-1] // self.heads))
         return ops.reshape(ops.einsum("...hi,hio->...ho", split, self.kernel), shape)
+
+    def dense_kernel(self):
+        """The kernel as one (width, width) matrix (`block_diagonal`)."""
+        return block_diagonal(ops.cast(self.kernel, self.compute_dtype))
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -139,13 +170,14 @@ class HeadNorm(keras.layers.Layer):
 class GatedFeedForward(keras.layers.Layer):
     """GeLU(x·W_g) ⊙ (x·W_u), then ·W_d back to the width (the official `GatedFeedForward`, no biases).
 
-    The inner width is projection_factor·width rounded up to a multiple of `round_to`.
+    The inner width is projection_factor·width rounded up to a multiple of `round_to`. `dropout`: the rate of a
+    dropout on the output (after ·W_d, as the official `FeedForward`), seeded from `seed`, in training only.
     """
 
-    def __init__(self, projection_factor=1.3, round_to=64, blocks=1, seed=None, **kwargs):
+    def __init__(self, projection_factor=1.3, round_to=64, blocks=1, seed=None, dropout=0.0, **kwargs):
         super().__init__(**kwargs)
         self.projection_factor, self.round_to = float(projection_factor), check_positive("round_to", round_to, 64)
-        self.blocks, self.seed = check_positive("blocks", blocks, 1), seed
+        self.blocks, self.seed, self.dropout = check_positive("blocks", blocks, 1), seed, float(dropout)
 
     def build(self, input_shape):
         width = input_shape[-1]
@@ -156,14 +188,15 @@ class GatedFeedForward(keras.layers.Layer):
                                        kernel_initializer=wang_init(width, self.blocks, self.seed and self.seed + 1))
         self.up.build(input_shape)
         self.down.build((*input_shape[:-1], self.inner))
+        self.drop = keras.layers.Dropout(self.dropout, seed=derived_seed(self.seed or 0, 2), name="dropout")
 
-    def call(self, x):
+    def call(self, x, training=None):
         gate, up = ops.split(self.up(x), 2, axis=-1)
-        return self.down(ops.gelu(gate, approximate=False) * up)
+        return self.drop(self.down(ops.gelu(gate, approximate=False) * up), training=training)
 
     def compute_output_shape(self, input_shape):
         return input_shape
 
     def get_config(self):
         return {**super().get_config(), "projection_factor": self.projection_factor, "round_to": self.round_to,
-                "blocks": self.blocks, "seed": self.seed}
+                "blocks": self.blocks, "seed": self.seed, "dropout": self.dropout}

@@ -163,3 +163,24 @@ def test_variant_speed_times_each_layer_against_vanilla(capsys):
     assert all(ms > 0 for ms in found["ptb-small"].values())
     out = capsys.readouterr().out
     assert "| ptb-small | vanilla |" in out and "| 1.00 |" in out
+
+
+@pytest.mark.slow  # three small models compiled
+def test_xlstm_speed_times_the_lstm_and_both_xlstms_at_equal_parameters(capsys):
+    found = benchmark("xlstm_speed").main(["--units", "8", "--layers", "1", "--heads", "2", "--rounds", "1",
+                                           "--steps", "1"])
+    rows = found["char"]
+    assert list(rows) == ["lstm", "slstm", "mlstm"] and all(ms > 0 for _, _, ms in rows.values())
+    lstm_parameters = rows["lstm"][1]
+    # each xLSTM's width is the multiple of the heads whose parameter count comes nearest the LSTM's
+    assert all(abs(count - lstm_parameters) < 0.1 * lstm_parameters and width % 2 == 0
+               for width, count, _ in rows.values())
+    out = capsys.readouterr().out
+    assert "| char 32×50 | LSTM | 8 | 7,625 |" in out and "| xLSTM[1:0] ×1 |" in out and "| 1.00 |" in out
+
+
+def test_xlstm_speed_arguments(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        benchmark("xlstm_speed").main(["--models", "gru"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "--models: invalid choice: 'gru'" in err and "Traceback" not in err

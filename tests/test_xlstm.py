@@ -411,3 +411,27 @@ def test_mixed_precision_keeps_the_recurrences_in_float32():
     blocks = model.get_layer("block_0"), model.get_layer("block_1")
     assert (blocks[0].mlstm.compute_dtype, blocks[1].slstm.compute_dtype, blocks[0].up.compute_dtype) == (
         "float32", "float32", "bfloat16")
+
+
+def test_dropout_is_off_at_inference_and_changes_training_outputs():
+    from training.recipe import LanguageModelConfig, model_spec
+
+    config = LanguageModelConfig(architecture="xlstm", layers=2, width=16, heads=2, slstm_at=(1,), dropout=0.3)
+    spec = model_spec(config, 11, "custom", 0)
+    assert spec.dropout == 0.3 and not spec.embedding_dropout
+    tokens = np.random.default_rng(0).integers(0, 11, (2, 6)).astype("int32")
+    plain = XLSTMSpec(vocab_size=11, layers=2, width=16, heads=2, slstm_at=(1,)).build()
+    for embedding_dropout in (False, True):
+        spec = XLSTMSpec(vocab_size=11, layers=2, width=16, heads=2, slstm_at=(1,), dropout=0.3,
+                         embedding_dropout=embedding_dropout)
+        model = spec.build()
+        model.set_weights(plain.get_weights())
+        inference = np_(model(tokens, training=False))
+        np.testing.assert_allclose(inference, np_(plain(tokens, training=False)), atol=1e-6)
+        np.testing.assert_allclose(np_(model(tokens)), inference, atol=1e-6)
+        assert np.abs(np_(model(tokens, training=True)) - inference).max() > 1e-3
+        dropouts = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.Dropout)]
+        # per block: the sLSTM's (before its group norm) and the feed-forward's, or the mLSTM block's; the embedding's
+        assert len(dropouts) == 3 + embedding_dropout and all(d.rate == 0.3 for d in dropouts)
+    with pytest.raises(ValueError, match="dropout is a rate"):
+        XLSTMSpec(vocab_size=11, dropout=1.0)
