@@ -26,9 +26,9 @@ def rounded_up(width, factor, multiple):
     return int(math.ceil(factor * width / multiple) * multiple)
 
 
-# Widths up to which a block-diagonal product runs as one dense matmul with the zeros written out (`block_diagonal`):
-# `heads` times the multiply-adds, but one matrix product instead of a batched product of many small blocks, which
-# CPUs (TensorFlow's einsum, XLA's batched dot) run far slower at these sizes (docs/speed.md#xlstm).
+# Widths up to which `HeadwiseDense` runs on TensorFlow as one dense matmul with the zeros written out
+# (`block_diagonal`): `heads` times the multiply-adds, but one matrix product instead of TensorFlow's einsum of many
+# small blocks, ~3× slower on a CPU at these sizes. On JAX, XLA's einsum is the faster (docs/speed.md#xlstm).
 DENSE_BLOCK_DIAGONAL_WIDTH = 1024
 
 
@@ -120,7 +120,7 @@ class HeadwiseDense(keras.layers.Layer):
         self.kernel = self.add_weight(shape=(self.heads, d, d), initializer=self.kernel_initializer, name="kernel")
 
     def call(self, x):
-        if x.shape[-1] <= DENSE_BLOCK_DIAGONAL_WIDTH:
+        if keras.backend.backend() == "tensorflow" and x.shape[-1] <= DENSE_BLOCK_DIAGONAL_WIDTH:
             return ops.matmul(x, self.dense_kernel())
         shape = ops.shape(x)
         split = ops.reshape(x, (*shape[:-1], self.heads, x.shape[-1] // self.heads))
