@@ -63,13 +63,14 @@ import numpy as np
 from experiments import command_line, fail, in_order_once, output_folder, parse, read_results, seed_number, \
     sorted_once, whole_number
 from models import GRU, LSTM
+from models.gpt import GPTSpec, build_gpt
 from models.xlstm import MLSTMBlock, SLSTMBlock
 from models.xlstm_parts import norm
-from models.gpt import GPTSpec, build_gpt
 from training.errors import friendly_main
 from training.figures import plt, save_figure
 from training.files import atomic_write
 from training.optimizers import make_optimizer
+from training.progress import ProgressLines
 from training.run import minutes
 
 
@@ -319,7 +320,8 @@ def train(model, task, config, seed, steps_count=None):
             yield x.astype(np.int32), y.astype(np.int32), w / w.sum() * w.size  # the mean over answers
 
     start = time.perf_counter()
-    model.fit(batches(), steps_per_epoch=steps_count or config.steps, epochs=1, verbose=0, shuffle=False)
+    model.fit(batches(), steps_per_epoch=steps_count or config.steps, epochs=1, verbose=0, shuffle=False,
+              callbacks=[ProgressLines(fraction=0.1)])  # a line every tenth of the steps, with the time left
     return time.perf_counter() - start
 
 
