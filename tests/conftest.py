@@ -481,7 +481,8 @@ def rng():
 # The files that take longest first (measured with --durations), so that the two pytest-xdist workers, which take
 # whole files in this order (pytest.ini: --dist loadfile --no-loadscope-reorder), end close together; the rest after
 # them in their usual order.
-LONGEST_FIRST = ("test_distribute.py", "test_resume.py", "test_experiments.py", "test_explorer.py", "test_tfds.py",
+LONGEST_FIRST = ("test_distribute.py", "test_resume.py", "test_experiments.py", "test_explorer.py", "test_xlstm.py",
+                 "test_xlstm_runs.py", "test_state_tracking.py", "test_tfds.py",
                  "test_jax_backend.py", "test_own_text.py", "test_train_ptb.py", "test_benchmarks.py",
                  "test_language_model.py", "test_regularization.py", "test_precision.py", "test_old_run_folders.py",
                  "test_char_rnn.py", "test_nanogpt.py", "test_defects.py")
