@@ -251,10 +251,12 @@ SUPERVISION = {
 }
 
 
+FULL = Config(string_lengths=(41, 50, 60, 80, 100, 150, 200, 300, 400, 500))
+
+
 def steps_of(model, config):
     """The training steps of `model` in `config`."""
     return config.transformer_steps or config.steps if model.startswith("transformer") else config.steps
-FULL = Config(string_lengths=(41, 50, 60, 80, 100, 150, 200, 300, 400, 500))
 
 
 def build(name, task, config, seed, unroll=None):
