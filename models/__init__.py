@@ -40,8 +40,10 @@ LANGUAGE_MODEL_KINDS = tuple(spec.kind for spec in ARCHITECTURES.values())
 
 __all__ = [
     "LSTM", "LSTMCell", "LSTMStack", "GRU", "GRUCell", "VARIANTS", "LanguageModelSpec", "DigitClassifierSpec",
-    "GPTSpec", "SERIALIZATION_PACKAGE", "ARCHITECTURES", "CELLS", "LANGUAGE_MODEL_KINDS", "SPECS", "build_model", "build_gpt", "build_language_model",
-    "build_digit_classifier", "SLSTM", "MLSTM", "SLSTMBlock", "MLSTMBlock", "XLSTMSpec", "build_xlstm", "find_layer", "load_model", "lstm_layers", "recurrent_class", "spec_from_dict",
+    "GPTSpec", "SERIALIZATION_PACKAGE", "ARCHITECTURES", "CELLS", "LANGUAGE_MODEL_KINDS", "SPECS",
+    "build_model", "build_gpt", "build_language_model", "build_digit_classifier", "SLSTM", "MLSTM",
+    "SLSTMBlock", "MLSTMBlock", "XLSTMSpec", "build_xlstm", "find_layer", "load_model", "lstm_layers",
+    "recurrent_class", "spec_from_dict",
 ]
 
 
