@@ -39,7 +39,8 @@ import keras
 from keras import initializers, ops
 
 from models import backward
-from models.carry import CarriedState, check_choice, check_positive
+from models.carry import CarriedState
+from models.checks import check_choice, check_positive
 from models.serialization import SERIALIZATION_PACKAGE
 
 MODES = ("parallel", "recurrent")

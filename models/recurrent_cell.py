@@ -16,14 +16,7 @@ from keras import activations, constraints, initializers, ops, regularizers
 # a copy of ours would not do (Keras is pinned in requirements.txt).
 from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
-
-def _check_rate(name, value):
-    if not 0.0 <= float(value) < 1.0:
-        raise ValueError(
-            f"`{name}` is the fraction of units to drop and must lie in [0, 1); got {value!r}. "
-            f"Pass for example {name}=0.5, or 0 to switch it off."
-        )
-    return float(value)
+from models.checks import check_rate
 
 
 # The arguments every cell hands on to RecurrentCell, besides `units`.
@@ -93,8 +86,8 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
         self.kernel_constraint = constraints.get(kernel_constraint)
         self.recurrent_constraint = constraints.get(recurrent_constraint)
         self.bias_constraint = constraints.get(bias_constraint)
-        self.dropout = _check_rate("dropout", dropout)
-        self.recurrent_dropout = _check_rate("recurrent_dropout", recurrent_dropout)
+        self.dropout = check_rate("dropout", dropout)
+        self.recurrent_dropout = check_rate("recurrent_dropout", recurrent_dropout)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed=seed)
         self.output_size = units

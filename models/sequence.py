@@ -12,7 +12,7 @@ import keras
 from keras import ops
 
 from models import backward
-from models.recurrent_cell import _check_rate
+from models.checks import check_rate
 
 
 def _check_sequence_shape(shape, layer="LSTM"):
@@ -42,7 +42,7 @@ class SequenceLayer(keras.layers.RNN):
 
     def __init__(self, cell, weight_dropout=0.0, unroll=None, **kwargs):
         super().__init__(cell, unroll=unroll, **kwargs)
-        self.weight_dropout = _check_rate("weight_dropout", weight_dropout)
+        self.weight_dropout = check_rate("weight_dropout", weight_dropout)
         if unroll is False and keras.backend.backend() == "tensorflow":
             # XLA cannot compile the gradient of TensorFlow's scan loop, so
             # jit_compile="auto" must resolve to False for this layer.

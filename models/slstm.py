@@ -43,7 +43,8 @@ import keras
 from keras import initializers, ops
 
 from models import backward
-from models.carry import CarriedState, check_choice, check_heads, check_positive
+from models.carry import CarriedState
+from models.checks import check_choice, check_heads, check_positive
 from models.serialization import SERIALIZATION_PACKAGE
 from models.xlstm_parts import block_diagonal
 

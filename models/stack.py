@@ -5,7 +5,7 @@ from keras import ops
 
 # The module, not its functions: tests wrap `backward.fused_stack` to see which loop ran.
 from models import backward
-from models.recurrent_cell import _check_rate
+from models.checks import check_rate
 from models.layer import LSTM
 from models.sequence import _check_sequence_shape
 from models.seeds import derived_seed
@@ -66,7 +66,7 @@ class LSTMStack(keras.layers.Layer):
         if not lstms:
             raise ValueError("LSTMStack needs at least one LSTM layer.")
         self.lstms = lstms
-        self.dropout = _check_rate("dropout", dropout)
+        self.dropout = check_rate("dropout", dropout)
         self.locked_dropout = bool(locked_dropout)
         self.seed = seed
         noise_shape = (None, 1, None) if self.locked_dropout else None

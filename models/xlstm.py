@@ -38,7 +38,7 @@ import re
 import keras
 from keras import ops
 
-from models.carry import check_choice, check_heads, check_positive
+from models.checks import check_choice, check_heads, check_positive, check_rate
 from models.language_model import output_dtype, trainable_count
 from models.mlstm import MLSTM
 from models.seeds import derived_seed
@@ -238,8 +238,7 @@ class XLSTMSpec:
     def __post_init__(self):
         check_positive("layers", self.layers, 4)
         check_positive("width", self.width, 128)
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout is a rate from 0 up to (not including) 1, for example 0.1; got {self.dropout}.")
+        check_rate("dropout", self.dropout)
         object.__setattr__(self, "slstm_at", tuple(self.slstm_at))
 
     def sLSTM_blocks(self):

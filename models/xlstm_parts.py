@@ -6,7 +6,8 @@ import math
 import keras
 from keras import ops
 
-from models.carry import CarriedState, check_heads, check_positive
+from models.carry import CarriedState
+from models.checks import check_heads, check_positive
 from models.seeds import derived_seed
 from models.serialization import SERIALIZATION_PACKAGE
 
