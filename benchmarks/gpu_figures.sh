@@ -10,6 +10,9 @@
 #                                             #   and awd once MNIST is done
 #   bash benchmarks/gpu_figures.sh only ptb-large ptb-awd  # starts just these, one after another, alone
 #   bash benchmarks/gpu_figures.sh only ptb-medium-highest ptb-medium-bf16  # PTB medium in other number formats
+#   bash benchmarks/gpu_figures.sh only char-xlstm-large  # the xLSTM's GPU preset
+#   bash benchmarks/gpu_figures.sh compare    # starts in the background: `wide`, `gpt-small` and `xlstm-large`
+#                                             # scored on nanoGPT's validation after 3 minutes of training each
 #   bash benchmarks/gpu_figures.sh watch 540  # prints progress for 540 s, packing logs and results into $OUT
 #
 # The runs live in $GPU_RUNS (default /tmp/gpu_runs); `watch` packs their logs, history.csv and results.json
@@ -31,6 +34,7 @@ declare -A TRAININGS=(  # name: the script and its options
     [mnist]="train_mnist_bilstm.py"
     [ptb-large]="train_ptb.py --preset large"
     [ptb-awd]="train_ptb.py --preset awd"
+    [char-xlstm-large]="train_char_rnn.py --preset xlstm-large"
 )
 
 timed() {  # timed NAME: runs that training (resumed if its folder has a checkpoint), output and wall time in NAME.log
@@ -46,6 +50,12 @@ speed)
     python3 -c "import jax; print('jax', jax.__version__, jax.devices())"
     python3 -m benchmarks.lstm_speed --loop fit --steps 50 --rounds 5 2>&1 | tee "$OUT/lstm_speed.txt"
     python3 -m benchmarks.model_speed --loop fit --steps 50 --rounds 5 --precision mixed_bfloat16 2>&1 | tee "$OUT/model_speed.txt"
+    python3 -m benchmarks.xlstm_speed --cases char ptb --steps 20 2>&1 | tee "$OUT/xlstm_speed.txt"
+    ;;
+compare)  # ~15 min in all (three 3-minute trainings, then their scoring on 200 batches): `watch` for the table
+    setsid nohup python3 -m experiments.lstm_vs_transformer --presets wide gpt-small xlstm-large --budgets 3 \
+        --nanogpt-batches 200 --output-dir "$RUNS/compare" > "$RUNS/compare.log" 2>&1 &
+    echo "started; log in $RUNS/compare.log, table in $RUNS/compare/table.md"
     ;;
 train)
     setsid nohup bash -c "
@@ -77,6 +87,7 @@ watch)
         done
         nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader
         (cd "$RUNS" && find . -name '*.log' -o -name history.csv -o -name results.json -o -name config.json \
+            -o -name 'table.*' \
             | tar czf "$OUT/runs.tgz" -T -)
         left=$((end - SECONDS))
         [ $left -le 0 ] && break
@@ -84,7 +95,7 @@ watch)
     done
     ;;
 *)
-    echo "usage: bash benchmarks/gpu_figures.sh speed | train | only NAME... | watch SECONDS" >&2
+    echo "usage: bash benchmarks/gpu_figures.sh speed | train | only NAME... | compare | watch SECONDS" >&2
     exit 2
     ;;
 esac

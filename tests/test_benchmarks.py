@@ -118,7 +118,7 @@ def test_gpu_figures_trainings_name_real_scripts_and_presets():
 
     trainings = dict(re.findall(r'^\s*\[([\w-]+)\]="([^"]+)"', open(GPU_FIGURES).read(), re.MULTILINE))
     assert set(trainings) == {"ptb-medium", "ptb-medium-highest", "ptb-medium-bf16", "ptb-medium-builtin",
-                              "char-large", "mnist", "ptb-large", "ptb-awd"}
+                              "char-large", "mnist", "ptb-large", "ptb-awd", "char-xlstm-large"}
     for name, command in trainings.items():
         script, *argv = shlex.split(command)
         presets = importlib.import_module(script.removesuffix(".py")).PRESETS
@@ -130,10 +130,12 @@ def test_gpu_figures_trainings_name_real_scripts_and_presets():
             assert argv[argv.index("--matmul-precision") + 1] in ("default", "highest"), name
         if "--precision" in argv:
             assert argv[argv.index("--precision") + 1] in ("float32", "mixed_bfloat16"), name
+    compared = re.search(r"lstm_vs_transformer --presets ([\w -]+?) --budgets", open(GPU_FIGURES).read()).group(1)
+    assert set(compared.split()) <= set(importlib.import_module("train_char_rnn").PRESETS)
 
 
 @pytest.mark.parametrize("argv, message", [
-    ([], "usage: bash benchmarks/gpu_figures.sh speed | train | only NAME... | watch SECONDS"),
+    ([], "usage: bash benchmarks/gpu_figures.sh speed | train | only NAME... | compare | watch SECONDS"),
     (["only", "ptb-huge"], "unknown training ptb-huge; choose from"),
 ])
 def test_gpu_figures_refuses_what_it_does_not_know(argv, message, tmp_path):
