@@ -17,6 +17,7 @@ are not counted.
 
     python -m experiments.lstm_vs_transformer --nanogpt-batches 20       # PRESETS at 5, 10, 20 min on a CPU
     python -m experiments.lstm_vs_transformer --presets wide gpt-small --budgets 3    # on a GPU
+    python -m experiments.lstm_vs_transformer --presets wide --precision mixed_bfloat16  # bfloat16 (GPU, AMX CPU)
     python -m experiments.lstm_vs_transformer --presets test gpt-test --budgets 0.1 0.2 --nanogpt-batches 2  # a check
 
 It writes table.md and table.json (after each preset) and the runs in --output-dir.
@@ -37,6 +38,7 @@ from training import nanogpt
 from training.averaging import evaluation_weights
 from experiments import budget_minutes, command_line, in_order_once, output_folder, parse, seed_number, sorted_once, whole_number
 from training.errors import UserError, friendly_main
+from training.precision import PRECISIONS
 
 PRESETS = ("small", "wide", "gpt-baby", "gpt-baby-long", "gpt-small")
 BUDGETS = (5.0, 10.0, 20.0)  # minutes of training
@@ -86,19 +88,23 @@ class Budgets(keras.callbacks.Callback):
         return self.snapshots + [{**self.last, "budget_seconds": budget} for budget in budgets[len(self.snapshots):]]
 
 
-def train_preset(preset, budgets, folder, data_dir, nanogpt_batches, seed, lstm_batch_layout="streams"):
+def train_preset(preset, budgets, folder, data_dir, nanogpt_batches, seed, lstm_batch_layout="streams",
+                 precision="float32"):
     """Trains `preset` up to the last budget (minutes); returns one table row per budget.
 
     An LSTM preset trains on `lstm_batch_layout` ("windows": random windows from a zero state, as the
-    transformers always do); its rows then name the preset "NAME (windows)".
+    transformers always do); its rows then name the preset "NAME (windows)". Under `precision`
+    "mixed_bfloat16" the preset trains and is scored in that policy, and its rows say so.
     """
     config = train_char_rnn.PRESETS[preset]
     budget = Budgets([60 * minutes for minutes in budgets])
-    argv = ["--preset", preset, "--output-dir", folder, "--seed", str(seed), "--nanogpt-batches", "0"] + (  # scored here
-        ["--data-dir", data_dir] if data_dir else [])
+    argv = ["--preset", preset, "--output-dir", folder, "--seed", str(seed), "--nanogpt-batches", "0",  # scored here
+            "--precision", precision] + (["--data-dir", data_dir] if data_dir else [])
     windows = config.spec_class.carries_state and lstm_batch_layout == "windows"
     if windows:
         argv += ["--batch-layout", "windows"]
+    notes = ["windows"] * windows + [precision] * (precision != "float32")
+    label = f"{preset} ({', '.join(notes)})" if notes else preset
     try:
         train_char_rnn.main(argv, callbacks=[budget])
     except BudgetSpent:
@@ -111,7 +117,7 @@ def train_preset(preset, budgets, folder, data_dir, nanogpt_batches, seed, lstm_
         print(f"Scoring {preset} at {minutes:g} minutes ({shot['steps']:,} steps) on nanoGPT's validation ...",
               flush=True)
         scores = nanogpt.evaluate(build, spec, shot["weights"], ids, nanogpt_batches, config.eval_num_steps)
-        rows.append({"preset": f"{preset} (windows)" if windows else preset, "model": spec.family, "parameters": spec.parameter_summary(build()),
+        rows.append({"preset": label, "model": spec.family, "parameters": spec.parameter_summary(build()),
                      "budget_minutes": minutes, "training_seconds": shot["seconds"], "steps": shot["steps"],
                      "characters": shot["steps"] * config.batch_size * config.sequence_length,
                      "in_order": scores.get(nanogpt.CARRIED, scores.get(nanogpt.SLIDING)),
@@ -154,6 +160,8 @@ def parse_args(argv):
     parser.add_argument("--lstm-batch-layout", choices=["streams", "windows"], default="streams",
                         help="what the LSTM presets train on: streams (their own: contiguous, state carried) or "
                              "windows (random windows from a zero state, as the transformers)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="float32",
+                        help="float32 (default) or mixed_bfloat16, as train_char_rnn.py's --precision, for every preset")
     parser.add_argument("--seed", type=seed_number, default=0, help="the runs' seed (default 0)")
     parser.add_argument("--data-dir", help="folder with tinyshakespeare/ (default: $LSTM_DATA_DIR, then the cache)")
     parser.add_argument("--output-dir", default="runs/lstm_vs_transformer", help="the table and the runs")
@@ -176,7 +184,7 @@ def main(argv=None):
     rows = []
     for preset in args.presets:
         rows += train_preset(preset, args.budgets, os.path.join(args.output_dir, preset), args.data_dir,
-                             args.nanogpt_batches, args.seed, args.lstm_batch_layout)
+                             args.nanogpt_batches, args.seed, args.lstm_batch_layout, args.precision)
         with open(os.path.join(args.output_dir, "table.json"), "w") as file:
             json.dump({"machine": machine, "rows": rows}, file, indent=1)
         with open(os.path.join(args.output_dir, "table.md"), "w") as file:

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import train_char_rnn
+from experiments import lstm_vs_transformer
 from models import DigitClassifierSpec, GPTSpec, LanguageModelSpec, build_model
 from tests.conftest import copy_run, script_error
 from training.precision import set_matmul_precision, set_precision
@@ -148,3 +149,13 @@ def test_a_mixed_run_records_it_and_resume_keeps_it(tmp_path, capsys, float32_af
     message = script_error(train_char_rnn.main, ["--resume", "--output-dir", str(out), "--precision",
                                                  "mixed_bfloat16"], capsys)
     assert "(the run's: float32)" in message
+
+
+@pytest.mark.slow  # one short training, scored once
+def test_lstm_vs_transformer_trains_and_scores_in_the_precision_asked(tmp_path, data_dir, float32_after):
+    out = tmp_path / "table"
+    rows = lstm_vs_transformer.main(["--presets", "test", "--budgets", "0.02", "--nanogpt-batches", "1",
+                                     "--precision", "mixed_bfloat16", "--data-dir", data_dir, "--output-dir", str(out)])
+    assert [row["preset"] for row in rows] == ["test (mixed_bfloat16)"]
+    assert json.loads((out / "test" / "config.json").read_text())["precision"] == "mixed_bfloat16"
+    assert "| test (mixed_bfloat16) | LSTM |" in (out / "table.md").read_text()

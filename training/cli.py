@@ -48,7 +48,7 @@ def parse_script_args(description, presets, default_preset, argv, add_arguments=
                              "or highest (full float32); the same on a CPU (default: default)")
     parser.add_argument("--precision", choices=PRECISIONS,
                         help="float32 (default) or mixed_bfloat16: the layers compute in bfloat16, the weights, "
-                             "logits and loss stay float32 (for GPUs: a CPU emulates bfloat16, slower)")
+                             "logits and loss stay float32 (faster on GPUs and CPUs with AMX, slower on other CPUs)")
     if add_arguments:
         add_arguments(parser)
     args = parser.parse_args(argv)

@@ -4,9 +4,11 @@
 and the optimizer stay float32, the layers compute in bfloat16 (8 significant
 bits, float32's range: no loss scaling needed), and the logits and the
 loss are float32 (the output layers are built with a float32 policy,
-`models.language_model.output_dtype`). On a GPU's tensor cores that halves
-the memory traffic and speeds the products up; a CPU without bfloat16
-instructions emulates it, slower than float32.
+`models.language_model.output_dtype`). On a GPU's tensor cores, and on a
+CPU with AMX bfloat16 tiles (Intel Xeon from Sapphire Rapids on, through
+oneDNN), that halves the memory traffic and speeds the products up; a CPU
+without bfloat16 instructions emulates it, slower than float32
+(docs/speed.md#mixed-bfloat16-on-a-cpu).
 
 `--matmul-precision`: on NVIDIA GPUs from Ampere on, JAX and TensorFlow
 multiply float32 matrices in TensorFloat-32 by default (inputs rounded to a
