@@ -97,7 +97,7 @@ class SLSTMBlock(keras.layers.Layer):
         self.projection_factor, self.round_to = float(projection_factor), int(round_to)
         self.block_index, self.blocks, self.stateful, self.unroll, self.seed = (
             int(block_index), int(blocks), bool(stateful), unroll, seed)
-        self.dropout = float(dropout)
+        self.dropout = check_rate("dropout", dropout)
 
     def build(self, input_shape):
         width = input_shape[-1]
@@ -171,7 +171,8 @@ class MLSTMBlock(keras.layers.Layer):
         self.heads, self.conv_kernel = check_positive("heads", heads, 4), check_positive("conv_kernel", conv_kernel, 4)
         self.projection_factor, self.round_to = float(projection_factor), int(round_to)
         self.qkv_block, self.mode, self.blocks = check_positive("qkv_block", qkv_block, 4), mode, int(blocks)
-        self.stateful, self.unroll, self.seed, self.dropout = bool(stateful), unroll, seed, float(dropout)
+        self.stateful, self.unroll, self.seed = bool(stateful), unroll, seed
+        self.dropout = check_rate("dropout", dropout)
 
     def build(self, input_shape):
         width = input_shape[-1]

@@ -433,5 +433,7 @@ def test_dropout_is_off_at_inference_and_changes_training_outputs():
         dropouts = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.Dropout)]
         # per block: the sLSTM's (before its group norm) and the feed-forward's, or the mLSTM block's; the embedding's
         assert len(dropouts) == 3 + embedding_dropout and all(d.rate == 0.3 for d in dropouts)
-    with pytest.raises(ValueError, match=r"`dropout` is the fraction of units to drop"):
-        XLSTMSpec(vocab_size=11, dropout=1.0)
+    for make in (lambda: XLSTMSpec(vocab_size=11, dropout=1.0), lambda: SLSTMBlock(2, dropout=-0.1),
+                 lambda: MLSTMBlock(2, dropout=1.5)):
+        with pytest.raises(ValueError, match=r"`dropout` is the fraction of units to drop"):
+            make()
