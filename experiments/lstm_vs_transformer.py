@@ -161,7 +161,8 @@ def parse_args(argv):
                         help="what the LSTM presets train on: streams (their own: contiguous, state carried) or "
                              "windows (random windows from a zero state, as the transformers)")
     parser.add_argument("--precision", choices=PRECISIONS, default="float32",
-                        help="float32 (default) or mixed_bfloat16, as train_char_rnn.py's --precision, for every preset")
+                        help="float32 (default) or mixed_bfloat16, as train_char_rnn.py's --precision, for every "
+                             "preset")
     parser.add_argument("--seed", type=seed_number, default=0, help="the runs' seed (default 0)")
     parser.add_argument("--data-dir", help="folder with tinyshakespeare/ (default: $LSTM_DATA_DIR, then the cache)")
     parser.add_argument("--output-dir", default="runs/lstm_vs_transformer", help="the table and the runs")
