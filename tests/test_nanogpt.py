@@ -9,9 +9,9 @@ import keras
 
 import sample
 from datasets.batching import random_windows, sliding_windows
-from models import LanguageModelSpec, build_model
+from models import GPTSpec, LanguageModelSpec, build_model
 from tests.conftest import script_error
-from training import nanogpt
+from training import nanogpt, scoring
 
 
 def test_validation_is_the_last_tenth_of_input_txt(data_dir):
@@ -37,6 +37,39 @@ def test_sliding_windows_score_every_prediction_once_with_half_a_window_of_conte
         np.testing.assert_array_equal(np.sort(x[w > 0]), np.arange(999))  # each target once
         context = np.broadcast_to(np.arange(length), x.shape)[w > 0]  # positions within the window
         assert np.all((context >= length - stride) | (x[w > 0] < length))  # the first window has what there is
+
+
+def nats_by_hand(model, x, y, weight=None):
+    """The weighted mean cross-entropy of model(x) against y, in float64."""
+    logits = keras.ops.convert_to_numpy(model(x)).astype(np.float64)
+    log_p = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    nll = -np.take_along_axis(log_p, y[..., None], -1)[..., 0]
+    weight = np.ones_like(nll) if weight is None else weight
+    return (nll * weight).sum() / weight.sum()
+
+
+def test_in_order_reads_score_each_prediction_once(rng):
+    """The carried read pads its last row and the sliding read overlaps its windows: both leave those predictions
+    out by weight, so the figure is the mean over the text's predictions, whatever the window (a metric compiled
+    without `weighted_metrics` would count them)."""
+    ids = rng.integers(0, 7, 300).astype(np.int32)
+    lstm = LanguageModelSpec(vocab_size=7, units=8, layers=1, embedding_size=4, init_scale=1.0)
+    build = functools.partial(build_model, lstm)
+    weights = build().get_weights()
+    whole = build(batch_size=1, num_steps=len(ids) - 1)
+    whole.set_weights(weights)
+    by_hand = nats_by_hand(whole, ids[None, :-1], ids[None, 1:])
+    for num_steps in (13, 40, 120):  # 299 predictions: last rows of 0, 21 and 61 padded steps
+        assert scoring.carried_nats(build, weights, ids, num_steps) == pytest.approx(by_hand, rel=1e-5), num_steps
+
+    gpt = GPTSpec(vocab_size=7, layers=1, width=8, heads=2, block_size=32)
+    build = functools.partial(build_model, gpt)
+    weights = build().get_weights()
+    x, y, w = sliding_windows(ids, 32, 16)
+    model = build(num_steps=32)
+    model.set_weights(weights)
+    assert scoring.sliding_nats(build, weights, ids, 32) == pytest.approx(nats_by_hand(model, x, y, w), rel=1e-5)
+    assert nats_by_hand(model, x, y, w) != pytest.approx(nats_by_hand(model, x, y), rel=1e-4)  # the weights matter
 
 
 def test_windows_estimate_is_the_mean_cross_entropy_of_every_position(rng):

@@ -23,7 +23,7 @@ def _no_loss(y_true, logits):
 
 def compile_evaluator(model):
     """Compiles `model` for evaluate_perplexity: one softmax over the vocabulary per batch, in the metric."""
-    model.compile(loss=_no_loss, metrics=[Perplexity()])
+    model.compile(loss=_no_loss, weighted_metrics=[Perplexity()])
     return model
 
 
