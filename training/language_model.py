@@ -22,7 +22,11 @@ def _no_loss(y_true, logits):
 
 
 def compile_evaluator(model):
-    """Compiles `model` for evaluate_perplexity: one softmax over the vocabulary per batch, in the metric."""
+    """Compiles `model` for evaluate_perplexity: one softmax over the vocabulary per batch, in the metric.
+
+    A weighted metric: Keras applies evaluate's sample_weight to `weighted_metrics` only, and the weights
+    leave out the predictions a read must not count (a padded tail, a window's part scored before).
+    """
     model.compile(loss=_no_loss, weighted_metrics=[Perplexity()])
     return model
 
